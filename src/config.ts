@@ -1,0 +1,56 @@
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(1).max(65535);
+const bool = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no'])
+  .transform((v) => v === '1' || v === 'true' || v === 'yes');
+
+/**
+ * Every setting the processes read, from the environment, parsed once. Names are the variables
+ * themselves so an error message points at exactly what to fix.
+ */
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  SFERUM_DEV: bool.optional(),
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_UI_PORT: port.default(8233),
+  MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb://').optional(),
+  MONGODB_DB: z.string().min(1).default('sferum'),
+  API_HOST: z.string().min(1).default('127.0.0.1'),
+  API_PORT: port.default(3000),
+  API_PUBLIC_URL: z.url().optional(),
+  VK_API_BASE: z.url().default('https://api.vk.ru'),
+  VK_API_VERSION: z.string().regex(/^5\.\d+$/, 'must look like 5.199').default('5.199'),
+  VK_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().max(1000).default(20),
+  EMULATOR_PORT: port.default(8999),
+  SECRETS_KEY: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be 32 bytes as 64 hex characters')
+    .optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  METRICS_PORT: port.default(9464),
+  SFERUM_TOOLS_DIR: z.string().min(1).optional(),
+  SFERUM_DATA_DIR: z.string().min(1).optional(),
+});
+
+export type Config = z.infer<typeof envSchema> & { dev: boolean };
+
+export class ConfigError extends Error {
+  constructor(readonly issues: readonly string[]) {
+    super(`Invalid configuration:\n${issues.map((i) => `  - ${i}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment, listing every bad variable by name. Values are never echoed: some are secrets. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`),
+    );
+  }
+  const dev = parsed.data.SFERUM_DEV ?? parsed.data.NODE_ENV !== 'production';
+  return { ...parsed.data, dev };
+}

@@ -1,0 +1,34 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+/**
+ * Custom search attributes, registered with the server at start (see src/dev/services.ts) so
+ * operators can filter in the Web UI. Opaque IDs and states only: search attributes are stored
+ * in plain text.
+ */
+export const SchoolIdKey = defineSearchAttributeKey('SchoolId', SearchAttributeType.KEYWORD);
+export const JournalIdKey = defineSearchAttributeKey('JournalId', SearchAttributeType.KEYWORD);
+export const CallStateKey = defineSearchAttributeKey('CallState', SearchAttributeType.KEYWORD);
+export const NextActionAtKey = defineSearchAttributeKey('NextActionAt', SearchAttributeType.DATETIME);
+export const SyncStateKey = defineSearchAttributeKey('SyncState', SearchAttributeType.KEYWORD);
+
+export const searchAttributeKeys = [
+  SchoolIdKey,
+  JournalIdKey,
+  CallStateKey,
+  NextActionAtKey,
+  SyncStateKey,
+] as const;
+
+/** `Name=Type` as `temporal server start-dev --search-attribute` wants it. */
+export function searchAttributeFlags(): string[] {
+  const cliType: Record<string, string> = {
+    KEYWORD: 'Keyword',
+    DATETIME: 'Datetime',
+    INT: 'Int',
+    BOOL: 'Bool',
+    TEXT: 'Text',
+    DOUBLE: 'Double',
+    KEYWORD_LIST: 'KeywordList',
+  };
+  return searchAttributeKeys.map((k) => `${k.name}=${cliType[k.type] ?? 'Keyword'}`);
+}
