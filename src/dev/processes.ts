@@ -1,0 +1,117 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createServer, connect } from 'node:net';
+import { dirname } from 'node:path';
+
+/**
+ * Child processes the launcher owns. Each one logs to its own file, and `stop()` ends it with
+ * SIGTERM, then SIGKILL if it lingers, so Ctrl-C leaves no orphans behind.
+ */
+export class ManagedProcess {
+  private exited = false;
+  private readonly exitPromise: Promise<number | null>;
+
+  private constructor(
+    readonly name: string,
+    private readonly child: ChildProcess,
+    readonly logFile: string,
+  ) {
+    this.exitPromise = new Promise((resolveExit) => {
+      child.once('exit', (code) => {
+        this.exited = true;
+        resolveExit(code);
+      });
+    });
+  }
+
+  static async start(args: {
+    name: string;
+    command: string;
+    argv: readonly string[];
+    logFile: string;
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+  }): Promise<ManagedProcess> {
+    await mkdir(dirname(args.logFile), { recursive: true });
+    const log = createWriteStream(args.logFile, { flags: 'a' });
+    const child = spawn(args.command, args.argv, {
+      env: args.env ?? process.env,
+      cwd: args.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    await new Promise<void>((resolveSpawn, reject) => {
+      child.once('spawn', resolveSpawn);
+      child.once('error', reject);
+    });
+    return new ManagedProcess(args.name, child, args.logFile);
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get running(): boolean {
+    return !this.exited;
+  }
+
+  /** Resolves with the exit code when the process ends by itself. */
+  exit(): Promise<number | null> {
+    return this.exitPromise;
+  }
+
+  async stop(graceMs = 5_000): Promise<void> {
+    if (this.exited) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exitPromise;
+    clearTimeout(timer);
+  }
+}
+
+/** A port the OS says is free right now. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export async function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolveOpen) => {
+    const socket = connect({ port, host });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolveOpen(true);
+    });
+    socket.once('error', () => resolveOpen(false));
+  });
+}
+
+/** Polls `probe` until it succeeds; the message names what never became ready. */
+export async function waitUntil(
+  what: string,
+  probe: () => Promise<boolean>,
+  opts: { timeoutMs: number; intervalMs?: number; process?: ManagedProcess },
+): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  for (;;) {
+    if (opts.process && !opts.process.running) {
+      throw new Error(`${what} exited during start-up; see ${opts.process.logFile}`);
+    }
+    if (await probe().catch(() => false)) return;
+    if (Date.now() > deadline) {
+      const hint = opts.process ? `; see ${opts.process.logFile}` : '';
+      throw new Error(`${what} was not ready within ${opts.timeoutMs} ms${hint}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 200));
+  }
+}
