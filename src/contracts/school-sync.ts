@@ -1,0 +1,92 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { z } from 'zod';
+
+/**
+ * Messages of the school sync workflow (one per school, ID `school-sync-<schoolId>`). Payloads
+ * carry IDs, counts and settings that are not secret; tokens stay in MongoDB, encrypted.
+ */
+
+export const syncPeriods = ['5', '10', '15', '30', '60', 'continuous'] as const;
+export const syncPeriodSchema = z.enum(syncPeriods);
+export type SyncPeriod = z.infer<typeof syncPeriodSchema>;
+export const DEFAULT_SYNC_PERIOD: SyncPeriod = '30';
+
+/** "Continuously" still pauses this long between runs, so an idle school does not spin. */
+export const CONTINUOUS_PAUSE_MS = 60_000;
+
+export function periodToMs(period: SyncPeriod): number {
+  return period === 'continuous' ? CONTINUOUS_PAUSE_MS : Number(period) * 60_000;
+}
+
+export interface SchoolSyncInput {
+  readonly schoolId: string;
+  /** Carried across continue-as-new; absent on the first run. */
+  readonly carried?: CarriedSyncState;
+}
+
+export interface RunSummary {
+  readonly runId: string;
+  readonly planId: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly chatsCreated: number;
+  readonly chatsAdopted: number;
+  readonly membersAdded: number;
+  readonly membersRemoved: number;
+  readonly adminsChanged: number;
+  readonly skippedNoVkId: number;
+  readonly unmanagedMembers: number;
+  readonly errors: number;
+}
+
+export interface HeldPlan {
+  readonly planId: string;
+  readonly reason: 'massRemoval' | 'chatRemoval';
+  readonly removals: number;
+  readonly managedMembers: number;
+  readonly chatsRemoved: number;
+}
+
+export interface CarriedSyncState {
+  readonly period: SyncPeriod;
+  readonly lastRun: RunSummary | null;
+  readonly heldPlan: HeldPlan | null;
+  readonly approvedPlanId: string | null;
+  readonly pendingChanges: number;
+  readonly blocked: SyncBlock | null;
+  readonly runCount: number;
+}
+
+export interface SyncBlock {
+  readonly reason: 'auth' | 'notConfigured' | 'disabled';
+  readonly since: string;
+  readonly message: string;
+}
+
+export interface SyncStatus {
+  readonly schoolId: string;
+  readonly period: SyncPeriod;
+  readonly state: 'idle' | 'running' | 'held' | 'blocked';
+  readonly currentRunId: string | null;
+  readonly lastRun: RunSummary | null;
+  readonly nextRunAt: string | null;
+  readonly heldPlan: HeldPlan | null;
+  readonly lastError: string | null;
+  readonly blocked: SyncBlock | null;
+  readonly pendingChanges: number;
+  readonly runCount: number;
+}
+
+export const rosterChangedSignal = defineSignal<[{ changeId?: string }]>('rosterChanged');
+export const settingsChangedSignal = defineSignal<[{ reason?: string }]>('settingsChanged');
+
+export const syncNowUpdate = defineUpdate<{ runId: string }, [{ requestedBy?: string }]>('syncNow');
+export const setPeriodUpdate = defineUpdate<{ period: SyncPeriod }, [{ period: SyncPeriod }]>(
+  'setPeriod',
+);
+export const approvePlanUpdate = defineUpdate<
+  { accepted: true; runId: string } | { accepted: false; reason: string },
+  [{ planId: string; approvedBy?: string }]
+>('approvePlan');
+
+export const syncStatusQuery = defineQuery<SyncStatus>('status');

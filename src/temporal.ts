@@ -1,0 +1,11 @@
+import { Client, Connection } from '@temporalio/client';
+
+export interface TemporalTarget {
+  readonly address: string;
+  readonly namespace: string;
+}
+
+export async function connectClient(target: TemporalTarget): Promise<Client> {
+  const connection = await Connection.connect({ address: target.address });
+  return new Client({ connection, namespace: target.namespace });
+}

@@ -1,0 +1,1 @@
+export { helloWorkflow } from './hello';
