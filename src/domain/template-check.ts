@@ -1,0 +1,141 @@
+import type { GridRow, Template } from '../contracts/roster';
+
+/**
+ * V7: automatic start and end of a journal's calls work only when its timetable template is
+ * complete. These are the ways it can fall short, in the order the manual lists them, so the
+ * journal can say exactly why its calls are manual only.
+ */
+export const templateDefects = [
+  /** The school has no timetable template at all. */
+  'noTemplate',
+  /** The template lacks its start date or its end date. */
+  'noValidityDates',
+  /** The lesson's date lies outside the template's validity (only checked for a given date). */
+  'notValidOnDate',
+  /** "Send to the portal by default" is not set to Yes. */
+  'notSentToPortal',
+  /** The lesson grid is empty, or a row this journal uses lacks a start or an end time. */
+  'gridWithoutTimes',
+  /** The template has no lesson of this journal on any weekday. */
+  'noEntryForJournal',
+] as const;
+
+export type TemplateDefect = (typeof templateDefects)[number];
+
+export interface TemplateCheck {
+  complete: boolean;
+  /** Every defect found, in the order of `templateDefects`; empty when complete. */
+  missing: TemplateDefect[];
+}
+
+export interface TemplateSelection extends TemplateCheck {
+  /** The template that governs the date for this journal, or its closest candidate; null if none. */
+  template: Template | null;
+}
+
+/** A grid row gives usable lesson times only with both ends set and the end after the start. */
+export function rowHasTimes(row: GridRow): row is GridRow & { start: string; end: string } {
+  // 'HH:MM' strings order the same way as the times they name.
+  return row.start !== null && row.end !== null && row.start < row.end;
+}
+
+/** The grid row for a lesson number, if it gives usable times. */
+export function gridTimes(
+  template: Template,
+  lessonNumber: number,
+): { start: string; end: string } | null {
+  const row = template.grid.find((r) => r.number === lessonNumber);
+  return row !== undefined && rowHasTimes(row) ? { start: row.start, end: row.end } : null;
+}
+
+/**
+ * Checks one template against V7 for one journal, optionally for one lesson date.
+ *
+ * The grid counts as having times when at least one row has a start and an end, and every row
+ * that this journal's entries point at does too: a journal whose own lesson rows are blank would
+ * still have nothing to time its calls by. Rows used only by other journals are not our concern.
+ * Entries may sit on any weekday: the manual says one lesson of the journal anywhere in the week
+ * is enough, so the weekday of `date` is deliberately not compared.
+ */
+export function checkTemplate({
+  template,
+  journalId,
+  date,
+}: {
+  template: Template;
+  journalId: string;
+  date?: string;
+}): TemplateCheck {
+  const missing: TemplateDefect[] = [];
+  const { validFrom, validTo } = template;
+  if (validFrom === null || validTo === null) missing.push('noValidityDates');
+  // ISO dates compare correctly as strings. A missing bound is already reported above, so only
+  // the bounds that exist are held against the date.
+  if (
+    date !== undefined &&
+    ((validFrom !== null && date < validFrom) || (validTo !== null && date > validTo))
+  ) {
+    missing.push('notValidOnDate');
+  }
+  if (!template.sendToPortal) missing.push('notSentToPortal');
+
+  const ownEntries = template.entries.filter((e) => e.journalId === journalId);
+  const gridHasTimes =
+    template.grid.some(rowHasTimes) &&
+    ownEntries.every((entry) => gridTimes(template, entry.number) !== null);
+  if (!gridHasTimes) missing.push('gridWithoutTimes');
+  if (ownEntries.length === 0) missing.push('noEntryForJournal');
+
+  return { complete: missing.length === 0, missing };
+}
+
+/**
+ * Picks, among the school's templates, the one that governs `date` for this journal: a complete
+ * one if any (it then covers the date and has the journal's entries). Otherwise the closest
+ * candidate is returned with its defects, so the journal can say what to fix: one that has this
+ * journal's entries beats one that covers the date, which beats one with fewer defects. Ties go
+ * to the newest (latest `validFrom`), then to the smallest ID, so the choice never depends on the
+ * order the roster listed them in.
+ */
+export function selectTemplate({
+  templates,
+  journalId,
+  date,
+}: {
+  templates: readonly Template[];
+  journalId: string;
+  date: string;
+}): TemplateSelection {
+  let best: { template: Template; check: TemplateCheck; rank: number[] } | null = null;
+  for (const template of templates) {
+    const check = checkTemplate({ template, journalId, date });
+    const rank = [
+      check.complete ? 0 : 1,
+      check.missing.includes('noEntryForJournal') ? 1 : 0,
+      check.missing.includes('notValidOnDate') ? 1 : 0,
+      check.missing.length,
+    ];
+    if (best === null || compareCandidates({ template, rank }, best) < 0) {
+      best = { template, check, rank };
+    }
+  }
+  if (best === null) return { template: null, complete: false, missing: ['noTemplate'] };
+  return { template: best.template, ...best.check };
+}
+
+function compareCandidates(
+  a: { template: Template; rank: number[] },
+  b: { template: Template; rank: number[] },
+): number {
+  for (let i = 0; i < a.rank.length; i++) {
+    const x = a.rank[i] ?? 0;
+    const y = b.rank[i] ?? 0;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  // Newest first: a template with no start date counts as the oldest.
+  const fromA = a.template.validFrom ?? '';
+  const fromB = b.template.validFrom ?? '';
+  if (fromA !== fromB) return fromA > fromB ? -1 : 1;
+  if (a.template.id === b.template.id) return 0;
+  return a.template.id < b.template.id ? -1 : 1;
+}
