@@ -25,8 +25,8 @@ function underProcessZones(zones: readonly string[], fn: () => void): void {
   }
 }
 
-describe('zonedDateTimeToEpoch', () => {
-  test('reads the wall time in the named zone (Asia/Yekaterinburg is UTC+5)', () => {
+void describe('zonedDateTimeToEpoch', () => {
+  void test('reads the wall time in the named zone (Asia/Yekaterinburg is UTC+5)', () => {
     // 2026-03-02 09:00 in Yekaterinburg is 04:00 UTC.
     assert.equal(
       zonedDateTimeToEpoch({ date: '2026-03-02', time: '09:00', timeZone: 'Asia/Yekaterinburg' }),
@@ -34,7 +34,7 @@ describe('zonedDateTimeToEpoch', () => {
     );
   });
 
-  test('ignores the process time zone', () => {
+  void test('ignores the process time zone', () => {
     underProcessZones(['UTC', 'Pacific/Kiritimati', 'America/Los_Angeles', 'Asia/Kolkata'], () => {
       assert.equal(new Date(0).getTimezoneOffset() === 0, process.env.TZ === 'UTC');
       assert.equal(
@@ -46,7 +46,7 @@ describe('zonedDateTimeToEpoch', () => {
     });
   });
 
-  test('uses the summer offset after clocks go forward (America/New_York)', () => {
+  void test('uses the summer offset after clocks go forward (America/New_York)', () => {
     assert.equal(
       zonedDateTimeToEpoch({ date: '2026-03-07', time: '09:00', timeZone: 'America/New_York' }),
       utc('2026-03-07T14:00:00Z'),
@@ -57,14 +57,14 @@ describe('zonedDateTimeToEpoch', () => {
     );
   });
 
-  test('moves a wall time skipped by clocks going forward on by the gap', () => {
+  void test('moves a wall time skipped by clocks going forward on by the gap', () => {
     assert.equal(
       zonedDateTimeToEpoch({ date: '2026-03-08', time: '02:30', timeZone: 'America/New_York' }),
       utc('2026-03-08T07:30:00Z'),
     );
   });
 
-  test('takes the first occurrence of a wall time repeated when clocks go back', () => {
+  void test('takes the first occurrence of a wall time repeated when clocks go back', () => {
     assert.equal(
       zonedDateTimeToEpoch({ date: '2026-11-01', time: '01:30', timeZone: 'America/New_York' }),
       utc('2026-11-01T05:30:00Z'),
@@ -75,7 +75,7 @@ describe('zonedDateTimeToEpoch', () => {
     );
   });
 
-  test('follows a zone whose standard offset changed (Europe/Moscow, 2014)', () => {
+  void test('follows a zone whose standard offset changed (Europe/Moscow, 2014)', () => {
     assert.equal(
       zonedDateTimeToEpoch({ date: '2014-10-25', time: '09:00', timeZone: 'Europe/Moscow' }),
       utc('2014-10-25T05:00:00Z'),
@@ -86,7 +86,7 @@ describe('zonedDateTimeToEpoch', () => {
     );
   });
 
-  test('rejects malformed dates and times', () => {
+  void test('rejects malformed dates and times', () => {
     assert.throws(
       () => zonedDateTimeToEpoch({ date: '2026-02-30', time: '09:00', timeZone: 'UTC' }),
       RangeError,
@@ -102,8 +102,8 @@ describe('zonedDateTimeToEpoch', () => {
   });
 });
 
-describe('epochToZonedDate and formatZonedTime', () => {
-  test('read the calendar date and wall time in the named zone, not in UTC', () => {
+void describe('epochToZonedDate and formatZonedTime', () => {
+  void test('read the calendar date and wall time in the named zone, not in UTC', () => {
     const lateEveningUtc = utc('2026-03-01T23:30:00Z');
     assert.equal(epochToZonedDate(lateEveningUtc, 'Asia/Vladivostok'), '2026-03-02');
     assert.equal(formatZonedTime(lateEveningUtc, 'Asia/Vladivostok'), '09:30');
@@ -111,26 +111,26 @@ describe('epochToZonedDate and formatZonedTime', () => {
     assert.equal(formatZonedTime(lateEveningUtc, 'America/New_York'), '18:30');
   });
 
-  test('write midnight as 00:00', () => {
+  void test('write midnight as 00:00', () => {
     assert.equal(formatZonedTime(utc('2026-03-01T21:00:00Z'), 'Europe/Moscow'), '00:00');
   });
 });
 
-describe('calendar dates', () => {
-  test('isoWeekday numbers Monday 1 through Sunday 7', () => {
+void describe('calendar dates', () => {
+  void test('isoWeekday numbers Monday 1 through Sunday 7', () => {
     assert.equal(isoWeekday('2026-03-02'), 1);
     assert.equal(isoWeekday('2026-03-07'), 6);
     assert.equal(isoWeekday('2026-03-08'), 7);
   });
 
-  test('addDays crosses months, years and leap days', () => {
+  void test('addDays crosses months, years and leap days', () => {
     assert.equal(addDays('2028-02-28', 1), '2028-02-29');
     assert.equal(addDays('2026-02-28', 1), '2026-03-01');
     assert.equal(addDays('2026-12-31', 1), '2027-01-01');
     assert.equal(addDays('2026-03-01', -1), '2026-02-28');
   });
 
-  test('nextZonedMidnight is the start of the next local day, across DST', () => {
+  void test('nextZonedMidnight is the start of the next local day, across DST', () => {
     assert.equal(
       nextZonedMidnight(utc('2026-03-08T06:00:00Z'), 'America/New_York'),
       utc('2026-03-09T04:00:00Z'),
