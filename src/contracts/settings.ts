@@ -11,7 +11,7 @@ export const proxySettingsSchema = z
     auth: z.boolean(),
   })
   .refine((p) => !p.auth || (p.username !== undefined && p.password !== undefined), {
-    message: 'username and password are required when auth is on',
+    error: 'username and password are required when auth is on',
     path: ['auth'],
   });
 
