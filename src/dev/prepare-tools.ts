@@ -1,0 +1,13 @@
+import { ensureFerretDb, ensureTemporalCli, ensureTestServer, findMongod } from './tools';
+
+/** Builds every local tool once, with progress, so the first `npm start` or `npm test` is quick. */
+async function main(): Promise<void> {
+  console.error(`[tools] temporal: ${await ensureTemporalCli()}`);
+  if (!process.env.MONGODB_URI && !findMongod()) console.error(`[tools] ferretdb: ${await ensureFerretDb()}`);
+  console.error(`[tools] temporal-test-server: ${await ensureTestServer()}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
