@@ -1,0 +1,40 @@
+import { createEmulator, type Emulator } from './server';
+import type { EmulatorOptions } from './methods';
+
+export interface EmulatorCliArgs {
+  readonly port: number;
+  readonly host?: string;
+  readonly stateFile?: string;
+  readonly options?: Partial<EmulatorOptions>;
+  /** Where the one-line startup notice goes; the CLI passes its logger. */
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * Runs the emulator until SIGINT/SIGTERM, then flushes the state file and resolves. The state
+ * file is written on every change, so a killed process loses at most the last ~100 ms.
+ */
+export async function runEmulatorCli(args: EmulatorCliArgs): Promise<void> {
+  const log = args.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const emulator: Emulator = await createEmulator({
+    port: args.port,
+    ...(args.host === undefined ? {} : { host: args.host }),
+    ...(args.stateFile === undefined ? {} : { stateFile: args.stateFile }),
+    ...(args.options === undefined ? {} : { options: args.options }),
+  });
+  log(
+    `VK API emulator listening on ${emulator.url} (API: ${emulator.url}/method/<name>, controls: ${emulator.url}/__emulator/state)` +
+      (args.stateFile === undefined ? '' : `, state file ${args.stateFile}`),
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await emulator.close();
+  log('VK API emulator stopped');
+}

@@ -1,0 +1,624 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { ApiError, PEER_CHAT_OFFSET, defaultEmulatorOptions, methods, type CallContext, type EmulatorOptions } from './methods';
+import { StatePersister, emptyState, hashToken, loadStateFile, type EmuChat, type EmuCommunity, type EmuState } from './state';
+import { VkScriptCompileError, VkScriptRuntimeError, compileVkScript, runVkScript, type VkValue } from './vkscript';
+
+/** Fault injection for `/method/` requests; every rate is a probability in [0, 1]. */
+export interface EmulatorFaults {
+  /** Answer error 10 before doing anything. */
+  readonly errorRate10: number;
+  /** Answer HTTP 502 with an HTML page, as a failing front end would. */
+  readonly http502Rate: number;
+  /** Destroy the connection before the action is applied. */
+  readonly dropBeforeRate: number;
+  /** Apply the action, then destroy the connection instead of answering: the caller cannot know it worked. */
+  readonly dropAfterRate: number;
+  /** Added to every request before it is handled. */
+  readonly latencyMs: number;
+  /** Overrides the per-token rate limit while set (a lower limit for tests); null restores the option. */
+  readonly rateLimitPerSecond: number | null;
+}
+
+export const noFaults: EmulatorFaults = {
+  errorRate10: 0,
+  http502Rate: 0,
+  dropBeforeRate: 0,
+  dropAfterRate: 0,
+  latencyMs: 0,
+  rateLimitPerSecond: null,
+};
+
+export interface EmulatorStats {
+  /** HTTP requests to `/method/...`, including refused ones; one per `execute`. */
+  requests: number;
+  byMethod: Record<string, number>;
+  /** Whole-request VK errors by code (inner `execute` errors are counted in `innerErrors`). */
+  errors: Record<string, number>;
+  innerCalls: number;
+  innerErrors: Record<string, number>;
+}
+
+export interface CreateEmulatorArgs {
+  /** 0 or absent: a free port. */
+  readonly port?: number;
+  readonly host?: string;
+  readonly stateFile?: string;
+  readonly options?: Partial<EmulatorOptions>;
+  /** Communities to create at start (tokens are stored hashed). */
+  readonly communities?: readonly { communityId: number; token: string }[];
+  /** Source of randomness for fault injection; tests may pin it. */
+  readonly random?: () => number;
+  readonly now?: () => number;
+}
+
+export interface Emulator {
+  readonly url: string;
+  readonly port: number;
+  /** The live state; tests may read it (and arrange unusual chats) directly. */
+  readonly state: EmuState;
+  readonly stats: EmulatorStats;
+  readonly options: EmulatorOptions;
+  readonly faults: EmulatorFaults;
+  addCommunity(communityId: number, token: string): void;
+  setFaults(faults: Partial<EmulatorFaults>): void;
+  setOptions(options: Partial<EmulatorOptions>): void;
+  /** What `GET /__emulator/state` returns. */
+  snapshot(): StateDump;
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export interface StateDump {
+  communities: { communityId: number; tokens: number; nextChatId: number }[];
+  users: number[];
+  chats: {
+    communityId: number;
+    chatId: number;
+    peerId: number;
+    title: string;
+    ownerId: number;
+    disabled: boolean;
+    deleted: boolean;
+    members: EmuChat['members'];
+    admins: number[];
+  }[];
+  calls: { callId: string; communityId: number; status: string; joinLink: string; startedAt: number; finishedAt?: number; finishedBy?: string }[];
+  messages: EmuState['messages'];
+  stats: EmulatorStats;
+  faults: EmulatorFaults;
+  options: EmulatorOptions;
+}
+
+const MAX_EXECUTE_CALLS = 25;
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
+const FLOOD_WINDOW_MS = 60_000;
+
+const rate = z.number().min(0).max(1);
+const faultsSchema = z
+  .object({
+    errorRate10: rate,
+    http502Rate: rate,
+    dropBeforeRate: rate,
+    dropAfterRate: rate,
+    latencyMs: z.number().int().min(0).max(60_000),
+    rateLimitPerSecond: z.number().positive().max(10_000).nullable(),
+  })
+  .partial()
+  .strict();
+
+const optionsSchema = z
+  .object({
+    rateLimitPerSecond: z.number().positive().max(10_000),
+    floodActionsPerMinute: z.number().int().min(0),
+    groupTokenCanAddMembers: z.boolean(),
+    groupTokenCanStartCalls: z.boolean(),
+    groupTokenCanSetRoles: z.boolean(),
+    nonAdminReadForbidden: z.boolean(),
+    createChatShape: z.enum(['auto', 'object', 'number']),
+    joinLinkShape: z.enum(['url', 'token']),
+    communityChatMessageIdZero: z.boolean(),
+    strictUsers: z.boolean(),
+  })
+  .partial()
+  .strict();
+
+const communityBody = z.object({ communityId: z.number().int().positive(), token: z.string().min(8) }).strict();
+const usersBody = z.object({ userIds: z.array(z.number().int().positive()) }).strict();
+const role = z.enum(['owner', 'admin', 'member', 'none']);
+const chatBody = z
+  .object({
+    communityId: z.number().int().positive(),
+    title: z.string().min(1),
+    ownerId: z.number().int().optional(),
+    memberIds: z.array(z.number().int().positive()).default([]),
+    /** How the community sits in the chat: a chat someone else made and invited the bot to is `member`. */
+    communityRole: role.default('owner'),
+  })
+  .strict();
+const chatUpdateBody = z
+  .object({
+    communityId: z.number().int().positive(),
+    chatId: z.number().int().positive(),
+    title: z.string().min(1).optional(),
+    disabled: z.boolean().optional(),
+    deleted: z.boolean().optional(),
+    communityRole: role.optional(),
+  })
+  .strict();
+const finishCallBody = z.object({ callId: z.string() }).strict();
+
+/** zod's `.partial()` types absent keys as `undefined`; drop them so a patch never unsets a field. */
+function definedOnly<T extends object>(patch: { [K in keyof T]?: T[K] | undefined }): Partial<T> {
+  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function emptyStats(): EmulatorStats {
+  return { requests: 0, byMethod: {}, errors: {}, innerCalls: 0, innerErrors: {} };
+}
+
+function bump(counter: Record<string, number>, key: string | number): void {
+  counter[key] = (counter[key] ?? 0) + 1;
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > MAX_BODY_BYTES) throw new RangeError('request body too large');
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * VK reads parameters from the query string and from form bodies (urlencoded or multipart). Any
+ * other body, JSON included, is not read at all, so its fields simply are not there.
+ */
+async function readParams(req: IncomingMessage, url: URL): Promise<Record<string, string>> {
+  const params: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) params[k] = v;
+  if (req.method !== 'POST') return params;
+  const body = await readBody(req);
+  const contentType = req.headers['content-type'] ?? '';
+  const lower = contentType.toLowerCase();
+  if (lower.startsWith('application/x-www-form-urlencoded')) {
+    for (const [k, v] of new URLSearchParams(body.toString('utf8'))) params[k] = v;
+  } else if (lower.startsWith('multipart/form-data')) {
+    Object.assign(params, multipartFields(body, contentType));
+  }
+  return params;
+}
+
+/** The text fields of a multipart/form-data body (RFC 7578); file parts are skipped, no method here takes files. */
+export function multipartFields(body: Buffer, contentType: string): Record<string, string> {
+  const match = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  const boundary = match?.[1] ?? match?.[2];
+  const fields: Record<string, string> = {};
+  if (boundary === undefined) return fields;
+  const delimiter = Buffer.from(`--${boundary}`);
+  let at = body.indexOf(delimiter);
+  while (at >= 0) {
+    const start = at + delimiter.length;
+    if (body.subarray(start, start + 2).toString() === '--') break;
+    const next = body.indexOf(delimiter, start);
+    if (next < 0) break;
+    // Each part sits between "\r\n" after the delimiter line and "\r\n" before the next delimiter.
+    const part = body.subarray(start + 2, next - 2);
+    const headerEnd = part.indexOf('\r\n\r\n');
+    if (headerEnd >= 0) {
+      const headers = part.subarray(0, headerEnd).toString('utf8');
+      const disposition = /content-disposition:\s*form-data\s*;([^\r\n]*)/i.exec(headers)?.[1] ?? '';
+      const name = /(?:^|;)\s*name="([^"]*)"/i.exec(disposition)?.[1];
+      if (name !== undefined && !/filename\*?=/i.test(disposition)) {
+        fields[name] = part.subarray(headerEnd + 4).toString('utf8');
+      }
+    }
+    at = next;
+  }
+  return fields;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** `request_params` as VK echoes them: method and oauth first, then what was sent, never the token. */
+function requestParams(method: string, params: Readonly<Record<string, string>>): { key: string; value: string }[] {
+  const out = [
+    { key: 'method', value: method },
+    { key: 'oauth', value: '1' },
+  ];
+  for (const [key, value] of Object.entries(params)) if (key !== 'access_token') out.push({ key, value });
+  return out;
+}
+
+/** Starts the emulator; resolves once it listens. */
+export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emulator> {
+  const random = args.random ?? Math.random;
+  const now = args.now ?? Date.now;
+  const initialOptions: EmulatorOptions = {
+    ...defaultEmulatorOptions,
+    ...definedOnly<EmulatorOptions>(optionsSchema.parse(args.options ?? {})),
+  };
+  let options = initialOptions;
+  let faults = noFaults;
+  let stats = emptyStats();
+  const state: EmuState = args.stateFile === undefined ? emptyState() : await loadStateFile(args.stateFile);
+  const sent = new Map<string, number[]>();
+  const flood = new Map<number, number[]>();
+  const persister = args.stateFile === undefined ? undefined : new StatePersister(args.stateFile, () => state);
+  const changed = (): void => persister?.changed();
+
+  function addCommunity(communityId: number, token: string): void {
+    const hash = hashToken(token);
+    for (const c of state.communities) c.tokenHashes = c.tokenHashes.filter((h) => h !== hash);
+    const existing = state.communities.find((c) => c.communityId === communityId);
+    if (existing === undefined) state.communities.push({ communityId, tokenHashes: [hash], nextChatId: 1 });
+    else existing.tokenHashes.push(hash);
+    changed();
+  }
+  for (const c of args.communities ?? []) addCommunity(c.communityId, c.token);
+
+  function communityByToken(token: string): { community: EmuCommunity; hash: string } | undefined {
+    const hash = hashToken(token);
+    const community = state.communities.find((c) => c.tokenHashes.includes(hash));
+    return community === undefined ? undefined : { community, hash };
+  }
+
+  /** Sliding one-second window per token, counting the requests it let through. */
+  function overRateLimit(hash: string, at: number): boolean {
+    const limit = faults.rateLimitPerSecond ?? options.rateLimitPerSecond;
+    const window = sent.get(hash) ?? [];
+    while (window.length > 0 && (window[0] ?? 0) <= at - 1000) window.shift();
+    if (window.length >= limit) return true;
+    window.push(at);
+    sent.set(hash, window);
+    return false;
+  }
+
+  function floodAction(communityId: number, at: number): void {
+    if (options.floodActionsPerMinute <= 0) return;
+    const window = flood.get(communityId) ?? [];
+    while (window.length > 0 && (window[0] ?? 0) <= at - FLOOD_WINDOW_MS) window.shift();
+    if (window.length >= options.floodActionsPerMinute) throw new ApiError(9);
+    window.push(at);
+    flood.set(communityId, window);
+  }
+
+  function runMethod(name: string, params: Record<string, string>, ctx: CallContext): Record<string, unknown> {
+    if (name === 'execute') {
+      const code = params.code;
+      if (code === undefined || code.trim() === '') throw new ApiError(100, 'code is undefined');
+      let program;
+      try {
+        program = compileVkScript(code);
+      } catch (err) {
+        if (err instanceof VkScriptCompileError) throw new ApiError(12, err.message);
+        throw err;
+      }
+      const executeErrors: { method: string; error_code: number; error_msg: string }[] = [];
+      const invoke = (method: string, inner: Record<string, string>): VkValue => {
+        stats.innerCalls++;
+        try {
+          const handler = methods[method];
+          if (handler === undefined) throw new ApiError(3);
+          return handler(ctx, inner);
+        } catch (err) {
+          if (!(err instanceof ApiError)) throw err;
+          bump(stats.innerErrors, err.code);
+          executeErrors.push({ method, error_code: err.code, error_msg: err.message });
+          return false;
+        }
+      };
+      let response: VkValue;
+      try {
+        response = runVkScript(program, invoke, MAX_EXECUTE_CALLS);
+      } catch (err) {
+        if (err instanceof VkScriptRuntimeError) throw new ApiError(13, err.message);
+        throw err;
+      }
+      return executeErrors.length === 0 ? { response } : { response, execute_errors: executeErrors };
+    }
+    const handler = methods[name];
+    if (handler === undefined) throw new ApiError(3);
+    return { response: handler(ctx, params) };
+  }
+
+  async function handleMethod(req: IncomingMessage, res: ServerResponse, url: URL, name: string): Promise<void> {
+    stats.requests++;
+    bump(stats.byMethod, name);
+    if (random() < faults.dropBeforeRate) {
+      req.socket.destroy();
+      return;
+    }
+    if (random() < faults.http502Rate) {
+      res.writeHead(502, { 'content-type': 'text/html' });
+      res.end('<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>');
+      return;
+    }
+    if (faults.latencyMs > 0) await sleep(faults.latencyMs);
+
+    const params = await readParams(req, url);
+    const fail = (err: ApiError): void => {
+      bump(stats.errors, err.code);
+      sendJson(res, 200, { error: { error_code: err.code, error_msg: err.message, request_params: requestParams(name, params) } });
+    };
+
+    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const token = params.access_token ?? bearer;
+    if (token === undefined || token === '') return fail(new ApiError(5, 'no access_token passed.'));
+    const caller = communityByToken(token);
+    if (caller === undefined) return fail(new ApiError(5, 'invalid access_token (4).'));
+    const version = params.v;
+    if (version === undefined || version === '') return fail(new ApiError(8, 'v (version) is required'));
+    if (!/^5\.\d+$/.test(version)) return fail(new ApiError(8, 'invalid v (version) param'));
+    const at = now();
+    if (overRateLimit(caller.hash, at)) return fail(new ApiError(6));
+    if (random() < faults.errorRate10) return fail(new ApiError(10));
+
+    let dirty = false;
+    const ctx: CallContext = {
+      state,
+      options,
+      community: caller.community,
+      version,
+      now: at,
+      action: () => {
+        floodAction(caller.community.communityId, at);
+        dirty = true;
+      },
+    };
+    let body: Record<string, unknown>;
+    try {
+      body = runMethod(name, params, ctx);
+    } catch (err) {
+      if (dirty) changed();
+      if (err instanceof ApiError) return fail(err);
+      throw err;
+    }
+    if (dirty) changed();
+    if (random() < faults.dropAfterRate) {
+      res.socket?.destroy();
+      return;
+    }
+    sendJson(res, 200, body);
+  }
+
+  function findControlChat(communityId: number, chatId: number): EmuChat {
+    const chat = state.chats.find((c) => c.communityId === communityId && c.chatId === chatId);
+    if (chat === undefined) throw new ControlError(404, `no chat ${chatId} in community ${communityId}`);
+    return chat;
+  }
+
+  function placeCommunity(chat: EmuChat, placement: z.infer<typeof role>): void {
+    const self = -chat.communityId;
+    chat.members = chat.members.filter((m) => m.memberId !== self);
+    if (placement === 'none') return;
+    chat.members.unshift({
+      memberId: self,
+      invitedBy: chat.ownerId,
+      joinDate: Math.floor(now() / 1000),
+      isAdmin: placement !== 'member',
+      isOwner: placement === 'owner',
+    });
+    if (placement === 'owner') {
+      chat.ownerId = self;
+      for (const m of chat.members) if (m.memberId !== self) m.isOwner = false;
+    }
+  }
+
+  async function handleControl(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const json = async (): Promise<unknown> => {
+      const text = (await readBody(req)).toString('utf8');
+      try {
+        return text === '' ? {} : JSON.parse(text);
+      } catch {
+        throw new ControlError(400, 'body is not JSON');
+      }
+    };
+    const parse = async <S extends z.ZodType>(schema: S): Promise<z.output<S>> => {
+      const parsed = schema.safeParse(await json());
+      if (!parsed.success) {
+        throw new ControlError(400, parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
+      }
+      return parsed.data;
+    };
+    const route = `${req.method ?? 'GET'} ${path}`;
+    switch (route) {
+      case 'GET /__emulator/state':
+        return sendJson(res, 200, snapshot());
+      case 'POST /__emulator/communities': {
+        const body = await parse(communityBody);
+        addCommunity(body.communityId, body.token);
+        return sendJson(res, 200, { ok: true, communityId: body.communityId });
+      }
+      case 'POST /__emulator/users': {
+        const body = await parse(usersBody);
+        for (const id of body.userIds) if (!state.users.includes(id)) state.users.push(id);
+        changed();
+        return sendJson(res, 200, { ok: true, users: state.users.length });
+      }
+      case 'POST /__emulator/chats': {
+        const body = await parse(chatBody);
+        const community = state.communities.find((c) => c.communityId === body.communityId);
+        if (community === undefined) throw new ControlError(404, `no community ${body.communityId}`);
+        const joinDate = Math.floor(now() / 1000);
+        const ownerId = body.ownerId ?? body.memberIds[0] ?? -body.communityId;
+        const chat: EmuChat = {
+          communityId: body.communityId,
+          chatId: community.nextChatId++,
+          title: body.title,
+          ownerId,
+          createdAt: now(),
+          disabled: false,
+          deleted: false,
+          lastConversationMessageId: 0,
+          members: body.memberIds.map((id) => ({ memberId: id, invitedBy: ownerId, joinDate, isAdmin: id === ownerId, isOwner: id === ownerId })),
+        };
+        placeCommunity(chat, body.communityRole);
+        state.chats.push(chat);
+        changed();
+        return sendJson(res, 200, { chatId: chat.chatId, peerId: PEER_CHAT_OFFSET + chat.chatId });
+      }
+      case 'POST /__emulator/chats/update': {
+        const body = await parse(chatUpdateBody);
+        const chat = findControlChat(body.communityId, body.chatId);
+        if (body.title !== undefined) chat.title = body.title;
+        if (body.disabled !== undefined) chat.disabled = body.disabled;
+        if (body.deleted !== undefined) chat.deleted = body.deleted;
+        if (body.communityRole !== undefined) placeCommunity(chat, body.communityRole);
+        changed();
+        return sendJson(res, 200, { ok: true });
+      }
+      case 'POST /__emulator/calls/finish': {
+        // A teacher ending the call by hand in Sferum (V5): the platform side of "already ended".
+        const body = await parse(finishCallBody);
+        const call = state.calls.find((c) => c.callId === body.callId);
+        if (call === undefined) throw new ControlError(404, `no call ${body.callId}`);
+        if (call.status === 'active') {
+          call.status = 'finished';
+          call.finishedAt = now();
+          call.finishedBy = 'platform';
+          changed();
+        }
+        return sendJson(res, 200, { ok: true });
+      }
+      case 'GET /__emulator/faults':
+        return sendJson(res, 200, faults);
+      case 'POST /__emulator/faults':
+        setFaults(definedOnly<EmulatorFaults>(await parse(faultsSchema)));
+        return sendJson(res, 200, faults);
+      case 'GET /__emulator/options':
+        return sendJson(res, 200, options);
+      case 'POST /__emulator/options':
+        setOptions(definedOnly<EmulatorOptions>(await parse(optionsSchema)));
+        return sendJson(res, 200, options);
+      case 'POST /__emulator/reset':
+        reset();
+        return sendJson(res, 200, { ok: true });
+      default:
+        throw new ControlError(404, `no control endpoint ${route}`);
+    }
+  }
+
+  function setFaults(patch: Partial<EmulatorFaults>): void {
+    faults = { ...faults, ...definedOnly<EmulatorFaults>(faultsSchema.parse(patch)) };
+  }
+
+  function setOptions(patch: Partial<EmulatorOptions>): void {
+    options = { ...options, ...definedOnly<EmulatorOptions>(optionsSchema.parse(patch)) };
+  }
+
+  function reset(): void {
+    Object.assign(state, emptyState());
+    options = initialOptions;
+    faults = noFaults;
+    stats = emptyStats();
+    sent.clear();
+    flood.clear();
+    changed();
+  }
+
+  function snapshot(): StateDump {
+    return {
+      communities: state.communities.map((c) => ({ communityId: c.communityId, tokens: c.tokenHashes.length, nextChatId: c.nextChatId })),
+      users: [...state.users],
+      chats: state.chats.map((c) => ({
+        communityId: c.communityId,
+        chatId: c.chatId,
+        peerId: PEER_CHAT_OFFSET + c.chatId,
+        title: c.title,
+        ownerId: c.ownerId,
+        disabled: c.disabled,
+        deleted: c.deleted,
+        members: c.members.map((m) => ({ ...m })),
+        admins: c.members.filter((m) => m.isAdmin).map((m) => m.memberId),
+      })),
+      calls: state.calls.map((c) => ({
+        callId: c.callId,
+        communityId: c.communityId,
+        status: c.status,
+        joinLink: c.joinLink,
+        startedAt: c.startedAt,
+        ...(c.finishedAt === undefined ? {} : { finishedAt: c.finishedAt }),
+        ...(c.finishedBy === undefined ? {} : { finishedBy: c.finishedBy }),
+      })),
+      messages: state.messages.map((m) => ({ ...m })),
+      stats: structuredClone(stats),
+      faults,
+      options,
+    };
+  }
+
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://emulator.local');
+    const handle = async (): Promise<void> => {
+      const method = /^\/method\/([A-Za-z0-9_.]+)$/.exec(url.pathname)?.[1];
+      if (method !== undefined) {
+        if (req.method !== 'GET' && req.method !== 'POST') return sendJson(res, 405, { error: 'use GET or POST' });
+        return handleMethod(req, res, url, method);
+      }
+      if (url.pathname.startsWith('/__emulator/')) return handleControl(req, res, url.pathname);
+      return sendJson(res, 404, { error: `not found: ${url.pathname}` });
+    };
+    handle().catch((err: unknown) => {
+      if (res.headersSent || res.destroyed) return;
+      if (err instanceof ControlError) sendJson(res, err.status, { error: err.message });
+      else if (err instanceof RangeError) sendJson(res, 413, { error: err.message });
+      else sendJson(res, 500, { error: err instanceof Error ? err.message : String(err) });
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(args.port ?? 0, args.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = args.host ?? '127.0.0.1';
+
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    state,
+    get stats() {
+      return stats;
+    },
+    get options() {
+      return options;
+    },
+    get faults() {
+      return faults;
+    },
+    addCommunity,
+    setFaults,
+    setOptions,
+    snapshot,
+    reset,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await persister?.flush();
+    },
+  };
+}
+
+class ControlError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The emulated platform's data. Tokens are kept only as SHA-256 hashes, so neither the state file
+ * nor `GET /__emulator/state` can leak one. Chat IDs are local to their community, as on VK.
+ */
+
+const member = z.object({
+  memberId: z.number().int(),
+  invitedBy: z.number().int(),
+  joinDate: z.number().int(),
+  isAdmin: z.boolean(),
+  isOwner: z.boolean(),
+});
+
+const chat = z.object({
+  communityId: z.number().int().positive(),
+  chatId: z.number().int().positive(),
+  title: z.string(),
+  ownerId: z.number().int(),
+  createdAt: z.number().int(),
+  disabled: z.boolean(),
+  deleted: z.boolean(),
+  lastConversationMessageId: z.number().int().nonnegative(),
+  members: z.array(member),
+});
+
+const call = z.object({
+  callId: z.string().length(36),
+  communityId: z.number().int().positive(),
+  joinToken: z.string(),
+  joinLink: z.string(),
+  okJoinLink: z.string(),
+  status: z.enum(['active', 'finished']),
+  startedAt: z.number().int(),
+  finishedAt: z.number().int().optional(),
+  finishedBy: z.enum(['api', 'platform']).optional(),
+});
+
+const message = z.object({
+  id: z.number().int().positive(),
+  communityId: z.number().int().positive(),
+  peerId: z.number().int(),
+  chatId: z.number().int().positive(),
+  conversationMessageId: z.number().int().positive(),
+  fromId: z.number().int(),
+  randomId: z.string(),
+  text: z.string(),
+  date: z.number().int(),
+});
+
+const community = z.object({
+  communityId: z.number().int().positive(),
+  tokenHashes: z.array(z.string()),
+  nextChatId: z.number().int().positive(),
+});
+
+export const emuStateSchema = z.object({
+  communities: z.array(community),
+  users: z.array(z.number().int().positive()),
+  chats: z.array(chat),
+  calls: z.array(call),
+  messages: z.array(message),
+  nextMessageId: z.number().int().positive(),
+});
+
+export type EmuMember = z.infer<typeof member>;
+export type EmuChat = z.infer<typeof chat>;
+export type EmuCall = z.infer<typeof call>;
+export type EmuMessage = z.infer<typeof message>;
+export type EmuCommunity = z.infer<typeof community>;
+export type EmuState = z.infer<typeof emuStateSchema>;
+
+export function emptyState(): EmuState {
+  return { communities: [], users: [], chats: [], calls: [], messages: [], nextMessageId: 1 };
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** Loads a state file; a missing file is an empty platform, a corrupt one is an error (never silently wiped). */
+export async function loadStateFile(path: string): Promise<EmuState> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
+    throw err;
+  }
+  return emuStateSchema.parse(JSON.parse(text));
+}
+
+/**
+ * Writes the state at most once per `delayMs` after a change, through a temp file and a rename so
+ * a crash mid-write leaves the previous state intact.
+ */
+export class StatePersister {
+  #timer: NodeJS.Timeout | undefined;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly path: string,
+    private readonly read: () => EmuState,
+    private readonly delayMs = 100,
+  ) {}
+
+  changed(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#write();
+    }, this.delayMs);
+  }
+
+  async flush(): Promise<void> {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      await this.#write();
+    }
+    await this.#writing;
+  }
+
+  #write(): Promise<void> {
+    const snapshot = JSON.stringify(this.read(), null, 2);
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    this.#writing = this.#writing
+      .then(async () => {
+        await mkdir(dirname(this.path), { recursive: true });
+        await writeFile(tmp, snapshot);
+        await rename(tmp, this.path);
+      })
+      .catch((err: unknown) => {
+        process.emitWarning(`emulator: could not write state file: ${String(err)}`);
+      });
+    return this.#writing;
+  }
+}
