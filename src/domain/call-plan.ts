@@ -182,26 +182,23 @@ export function planCalls(input: CallPlanInput): CallPlan {
   const pendingDrafts: Lesson[] = [];
   let firstBlocked: { lesson: Lesson; selection: TemplateSelection } | null = null;
 
-  for (const lesson of ownLessons.filter((l) => served.has(l.id) && l.date < today)) {
-    const lessonTimes = lessonTimesIn(templateOn(lesson.date).template, lesson, timeZone);
-    if (lessonTimes !== null) times.push([lesson.id, lessonTimes]);
-  }
-
-  // Past days are history (the audit explains them); only today onwards is planned.
-  for (const lesson of ownLessons.filter((l) => l.date >= today).sort(compareLessons)) {
-    if (lesson.date > tomorrow) {
+  // Past days are history (the audit explains them); only today onwards is planned, plus the
+  // lessons the running call serves, whose times the workflow still shows.
+  const relevant = ownLessons.filter((l) => l.date >= today || served.has(l.id));
+  for (const lesson of relevant.sort(compareLessons)) {
+    if (lesson.date > tomorrow && !served.has(lesson.id)) {
       if (lesson.online) skipped.push({ lessonId: lesson.id, reason: 'notTodayOrTomorrow' });
       continue;
     }
     const selection = templateOn(lesson.date);
     const lessonTimes = lessonTimesIn(selection.template, lesson, timeZone);
     if (lessonTimes !== null) times.push([lesson.id, lessonTimes]);
+    // The running call already carries this lesson's link: nothing more to do for it.
+    if (served.has(lesson.id)) continue;
 
     const skip = (reason: SkipReason): void => {
       skipped.push({ lessonId: lesson.id, reason });
     };
-    // The running call already carries this lesson's link: nothing more to do for it.
-    if (lesson.online && served.has(lesson.id)) continue;
     const tooLate = lessonTimes !== null && now - lessonTimes.start > LATE_START_GRACE_MS;
     if (!lesson.online) skip('notOnline');
     else if (called.has(lesson.id)) skip('alreadyCalled');
