@@ -1,0 +1,431 @@
+import { z } from 'zod';
+
+import {
+  idSchema,
+  rosterCollections,
+  rosterRecordSchemas,
+  schoolSchema,
+  type ChangeSet,
+  type Journal,
+  type Lesson,
+  type Parent,
+  type RosterCollection,
+  type RosterSnapshot,
+  type School,
+  type SchoolClass,
+  type Staff,
+  type Student,
+  type Template,
+} from '../contracts/roster';
+
+/**
+ * Validation of an import before anything is written: the zod schemas per record plus the checks
+ * zod cannot do alone (unique IDs, references between collections). Every problem is collected,
+ * so one rejected file lists everything wrong with it. Pure, so the API can answer before the
+ * store is touched.
+ */
+
+export interface RosterIssue {
+  /** Where in the submitted document, e.g. `students[3].classId` or `upsert.parents[0].childIds[1]`. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export type Validation<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly errors: RosterIssue[] };
+
+interface RecordTypes {
+  staff: Staff;
+  classes: SchoolClass;
+  students: Student;
+  parents: Parent;
+  journals: Journal;
+  lessons: Lesson;
+  templates: Template;
+}
+
+/** A parsed record and where it came from; `path` is null for records already stored. */
+interface Located<T> {
+  readonly value: T;
+  readonly path: string | null;
+}
+
+type LocatedRoster = { [C in RosterCollection]: Located<RecordTypes[C]>[] };
+type KnownIds = Record<RosterCollection, Set<string>>;
+
+const nouns: Record<RosterCollection, string> = {
+  staff: 'staff member',
+  classes: 'class',
+  students: 'student',
+  parents: 'parent',
+  journals: 'journal',
+  lessons: 'lesson',
+  templates: 'template',
+};
+
+/**
+ * The change set's outer shape only; its records are parsed one by one below so each error keeps
+ * its own path. The full `changeSetSchema` is the documented contract and produces the same result.
+ */
+const changeSetShape = z.object({
+  schoolId: idSchema,
+  upsert: z.record(z.string(), z.unknown()).default({}),
+  remove: z.record(z.string(), z.unknown()).default({}),
+});
+
+/** zod's path as people write it: `students[3].classId`. */
+export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
+  let out = prefix;
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out;
+}
+
+function zodIssues(error: z.ZodError, prefix: string): RosterIssue[] {
+  return error.issues.map((issue) => ({
+    path: formatPath(issue.path, prefix),
+    message: issue.message,
+  }));
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function emptyLocated(): LocatedRoster {
+  return {
+    staff: [],
+    classes: [],
+    students: [],
+    parents: [],
+    journals: [],
+    lessons: [],
+    templates: [],
+  };
+}
+
+function emptyKnown(): KnownIds {
+  return {
+    staff: new Set(),
+    classes: new Set(),
+    students: new Set(),
+    parents: new Set(),
+    journals: new Set(),
+    lessons: new Set(),
+    templates: new Set(),
+  };
+}
+
+/**
+ * Parses each record on its own so one bad record does not hide the problems of the others, and
+ * remembers every ID that looks valid, so a record with a bad name does not also make everything
+ * pointing at it "missing".
+ */
+function parseRecords<C extends RosterCollection>(
+  collection: C,
+  raw: unknown,
+  prefix: string,
+  errors: RosterIssue[],
+  known: KnownIds,
+): Located<RecordTypes[C]>[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) {
+    errors.push({ path: prefix, message: 'expected an array' });
+    return [];
+  }
+  const schema = rosterRecordSchemas[collection] as unknown as z.ZodType<RecordTypes[C]>;
+  const parsed: Located<RecordTypes[C]>[] = [];
+  raw.forEach((item: unknown, index) => {
+    const path = `${prefix}[${index}]`;
+    if (isRecord(item) && idSchema.safeParse(item.id).success)
+      known[collection].add(item.id as string);
+    const result = schema.safeParse(item);
+    if (result.success) parsed.push({ value: result.data, path });
+    else errors.push(...zodIssues(result.error, path));
+  });
+  return parsed;
+}
+
+type MissingReporter = (
+  source: Located<{ id: string }>,
+  sourceCollection: RosterCollection,
+  field: string,
+  target: RosterCollection,
+  targetId: string,
+) => RosterIssue;
+
+const reportMissingAtSource: MissingReporter = (
+  source,
+  sourceCollection,
+  field,
+  target,
+  targetId,
+) => ({
+  path: `${source.path ?? `${sourceCollection}[id=${source.value.id}]`}.${field}`,
+  message: `${nouns[target]} "${targetId}" does not exist`,
+});
+
+/** Unique IDs and every reference between collections, over records that passed their schema. */
+function checkReferences(
+  roster: LocatedRoster,
+  known: KnownIds,
+  onMissing: MissingReporter,
+): RosterIssue[] {
+  const errors: RosterIssue[] = [];
+
+  for (const collection of rosterCollections) {
+    const firstAt = new Map<string, string>();
+    for (const record of roster[collection] as Located<{ id: string }>[]) {
+      const earlier = firstAt.get(record.value.id);
+      if (earlier === undefined) {
+        firstAt.set(record.value.id, record.path ?? '');
+      } else if (record.path !== null) {
+        errors.push({
+          path: `${record.path}.id`,
+          message: `duplicate id "${record.value.id}"${earlier ? `, first at ${earlier}` : ' (already stored)'}`,
+        });
+      }
+    }
+  }
+
+  const ref = (
+    source: Located<{ id: string }>,
+    sourceCollection: RosterCollection,
+    field: string,
+    target: RosterCollection,
+    id: string,
+  ): void => {
+    if (!known[target].has(id)) errors.push(onMissing(source, sourceCollection, field, target, id));
+  };
+
+  for (const cls of roster.classes) {
+    if (cls.value.classTeacherId !== null)
+      ref(cls, 'classes', 'classTeacherId', 'staff', cls.value.classTeacherId);
+  }
+  for (const student of roster.students)
+    ref(student, 'students', 'classId', 'classes', student.value.classId);
+  for (const parent of roster.parents) {
+    parent.value.childIds.forEach((id, i) =>
+      ref(parent, 'parents', `childIds[${i}]`, 'students', id),
+    );
+  }
+  for (const journal of roster.journals) {
+    ref(journal, 'journals', 'classId', 'classes', journal.value.classId);
+    journal.value.teacherIds.forEach((id, i) =>
+      ref(journal, 'journals', `teacherIds[${i}]`, 'staff', id),
+    );
+    journal.value.studentIds?.forEach((id, i) =>
+      ref(journal, 'journals', `studentIds[${i}]`, 'students', id),
+    );
+  }
+  for (const lesson of roster.lessons)
+    ref(lesson, 'lessons', 'journalId', 'journals', lesson.value.journalId);
+  for (const template of roster.templates) {
+    template.value.entries.forEach((entry, i) =>
+      ref(template, 'templates', `entries[${i}].journalId`, 'journals', entry.journalId),
+    );
+    if (template.path === null) continue;
+    const { validFrom, validTo, grid } = template.value;
+    if (validFrom !== null && validTo !== null && validTo < validFrom) {
+      errors.push({ path: `${template.path}.validTo`, message: 'is before validFrom' });
+    }
+    const numbers = new Set<number>();
+    grid.forEach((row, i) => {
+      if (numbers.has(row.number)) {
+        errors.push({
+          path: `${template.path}.grid[${i}].number`,
+          message: `lesson ${row.number} appears twice`,
+        });
+      }
+      numbers.add(row.number);
+      if (row.start !== null && row.end !== null && row.end <= row.start) {
+        errors.push({ path: `${template.path}.grid[${i}].end`, message: 'is not after start' });
+      }
+    });
+  }
+  return errors;
+}
+
+/** A whole school. */
+export function validateSnapshot(input: unknown): Validation<RosterSnapshot> {
+  if (!isRecord(input))
+    return { ok: false, errors: [{ path: '', message: 'expected a JSON object' }] };
+  const errors: RosterIssue[] = [];
+  const school = schoolSchema.safeParse(input.school);
+  if (!school.success) errors.push(...zodIssues(school.error, 'school'));
+
+  const known = emptyKnown();
+  const located = emptyLocated();
+  for (const collection of rosterCollections) {
+    (located[collection] as Located<unknown>[]) = parseRecords(
+      collection,
+      input[collection],
+      collection,
+      errors,
+      known,
+    );
+  }
+  errors.push(...checkReferences(located, known, reportMissingAtSource));
+  if (errors.length > 0 || !school.success) return { ok: false, errors };
+  return { ok: true, value: toSnapshot(school.data, located) };
+}
+
+function toSnapshot(school: School, located: LocatedRoster): RosterSnapshot {
+  const values = <T>(list: readonly Located<T>[]): T[] => list.map((l) => l.value);
+  return {
+    school,
+    staff: values(located.staff),
+    classes: values(located.classes),
+    students: values(located.students),
+    parents: values(located.parents),
+    journals: values(located.journals),
+    lessons: values(located.lessons),
+    templates: values(located.templates),
+  };
+}
+
+/**
+ * A change set against the stored roster: the change set's own shape, then the roster it would
+ * produce. A stored record that a removal would leave dangling is reported at the removal.
+ */
+export function validateChangeSet(
+  input: unknown,
+  current: RosterSnapshot,
+): Validation<{ changeSet: ChangeSet; next: RosterSnapshot }> {
+  if (!isRecord(input))
+    return { ok: false, errors: [{ path: '', message: 'expected a JSON object' }] };
+  const errors: RosterIssue[] = [];
+  const shape = changeSetShape.safeParse(input);
+  if (!shape.success) return { ok: false, errors: zodIssues(shape.error, '') };
+  if (shape.data.schoolId !== current.school.id) {
+    errors.push({ path: 'schoolId', message: 'does not match the stored school' });
+  }
+
+  const upsertKnown = emptyKnown();
+  const upserts = emptyLocated();
+  const removals = new Map<RosterCollection, Map<string, number>>();
+  for (const key of Object.keys(shape.data.upsert)) {
+    if (!(rosterCollections as readonly string[]).includes(key)) {
+      errors.push({ path: `upsert.${key}`, message: 'unknown collection' });
+    }
+  }
+  for (const key of Object.keys(shape.data.remove)) {
+    if (!(rosterCollections as readonly string[]).includes(key)) {
+      errors.push({ path: `remove.${key}`, message: 'unknown collection' });
+    }
+  }
+  for (const collection of rosterCollections) {
+    (upserts[collection] as Located<unknown>[]) = parseRecords(
+      collection,
+      shape.data.upsert[collection],
+      `upsert.${collection}`,
+      errors,
+      upsertKnown,
+    );
+    const rawIds = shape.data.remove[collection];
+    if (rawIds === undefined) continue;
+    const ids = idSchema.array().safeParse(rawIds);
+    if (!ids.success) {
+      errors.push(...zodIssues(ids.error, `remove.${collection}`));
+      continue;
+    }
+    const positions = new Map<string, number>();
+    ids.data.forEach((id, i) => {
+      if (upsertKnown[collection].has(id)) {
+        errors.push({
+          path: `remove.${collection}[${i}]`,
+          message: `"${id}" is also in upsert.${collection}`,
+        });
+      }
+      if (!positions.has(id)) positions.set(id, i);
+    });
+    removals.set(collection, positions);
+  }
+
+  const changeSet: ChangeSet = { schoolId: shape.data.schoolId, upsert: {}, remove: {} };
+  for (const collection of rosterCollections) {
+    if (shape.data.upsert[collection] !== undefined) {
+      (changeSet.upsert[collection] as unknown[]) = upserts[collection].map((l) => l.value);
+    }
+    const removed = removals.get(collection);
+    if (removed) changeSet.remove[collection] = [...removed.keys()];
+  }
+
+  const next = applyChangeSet(current, changeSet);
+  const located = emptyLocated();
+  const known = emptyKnown();
+  for (const collection of rosterCollections) {
+    const fromUpsert = new Set(upserts[collection].map((l) => (l.value as { id: string }).id));
+    const stored = (next[collection] as { id: string }[])
+      .filter((r) => !fromUpsert.has(r.id))
+      .map((value) => ({ value, path: null }));
+    (located[collection] as Located<unknown>[]) = [...stored, ...upserts[collection]];
+    for (const record of next[collection] as { id: string }[]) known[collection].add(record.id);
+    for (const id of upsertKnown[collection]) known[collection].add(id);
+  }
+
+  const reportMissing: MissingReporter = (source, sourceCollection, field, target, targetId) => {
+    const removedAt = removals.get(target)?.get(targetId);
+    if (source.path !== null || removedAt === undefined) {
+      return reportMissingAtSource(source, sourceCollection, field, target, targetId);
+    }
+    return {
+      path: `remove.${target}[${removedAt}]`,
+      message: `still referenced by ${nouns[sourceCollection]} "${source.value.id}" (${field})`,
+    };
+  };
+  errors.push(...checkReferences(located, known, reportMissing));
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, value: { changeSet, next } };
+}
+
+/** The roster a change set produces: removals first, then upserts replace or append by ID. */
+export function applyChangeSet(current: RosterSnapshot, changeSet: ChangeSet): RosterSnapshot {
+  const next: RosterSnapshot = { ...current };
+  for (const collection of rosterCollections) {
+    const removed = new Set(changeSet.remove[collection] ?? []);
+    const upserted = (changeSet.upsert[collection] ?? []) as { id: string }[];
+    if (removed.size === 0 && upserted.length === 0) continue;
+    const replacements = new Map(upserted.map((r) => [r.id, r]));
+    const kept = (current[collection] as { id: string }[])
+      .filter((r) => !removed.has(r.id))
+      .map((r) => replacements.get(r.id) ?? r);
+    const existing = new Set(kept.map((r) => r.id));
+    const appended = upserted.filter((r) => !existing.has(r.id) && !removed.has(r.id));
+    (next[collection] as { id: string }[]) = [...kept, ...appended];
+  }
+  return next;
+}
+
+export interface CollectionChanges {
+  readonly added: string[];
+  readonly changed: string[];
+  readonly removed: string[];
+}
+
+export type RosterChanges = Record<RosterCollection, CollectionChanges>;
+
+/** Which records an import adds, changes and removes: IDs only, for the change log. */
+export function diffRosters(previous: RosterSnapshot | null, next: RosterSnapshot): RosterChanges {
+  const out = {} as RosterChanges;
+  for (const collection of rosterCollections) {
+    const before = new Map(
+      ((previous?.[collection] ?? []) as { id: string }[]).map(
+        (r) => [r.id, JSON.stringify(r)] as const,
+      ),
+    );
+    const changes: CollectionChanges = { added: [], changed: [], removed: [] };
+    const seen = new Set<string>();
+    for (const record of next[collection] as { id: string }[]) {
+      seen.add(record.id);
+      const old = before.get(record.id);
+      if (old === undefined) changes.added.push(record.id);
+      else if (old !== JSON.stringify(record)) changes.changed.push(record.id);
+    }
+    for (const id of before.keys()) if (!seen.has(id)) changes.removed.push(id);
+    out[collection] = changes;
+  }
+  return out;
+}
