@@ -1,0 +1,419 @@
+import type { Db, Document } from 'mongodb';
+import type { z } from 'zod';
+
+import { ErrorType, TypedError } from '../contracts/errors';
+import {
+  rosterCollections,
+  rosterRecordSchemas,
+  schoolSchema,
+  type Journal,
+  type Lesson,
+  type LessonStatus,
+  type Parent,
+  type PersonKind,
+  type RosterCollection,
+  type RosterSnapshot,
+  type School,
+  type SchoolClass,
+  type Staff,
+  type Student,
+  type Template,
+} from '../contracts/roster';
+
+/**
+ * The roster in MongoDB, written as versioned snapshots so an import never leaves a half-written
+ * roster, without multi-document transactions (FerretDB has none):
+ *
+ * - every roster document carries `{ schoolId, version }`; readers only see the version named by
+ *   `schools.currentVersion`;
+ * - an import takes a fresh version number, writes all of its documents, then flips
+ *   `currentVersion` with one single-document compare-and-set on the version it started from;
+ * - after the flip every older version of the school is deleted, which also sweeps the leftovers
+ *   of an import that died half-way (they carry a version that never became current).
+ *
+ * Small in-place edits (a lesson's online switch, a VK ID link) touch the current version's
+ * document and then bump `schools.revision` with a compare-and-set on the same version. If an
+ * import flipped meanwhile the edit is redone on the new version; a change set built from the
+ * roster before the edit refuses to flip because the revision moved. So an edit is only ever
+ * overwritten by a full snapshot that flips after it, and a snapshot is the school system's word.
+ */
+
+export const SCHOOLS = 'schools';
+
+/** Roster collection names in MongoDB, one per snapshot collection. */
+export const rosterCollectionNames: Readonly<Record<RosterCollection, string>> = {
+  staff: 'staff',
+  classes: 'classes',
+  students: 'students',
+  parents: 'parents',
+  journals: 'journals',
+  lessons: 'lessons',
+  templates: 'templates',
+};
+
+const personCollections: Readonly<Record<PersonKind, 'staff' | 'students' | 'parents'>> = {
+  staff: 'staff',
+  student: 'students',
+  parent: 'parents',
+};
+
+/** Documents per insert: small enough to keep each write short, large enough to import 5,000 records quickly. */
+const WRITE_BATCH = 500;
+const EDIT_ATTEMPTS = 5;
+
+interface SchoolDoc {
+  _id: string;
+  name?: string;
+  timeZone?: string;
+  currentVersion?: number | null;
+  versionSeq?: number;
+  revision?: number;
+  rosterUpdatedAt?: Date;
+}
+
+interface RecordTypes {
+  staff: Staff;
+  classes: SchoolClass;
+  students: Student;
+  parents: Parent;
+  journals: Journal;
+  lessons: Lesson;
+  templates: Template;
+}
+
+/** Where the stored roster stands: the version readers see and the count of in-place edits. */
+export interface RosterState {
+  readonly version: number;
+  readonly revision: number;
+}
+
+export interface WriteProgress {
+  readonly version: number;
+  readonly written: number;
+  readonly total: number;
+}
+
+export interface ReplaceRosterArgs {
+  readonly snapshot: RosterSnapshot;
+  /**
+   * The state the new roster was derived from (a change set). The flip is refused if the roster
+   * moved since, in-place edits included. A full snapshot passes null: it replaces whatever is there.
+   */
+  readonly basedOn: RosterState | null;
+  /** Called after each batch is written; lets a test stop the process in the middle of an import. */
+  readonly onProgress?: (progress: WriteProgress) => Promise<void> | void;
+}
+
+export interface RosterStore {
+  getSchool(schoolId: string): Promise<School | null>;
+  getState(schoolId: string): Promise<RosterState | null>;
+  /** The whole current roster, every document validated; null before the first import. */
+  loadRoster(schoolId: string): Promise<RosterSnapshot | null>;
+  /** The roster and the state it was read at, for building a change set on top of it. */
+  loadRosterWithState(
+    schoolId: string,
+  ): Promise<{ snapshot: RosterSnapshot; state: RosterState } | null>;
+  getJournal(args: { schoolId: string; journalId: string }): Promise<Journal | null>;
+  /** The journal's lessons on the given dates, by date and lesson number. */
+  listLessons(args: {
+    schoolId: string;
+    journalId: string;
+    dates: readonly string[];
+  }): Promise<Lesson[]>;
+  getLesson(args: { schoolId: string; lessonId: string }): Promise<Lesson | null>;
+  listTemplates(schoolId: string): Promise<Template[]>;
+  /**
+   * The template that governs the journal: one with an entry for it (preferring those sent to the
+   * portal, then the latest start), else the portal template so V7 can say what it lacks.
+   */
+  getTemplateForJournal(args: { schoolId: string; journalId: string }): Promise<Template | null>;
+  /** Switches a lesson online or changes its status in place; null if there is no such lesson. */
+  updateLesson(args: {
+    schoolId: string;
+    lessonId: string;
+    patch: { online?: boolean; status?: LessonStatus };
+  }): Promise<Lesson | null>;
+  /** Links (a number) or unlinks (null) a person's VK ID in place; null if there is no such person. */
+  setPersonVkId(args: {
+    schoolId: string;
+    personKind: PersonKind;
+    personId: string;
+    vkId: number | null;
+  }): Promise<{ previousVkId: number | null } | null>;
+  /** Writes a new version and makes it current; returns the version it replaced. */
+  replaceRoster(
+    args: ReplaceRosterArgs,
+  ): Promise<{ version: number; previousVersion: number | null }>;
+}
+
+export async function ensureRosterIndexes(db: Db): Promise<void> {
+  for (const collection of rosterCollections) {
+    await db
+      .collection(rosterCollectionNames[collection])
+      .createIndex(
+        { schoolId: 1, version: 1, id: 1 },
+        { unique: true, name: 'school_version_id' },
+        {},
+      );
+  }
+  await db
+    .collection(rosterCollectionNames.lessons)
+    .createIndex(
+      { schoolId: 1, version: 1, journalId: 1, date: 1 },
+      { name: 'school_version_journal_date' },
+      {},
+    );
+}
+
+function conflict(schoolId: string): TypedError {
+  return new TypedError(
+    ErrorType.InvalidInput,
+    'The roster changed while this import was written; retry it',
+    {
+      reason: 'concurrentImport',
+      schoolId,
+      errors: [
+        { path: '', message: 'the roster changed during the import; nothing was applied, retry' },
+      ],
+    },
+  );
+}
+
+/** A stored document that fails its schema is a bug or tampering: name the record and fields, never values. */
+function parseStored<C extends RosterCollection>(collection: C, doc: Document): RecordTypes[C] {
+  const schema = rosterRecordSchemas[collection] as unknown as z.ZodType<RecordTypes[C]>;
+  const result = schema.safeParse(doc);
+  if (result.success) return result.data;
+  const fields = [...new Set(result.error.issues.map((i) => i.path.join('.')))].join(', ');
+  const id = typeof doc.id === 'string' ? doc.id : '?';
+  throw new Error(`Stored ${collection} record ${id} is invalid (${fields})`);
+}
+
+const hiddenFields = { _id: 0, schoolId: 0, version: 0 } as const;
+
+export function createRosterStore({ db }: { db: Db }): RosterStore {
+  const schools = db.collection<SchoolDoc>(SCHOOLS);
+  const col = (collection: RosterCollection) => db.collection(rosterCollectionNames[collection]);
+
+  async function getState(schoolId: string): Promise<RosterState | null> {
+    const doc = await schools.findOne(
+      { _id: schoolId },
+      { projection: { currentVersion: 1, revision: 1 } },
+    );
+    if (typeof doc?.currentVersion !== 'number') return null;
+    return { version: doc.currentVersion, revision: doc.revision ?? 0 };
+  }
+
+  async function readAll<C extends RosterCollection>(
+    collection: C,
+    schoolId: string,
+    version: number,
+  ): Promise<RecordTypes[C][]> {
+    // Sorting by _id returns records in the order the import listed them.
+    const docs = await col(collection)
+      .find({ schoolId, version }, { projection: hiddenFields, sort: { _id: 1 } })
+      .toArray();
+    return docs.map((doc) => parseStored(collection, doc));
+  }
+
+  async function readOne<C extends RosterCollection>(
+    collection: C,
+    schoolId: string,
+    filter: Document,
+  ): Promise<RecordTypes[C] | null> {
+    const state = await getState(schoolId);
+    if (!state) return null;
+    const doc = await col(collection).findOne(
+      { schoolId, version: state.version, ...filter },
+      { projection: hiddenFields },
+    );
+    return doc ? parseStored(collection, doc) : null;
+  }
+
+  async function getSchool(schoolId: string): Promise<School | null> {
+    const doc = await schools.findOne({ _id: schoolId });
+    if (typeof doc?.currentVersion !== 'number') return null;
+    return schoolSchema.parse({ id: doc._id, name: doc.name, timeZone: doc.timeZone });
+  }
+
+  async function loadRosterWithState(
+    schoolId: string,
+  ): Promise<{ snapshot: RosterSnapshot; state: RosterState } | null> {
+    const doc = await schools.findOne({ _id: schoolId });
+    if (typeof doc?.currentVersion !== 'number') return null;
+    const version = doc.currentVersion;
+    const school = schoolSchema.parse({ id: doc._id, name: doc.name, timeZone: doc.timeZone });
+    const [staff, classes, students, parents, journals, lessons, templates] = await Promise.all([
+      readAll('staff', schoolId, version),
+      readAll('classes', schoolId, version),
+      readAll('students', schoolId, version),
+      readAll('parents', schoolId, version),
+      readAll('journals', schoolId, version),
+      readAll('lessons', schoolId, version),
+      readAll('templates', schoolId, version),
+    ]);
+    return {
+      snapshot: { school, staff, classes, students, parents, journals, lessons, templates },
+      state: { version, revision: doc.revision ?? 0 },
+    };
+  }
+
+  /**
+   * An in-place edit of one current-version document, safe against a concurrent import (see the
+   * module comment). Returns null when the record does not exist in the current version.
+   */
+  async function editInPlace<C extends RosterCollection>(
+    collection: C,
+    schoolId: string,
+    id: string,
+    set: Document,
+  ): Promise<{ before: RecordTypes[C]; after: RecordTypes[C] } | null> {
+    for (let attempt = 0; attempt < EDIT_ATTEMPTS; attempt++) {
+      const state = await getState(schoolId);
+      if (!state) return null;
+      const before = await col(collection).findOneAndUpdate(
+        { schoolId, version: state.version, id },
+        { $set: set },
+        { projection: hiddenFields, returnDocument: 'before' },
+      );
+      if (!before) {
+        // Missing, or the version was swept by an import that flipped just now: look again.
+        if ((await getState(schoolId))?.version === state.version) return null;
+        continue;
+      }
+      const bumped = await schools.updateOne(
+        { _id: schoolId, currentVersion: state.version },
+        { $inc: { revision: 1 } },
+      );
+      if (bumped.matchedCount === 0) continue;
+      const previous = parseStored(collection, before);
+      return { before: previous, after: parseStored(collection, { ...before, ...set }) };
+    }
+    throw conflict(schoolId);
+  }
+
+  async function replaceRoster({
+    snapshot,
+    basedOn,
+    onProgress,
+  }: ReplaceRosterArgs): Promise<{ version: number; previousVersion: number | null }> {
+    const schoolId = snapshot.school.id;
+    // Taking the version number and reading the current one in one atomic step gives every
+    // import its own version and tells it exactly which version it must replace.
+    const allocated = await schools.findOneAndUpdate(
+      { _id: schoolId },
+      { $inc: { versionSeq: 1 } },
+      { upsert: true, returnDocument: 'after' },
+    );
+    if (!allocated || typeof allocated.versionSeq !== 'number') {
+      throw new Error(`Could not allocate a roster version for school ${schoolId}`);
+    }
+    const version = allocated.versionSeq;
+    const previousVersion =
+      typeof allocated.currentVersion === 'number' ? allocated.currentVersion : null;
+    if (
+      basedOn &&
+      (basedOn.version !== previousVersion || basedOn.revision !== (allocated.revision ?? 0))
+    ) {
+      throw conflict(schoolId);
+    }
+
+    try {
+      const total = rosterCollections.reduce((n, c) => n + snapshot[c].length, 0);
+      let written = 0;
+      for (const collection of rosterCollections) {
+        const records = snapshot[collection] as object[];
+        for (let start = 0; start < records.length; start += WRITE_BATCH) {
+          const batch = records
+            .slice(start, start + WRITE_BATCH)
+            .map((r) => ({ ...r, schoolId, version }));
+          await col(collection).insertMany(batch, { ordered: true });
+          written += batch.length;
+          await onProgress?.({ version, written, total });
+        }
+      }
+
+      const flipFilter: Document = { _id: schoolId, currentVersion: previousVersion };
+      if (basedOn)
+        flipFilter.revision = basedOn.revision === 0 ? { $in: [0, null] } : basedOn.revision;
+      const flipped = await schools.updateOne(flipFilter, {
+        $set: {
+          currentVersion: version,
+          name: snapshot.school.name,
+          timeZone: snapshot.school.timeZone,
+          rosterUpdatedAt: new Date(),
+        },
+      });
+      if (flipped.matchedCount === 0) throw conflict(schoolId);
+    } catch (error) {
+      await dropVersions(schoolId, { $eq: version }).catch(() => undefined);
+      throw error;
+    }
+
+    // Readers have moved to the new version: older ones, and any an interrupted import left
+    // behind, are garbage. Newer versions belong to imports still running and are left alone.
+    await dropVersions(schoolId, { $lt: version });
+    return { version, previousVersion };
+  }
+
+  async function dropVersions(schoolId: string, version: Document): Promise<void> {
+    for (const collection of rosterCollections)
+      await col(collection).deleteMany({ schoolId, version });
+  }
+
+  return {
+    getSchool,
+    getState,
+    loadRosterWithState,
+    async loadRoster(schoolId) {
+      return (await loadRosterWithState(schoolId))?.snapshot ?? null;
+    },
+    getJournal: ({ schoolId, journalId }) => readOne('journals', schoolId, { id: journalId }),
+    getLesson: ({ schoolId, lessonId }) => readOne('lessons', schoolId, { id: lessonId }),
+    async listLessons({ schoolId, journalId, dates }) {
+      const state = await getState(schoolId);
+      if (!state) return [];
+      const docs = await col('lessons')
+        .find(
+          { schoolId, version: state.version, journalId, date: { $in: [...dates] } },
+          { projection: hiddenFields },
+        )
+        .toArray();
+      return docs
+        .map((doc) => parseStored('lessons', doc))
+        .sort((a, b) => (a.date !== b.date ? (a.date < b.date ? -1 : 1) : a.number - b.number));
+    },
+    async listTemplates(schoolId) {
+      const state = await getState(schoolId);
+      return state ? readAll('templates', schoolId, state.version) : [];
+    },
+    async getTemplateForJournal({ schoolId, journalId }) {
+      const state = await getState(schoolId);
+      if (!state) return null;
+      const templates = await readAll('templates', schoolId, state.version);
+      const rank = (t: Template): [number, string] => [t.sendToPortal ? 1 : 0, t.validFrom ?? ''];
+      const better = (a: Template, b: Template): number => {
+        const [pa, fa] = rank(a);
+        const [pb, fb] = rank(b);
+        return pb - pa || (fb < fa ? -1 : fb > fa ? 1 : 0);
+      };
+      const withJournal = templates
+        .filter((t) => t.entries.some((e) => e.journalId === journalId))
+        .sort(better);
+      return withJournal[0] ?? templates.filter((t) => t.sendToPortal).sort(better)[0] ?? null;
+    },
+    async updateLesson({ schoolId, lessonId, patch }) {
+      const set: Document = {};
+      if (patch.online !== undefined) set.online = patch.online;
+      if (patch.status !== undefined) set.status = patch.status;
+      if (Object.keys(set).length === 0) return readOne('lessons', schoolId, { id: lessonId });
+      const edited = await editInPlace('lessons', schoolId, lessonId, set);
+      return edited?.after ?? null;
+    },
+    async setPersonVkId({ schoolId, personKind, personId, vkId }) {
+      const edited = await editInPlace(personCollections[personKind], schoolId, personId, { vkId });
+      return edited ? { previousVkId: edited.before.vkId } : null;
+    },
+    replaceRoster,
+  };
+}
