@@ -1,0 +1,112 @@
+import { CREDENTIAL_SCRIPT, inlineJson, page } from './layout';
+
+/** The school admin's page: last sync, a held plan to approve, people without a VK ID per chat. */
+export function schoolPage({ schoolId, nonce }: { schoolId: string; nonce: string }): string {
+  const body = `
+<h1>Синхронизация чатов Сферума</h1>
+<div id="message" class="notice info" role="status" hidden></div>
+<section>
+  <h2>Последняя синхронизация</h2>
+  <p id="last-run" class="muted">Загрузка…</p>
+  <p id="next-run"></p>
+  <div id="blocked" class="notice error" hidden></div>
+  <div class="actions"><button id="sync-now" type="button">Синхронизировать сейчас</button></div>
+</section>
+<section id="held" hidden>
+  <h2>План ожидает одобрения</h2>
+  <p id="held-text"></p>
+  <div class="actions">
+    <a id="held-plan-link" href="#">Открыть план</a>
+    <button id="approve" type="button">Одобрить</button>
+  </div>
+</section>
+<section>
+  <h2>Не привязан VK ID</h2>
+  <p class="muted">Эти люди не попадут в чаты, пока не привяжут VK ID на портале «Петербургское образование».</p>
+  <div id="no-vk-id"></div>
+</section>
+<p><a id="audit-link" href="#">Журнал аудита видеоуроков</a></p>`;
+
+  const script = `
+const SCHOOL_ID = ${inlineJson(schoolId)};
+${CREDENTIAL_SCRIPT}
+const base = '/schools/' + encodeURIComponent(SCHOOL_ID);
+document.getElementById('audit-link').href = base + '/audit';
+const REASONS = { massRemoval: 'запуск удалил бы слишком много участников', chatRemoval: 'запуск удалил бы чат целиком' };
+const KINDS = { staffRoom: 'Учительская', classParents: 'Родительский чат', classStudents: 'Чат класса', subject: 'Предметный чат' };
+let heldPlanId = null;
+
+function show(text, kind) {
+  const box = document.getElementById('message');
+  box.textContent = text;
+  box.className = 'notice ' + (kind || 'info');
+  box.hidden = !text;
+}
+
+function explainError(result) {
+  if (result.status === 401) return 'Нет доступа: откройте страницу по ссылке с ключом администратора школы.';
+  if (result.status === 403) return 'Нет доступа к этой школе.';
+  if (result.status === 429) return 'Слишком много неудачных попыток входа. Подождите минуту.';
+  if (result.data && result.data.error) return 'Ошибка: ' + result.data.error.message;
+  return 'Сервер недоступен. Попробуйте ещё раз.';
+}
+
+function when(iso) {
+  return iso ? new Date(iso).toLocaleString('ru-RU') : '—';
+}
+
+function renderStatus(s) {
+  const run = s.lastRun;
+  document.getElementById('last-run').textContent = run
+    ? 'Завершена ' + when(run.finishedAt) + ': создано чатов ' + run.chatsCreated + ', добавлено участников ' + run.membersAdded +
+      ', удалено ' + run.membersRemoved + ', изменено прав ' + run.adminsChanged + ', без VK ID ' + run.skippedNoVkId + ', ошибок ' + run.errors + '.'
+    : s.workflowStarted ? 'Синхронизация ещё не выполнялась.' : 'Синхронизация ещё не запускалась для этой школы.';
+  document.getElementById('next-run').textContent = s.nextRunAt ? 'Следующая: ' + when(s.nextRunAt) : '';
+  const blocked = document.getElementById('blocked');
+  blocked.hidden = !s.blocked;
+  blocked.textContent = s.blocked ? 'Синхронизация остановлена: ' + s.blocked.message : '';
+  const held = s.heldPlan;
+  heldPlanId = held ? held.planId : null;
+  document.getElementById('held').hidden = !held;
+  if (held) {
+    document.getElementById('held-text').textContent = 'План ' + held.planId + ' остановлен: ' + (REASONS[held.reason] || held.reason) +
+      ' (удалений: ' + held.removals + ' из ' + held.managedMembers + ', чатов: ' + held.chatsRemoved + ').';
+    document.getElementById('held-plan-link').href = base + '/plans/' + encodeURIComponent(held.planId);
+  }
+}
+
+function renderNoVkId(data) {
+  const box = document.getElementById('no-vk-id');
+  if (data.chats.length === 0) { box.replaceChildren(el('p', { text: 'У всех участников чатов привязан VK ID.' })); return; }
+  box.replaceChildren(...data.chats.map((chat) => el('details', {},
+    el('summary', { text: (KINDS[chat.kind] || chat.kind) + ' «' + chat.title + '»: ' + chat.people.length + ' без VK ID (в чате ' + chat.members + ')' }),
+    el('ul', {}, ...chat.people.map((p) => el('li', { text: (p.name || p.personId) + ' (' + p.personId + ')' }))))));
+}
+
+async function refresh() {
+  const [status, noVk] = await Promise.all([api('GET', base + '/status'), api('GET', base + '/no-vk-id')]);
+  if (status.status !== 200) { show(explainError(status), 'error'); return; }
+  renderStatus(status.data);
+  if (noVk.status === 200) renderNoVkId(noVk.data);
+}
+
+document.getElementById('sync-now').addEventListener('click', async () => {
+  const result = await api('POST', base + '/sync');
+  show(result.status === 200 ? 'Синхронизация запущена.' : explainError(result), result.status === 200 ? 'info' : 'error');
+  await refresh();
+});
+
+document.getElementById('approve').addEventListener('click', async () => {
+  if (!heldPlanId) return;
+  const result = await api('POST', base + '/plans/' + encodeURIComponent(heldPlanId) + '/approve');
+  if (result.status === 200) show('План одобрен и применяется.');
+  else if (result.status === 409) show('План не одобрен: ' + result.data.reason, 'warn');
+  else show(explainError(result), 'error');
+  await refresh();
+});
+
+void refresh();
+setInterval(() => { void refresh(); }, 30000);
+`;
+  return page({ title: 'Синхронизация чатов', nonce, body, script });
+}

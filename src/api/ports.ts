@@ -1,0 +1,43 @@
+import type { Journal, Lesson, LessonStatus, School, Template } from '../contracts/roster';
+import type { PlannerRoster } from '../domain/chat-plan';
+
+/**
+ * What the HTTP API needs from the roster and the plan stores. The API depends on these small
+ * ports rather than on the stores' full surface, so the stores can grow without touching the
+ * routes, and the adapters in `roster-port.ts` are the one place that knows their signatures.
+ */
+
+export interface ImportOutcome {
+  /** Identifies this import in provenance and in the `rosterChanged` signal. */
+  readonly changeId: string;
+  /** Records written or removed per collection; numbers only, never personal data. */
+  readonly counts: Readonly<Record<string, number>>;
+}
+
+export interface RosterPort {
+  getSchool(schoolId: string): Promise<School | null>;
+  getJournal(args: { schoolId: string; journalId: string }): Promise<Journal | null>;
+  /** The journal's lessons on the given dates, any order. */
+  listLessons(args: { schoolId: string; journalId: string; dates: readonly string[] }): Promise<Lesson[]>;
+  getLesson(args: { schoolId: string; lessonId: string }): Promise<Lesson | null>;
+  updateLesson(args: {
+    schoolId: string;
+    lessonId: string;
+    patch: { online?: boolean; status?: LessonStatus };
+  }): Promise<Lesson | null>;
+  listTemplates(schoolId: string): Promise<Template[]>;
+  /** The parts of the roster the chat planner reads, for the school page's "no VK ID" lists. */
+  loadRoster(schoolId: string): Promise<(PlannerRoster & { readonly school: School }) | null>;
+  /**
+   * Validates and applies; bad input throws TypedError InvalidInput with `details.errors`, and
+   * nothing is written. The port emits `rosterChanged` itself once the data is in place.
+   */
+  importSnapshot(args: { input: unknown }): Promise<ImportOutcome>;
+  importChangeSet(args: { input: unknown }): Promise<ImportOutcome>;
+  applyVkLinkEvent(args: { schoolId: string; input: unknown }): Promise<ImportOutcome>;
+}
+
+export interface PlanPort {
+  /** A stored plan as readable JSON (IDs and counts, no names), or null. */
+  getPlan(args: { schoolId: string; planId: string }): Promise<Record<string, unknown> | null>;
+}

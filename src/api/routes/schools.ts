@@ -1,0 +1,314 @@
+import type { FastifyRequest, FastifySchemaCompiler } from 'fastify';
+import { z } from 'zod';
+import { changeSetSchema, personKinds, rosterSnapshotSchema, vkLinkEventSchema } from '../../contracts/roster';
+import { schoolSettingsInputSchema } from '../../contracts/settings';
+import { chatKinds, planChats } from '../../domain/chat-plan';
+import { actorOf, requireSchoolAdmin } from '../auth';
+import type { RouteContext, ZodApp } from '../context';
+import { ApiError, errorReplies, notFound } from '../errors';
+import {
+  approveResultSchema,
+  importOutcomeSchema,
+  planParams,
+  planSchema,
+  publicSettingsSchema,
+  runIdSchema,
+  schoolParams,
+  syncStatusSchema,
+} from '../schemas';
+
+const ADMIN_ERRORS = [400, 401, 403, 404, 429] as const;
+
+/**
+ * Roster bodies are validated by the importer, not by Fastify: the importer checks references
+ * between records too and reports every error at once, which a schema alone cannot. The schema
+ * stays on the route for the OpenAPI document.
+ */
+const passThrough: FastifySchemaCompiler<unknown> = () => (data: unknown) => ({ value: data });
+
+/** A whole school's roster can be large; other bodies keep Fastify's 1 MiB default. */
+const ROSTER_BODY_LIMIT = 64 * 1024 * 1024;
+
+export const noVkIdSchema = z
+  .object({
+    schoolId: z.string(),
+    chats: z.array(
+      z.object({
+        chatKey: z.string(),
+        kind: z.enum(chatKinds),
+        title: z.string(),
+        members: z.number(),
+        people: z.array(
+          z.object({ personKind: z.enum(personKinds), personId: z.string(), name: z.string() }),
+        ),
+      }),
+    ),
+  })
+  .meta({ id: 'PeopleWithoutVkId' });
+
+function assertSameSchool(pathSchoolId: string, bodySchoolId: unknown, field: string): void {
+  if (typeof bodySchoolId === 'string' && bodySchoolId !== pathSchoolId) {
+    throw new ApiError('invalid_input', 'invalid body', [
+      { path: field, message: 'must equal the school ID in the URL' },
+    ]);
+  }
+}
+
+function fullName(p: { lastName: string; firstName: string; middleName?: string | undefined }): string {
+  return [p.lastName, p.firstName, p.middleName].filter((s) => s !== undefined && s !== '').join(' ');
+}
+
+export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
+  const { roster, gateway, settings, plans } = ctx;
+  const auth = {
+    onRequest: ctx.authenticate,
+    // The path's school is checked before the body is read, so another school's admin key
+    // learns nothing from validation errors.
+    preValidation: (request: FastifyRequest, _reply: unknown, done: (error?: Error) => void) => {
+      const params = request.params as { id?: unknown };
+      try {
+        requireSchoolAdmin(request, typeof params.id === 'string' ? params.id : '');
+        done();
+      } catch (error) {
+        done(error as Error);
+      }
+    },
+  };
+  const security = [{ bearer: [] }];
+
+  app.put(
+    '/schools/:id/settings',
+    {
+      ...auth,
+      schema: {
+        tags: ['schools'],
+        summary: 'Save the school settings: community ID and token (S1), proxy (S2), period (S3)',
+        description: 'The reply never contains the token or the proxy password, only whether they are set.',
+        security,
+        params: schoolParams,
+        body: schoolSettingsInputSchema,
+        response: { 200: publicSettingsSchema, ...errorReplies(...ADMIN_ERRORS) },
+      },
+    },
+    async (request) => {
+      const saved = await settings.save({ schoolId: request.params.id, input: request.body });
+      await gateway.settingsChanged({ schoolId: request.params.id });
+      return saved;
+    },
+  );
+
+  app.get(
+    '/schools/:id/settings',
+    {
+      ...auth,
+      schema: {
+        tags: ['schools'],
+        summary: 'The school settings without secrets',
+        security,
+        params: schoolParams,
+        response: { 200: publicSettingsSchema, ...errorReplies(...ADMIN_ERRORS) },
+      },
+    },
+    async (request) => {
+      const found = await settings.getPublic(request.params.id);
+      if (found === null) throw notFound('settings');
+      return found;
+    },
+  );
+
+  app.post(
+    '/schools/:id/roster',
+    {
+      ...auth,
+      bodyLimit: ROSTER_BODY_LIMIT,
+      validatorCompiler: passThrough,
+      schema: {
+        tags: ['roster'],
+        summary: 'Import a full roster snapshot; every error is listed with its path and nothing is written on error',
+        security,
+        params: schoolParams,
+        body: rosterSnapshotSchema,
+        response: { 200: importOutcomeSchema, ...errorReplies(...ADMIN_ERRORS, 413) },
+      },
+    },
+    async (request) => {
+      const params = schoolParams.parse(request.params);
+      const body: unknown = request.body;
+      const school = typeof body === 'object' && body !== null ? (body as { school?: unknown }).school : undefined;
+      assertSameSchool(params.id, typeof school === 'object' && school !== null ? (school as { id?: unknown }).id : undefined, 'school.id');
+      return roster.importSnapshot({ input: body });
+    },
+  );
+
+  app.post(
+    '/schools/:id/roster/changes',
+    {
+      ...auth,
+      bodyLimit: ROSTER_BODY_LIMIT,
+      validatorCompiler: passThrough,
+      schema: {
+        tags: ['roster'],
+        summary: 'Apply a change set (records to upsert, IDs to remove); all or nothing',
+        security,
+        params: schoolParams,
+        body: changeSetSchema,
+        response: { 200: importOutcomeSchema, ...errorReplies(...ADMIN_ERRORS, 413) },
+      },
+    },
+    async (request) => {
+      const params = schoolParams.parse(request.params);
+      const body: unknown = request.body;
+      assertSameSchool(params.id, typeof body === 'object' && body !== null ? (body as { schoolId?: unknown }).schoolId : undefined, 'schoolId');
+      return roster.importChangeSet({ input: body });
+    },
+  );
+
+  app.post(
+    '/schools/:id/vk-links',
+    {
+      ...auth,
+      schema: {
+        tags: ['roster'],
+        summary: 'A VK ID link or unlink event from the city portal (P1, P2); the chats follow it',
+        security,
+        params: schoolParams,
+        body: vkLinkEventSchema,
+        response: { 200: importOutcomeSchema, ...errorReplies(...ADMIN_ERRORS) },
+      },
+    },
+    async (request) => roster.applyVkLinkEvent({ schoolId: request.params.id, input: request.body }),
+  );
+
+  app.post(
+    '/schools/:id/sync',
+    {
+      ...auth,
+      schema: {
+        tags: ['sync'],
+        summary: 'Run the chat sync now',
+        security,
+        params: schoolParams,
+        response: { 200: runIdSchema, ...errorReplies(...ADMIN_ERRORS) },
+      },
+    },
+    async (request) =>
+      gateway.syncNow({ schoolId: request.params.id, requestedBy: actorOf(request.principal ?? raise()) }),
+  );
+
+  app.get(
+    '/schools/:id/plans/:planId',
+    {
+      ...auth,
+      schema: {
+        tags: ['sync'],
+        summary: 'A stored sync plan (chats to create, members to add and remove, admin changes, skipped people)',
+        security,
+        params: planParams,
+        response: { 200: planSchema, ...errorReplies(...ADMIN_ERRORS) },
+      },
+    },
+    async (request) => {
+      const plan = await plans.getPlan({ schoolId: request.params.id, planId: request.params.planId });
+      if (plan === null) throw notFound('plan');
+      return plan;
+    },
+  );
+
+  app.post(
+    '/schools/:id/plans/:planId/approve',
+    {
+      ...auth,
+      schema: {
+        tags: ['sync'],
+        summary: 'Approve a plan held by the mass-removal guard',
+        description: '200 with accepted:true and the run that applies it; 409 with the reason when refused.',
+        security,
+        params: planParams,
+        response: { 200: approveResultSchema, 409: approveResultSchema, ...errorReplies(...ADMIN_ERRORS) },
+      },
+    },
+    async (request, reply) => {
+      const result = await gateway.approvePlan({
+        schoolId: request.params.id,
+        planId: request.params.planId,
+        approvedBy: actorOf(request.principal ?? raise()),
+      });
+      return reply.status(result.accepted ? 200 : 409).send(result);
+    },
+  );
+
+  app.get(
+    '/schools/:id/status',
+    {
+      ...auth,
+      schema: {
+        tags: ['sync'],
+        summary: 'Last sync run, next run, held plan and errors',
+        security,
+        params: schoolParams,
+        response: { 200: syncStatusSchema, ...errorReplies(...ADMIN_ERRORS) },
+      },
+    },
+    async (request) => {
+      const status = await gateway.syncStatus(request.params.id);
+      if (status === null) {
+        return {
+          schoolId: request.params.id,
+          workflowStarted: false,
+          period: null,
+          state: null,
+          currentRunId: null,
+          lastRun: null,
+          nextRunAt: null,
+          heldPlan: null,
+          lastError: null,
+          blocked: null,
+          pendingChanges: 0,
+        };
+      }
+      return { ...status, workflowStarted: true };
+    },
+  );
+
+  app.get(
+    '/schools/:id/no-vk-id',
+    {
+      ...auth,
+      schema: {
+        tags: ['roster'],
+        summary: 'People each chat should have but cannot, for want of a linked VK ID (S4)',
+        description: "For the school's own admin page: it names people, so it is never logged.",
+        security,
+        params: schoolParams,
+        response: { 200: noVkIdSchema, ...errorReplies(...ADMIN_ERRORS) },
+      },
+    },
+    async (request) => {
+      const loaded = await roster.loadRoster(request.params.id);
+      if (loaded === null) throw notFound('roster');
+      const plan = planChats(loaded);
+      const names = new Map<string, string>();
+      for (const s of loaded.staff) names.set(`staff:${s.id}`, fullName(s));
+      for (const s of loaded.students) names.set(`student:${s.id}`, fullName(s));
+      for (const p of loaded.parents) names.set(`parent:${p.id}`, fullName(p));
+      const chats = plan.chats.map((chat) => ({
+        chatKey: chat.key,
+        kind: chat.kind,
+        title: chat.title,
+        members: chat.members.length,
+        people: plan.skipped
+          .filter((s) => s.chatKey === chat.key)
+          .map((s) => ({
+            personKind: s.personKind,
+            personId: s.personId,
+            name: names.get(`${s.personKind}:${s.personId}`) ?? '',
+          })),
+      }));
+      return { schoolId: request.params.id, chats: chats.filter((c) => c.people.length > 0) };
+    },
+  );
+}
+
+function raise(): never {
+  throw new ApiError('unauthorized', 'authentication required');
+}

@@ -1,0 +1,187 @@
+import { z } from 'zod';
+import { refusalReasons } from './call-texts';
+import { idSchema, lessonSchema, lessonStatuses } from '../contracts/roster';
+import { syncPeriodSchema } from '../contracts/school-sync';
+import { templateDefects } from '../domain/template-check';
+
+/**
+ * Reply and parameter schemas of the HTTP API. They are the wire form: dates are ISO strings or
+ * epoch milliseconds, and nothing here can hold a secret (the settings reply has only flags).
+ */
+
+export const schoolParams = z.object({ id: idSchema });
+export const journalParams = z.object({ id: idSchema });
+export const lessonParams = z.object({ id: idSchema });
+export const planParams = z.object({ id: idSchema, planId: idSchema });
+
+export const okSchema = z.object({ ok: z.literal(true) });
+
+const callActorSchema = z.union([z.literal('auto'), z.object({ staffId: z.string() })]);
+
+export const runningCallSchema = z
+  .object({
+    lessonId: z.string(),
+    lessonIds: z.array(z.string()),
+    joinLink: z.string(),
+    startedAt: z.number(),
+    startedBy: callActorSchema,
+    autoEndAt: z.number().nullable(),
+  })
+  .meta({ id: 'RunningCall' });
+
+export const journalCallStateSchema = z
+  .object({
+    journalId: z.string(),
+    /** False until the journal's workflow has started (on its first message). */
+    workflowStarted: z.boolean(),
+    running: runningCallSchema.nullable(),
+    next: z
+      .object({ kind: z.enum(['start', 'end', 'carryOver']), lessonId: z.string(), at: z.number() })
+      .nullable(),
+    manualOnly: z.object({ reasons: z.array(z.enum(templateDefects)) }).nullable(),
+    warnings: z.array(
+      z.object({
+        kind: z.literal('earlierUnpublished'),
+        skippedLessonId: z.string(),
+        chosenLessonId: z.string(),
+      }),
+    ),
+    lastError: z.string().nullable(),
+  })
+  .meta({ id: 'JournalCallState' });
+
+export const startCallBody = z.object({ lessonId: idSchema });
+
+export const startAcceptedSchema = z
+  .object({
+    accepted: z.literal(true),
+    lessonId: z.string(),
+    joinLink: z.string(),
+    linkPublished: z.boolean(),
+  })
+  .meta({ id: 'StartCallAccepted' });
+
+export const endAcceptedSchema = z
+  .object({ accepted: z.literal(true), lessonId: z.string(), alreadyEnded: z.boolean() })
+  .meta({ id: 'EndCallAccepted' });
+
+export const refusedSchema = z
+  .object({
+    accepted: z.literal(false),
+    reason: z.enum(refusalReasons),
+    /** The lesson whose call is running, when that is why the start was refused (V3). */
+    runningLessonId: z.string().optional(),
+  })
+  .meta({ id: 'CallRefused' });
+
+export const lessonViewSchema = lessonSchema
+  .extend({
+    /** Wall-clock times in the school's zone, from the timetable grid; null when it has none. */
+    start: z.string().nullable(),
+    end: z.string().nullable(),
+  })
+  .meta({ id: 'Lesson' });
+
+export const journalLessonsSchema = z
+  .object({
+    journalId: z.string(),
+    subject: z.string(),
+    subjectChat: z.boolean(),
+    timeZone: z.string(),
+    today: z.string(),
+    tomorrow: z.string(),
+    lessons: z.array(lessonViewSchema),
+  })
+  .meta({ id: 'JournalLessons' });
+
+export const lessonPatchBody = z
+  .object({ online: z.boolean().optional(), status: z.enum(lessonStatuses).optional() })
+  .strict()
+  .refine((p) => p.online !== undefined || p.status !== undefined, {
+    error: 'give online, status, or both',
+    path: ['online'],
+  });
+
+export const publicSettingsSchema = z
+  .object({
+    schoolId: z.string(),
+    communityId: z.number(),
+    tokenSet: z.literal(true),
+    proxy: z
+      .object({
+        server: z.string(),
+        port: z.number(),
+        username: z.string().optional(),
+        passwordSet: z.boolean(),
+        auth: z.boolean(),
+      })
+      .nullable(),
+    period: syncPeriodSchema,
+    enabled: z.boolean(),
+    removalThreshold: z.number(),
+    removeUnmanaged: z.boolean(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: 'SchoolSettings' });
+
+export const importOutcomeSchema = z
+  .object({ changeId: z.string(), counts: z.record(z.string(), z.number()) })
+  .meta({ id: 'ImportOutcome' });
+
+export const runIdSchema = z.object({ runId: z.string() });
+
+export const approveResultSchema = z.union([
+  z.object({ accepted: z.literal(true), runId: z.string() }),
+  z.object({ accepted: z.literal(false), reason: z.string() }),
+]);
+
+export const planSchema = z
+  .looseObject({})
+  .meta({ id: 'Plan', description: 'A stored sync plan: chats, member and admin changes, skipped people, by ID.' });
+
+const runSummarySchema = z.object({
+  runId: z.string(),
+  planId: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  chatsCreated: z.number(),
+  chatsAdopted: z.number(),
+  membersAdded: z.number(),
+  membersRemoved: z.number(),
+  adminsChanged: z.number(),
+  skippedNoVkId: z.number(),
+  unmanagedMembers: z.number(),
+  errors: z.number(),
+});
+
+export const syncStatusSchema = z
+  .object({
+    schoolId: z.string(),
+    workflowStarted: z.boolean(),
+    period: syncPeriodSchema.nullable(),
+    state: z.enum(['idle', 'running', 'held', 'blocked']).nullable(),
+    currentRunId: z.string().nullable(),
+    lastRun: runSummarySchema.nullable(),
+    nextRunAt: z.string().nullable(),
+    heldPlan: z
+      .object({
+        planId: z.string(),
+        reason: z.enum(['massRemoval', 'chatRemoval']),
+        removals: z.number(),
+        managedMembers: z.number(),
+        chatsRemoved: z.number(),
+      })
+      .nullable(),
+    lastError: z.string().nullable(),
+    blocked: z
+      .object({ reason: z.enum(['auth', 'notConfigured', 'disabled']), since: z.string(), message: z.string() })
+      .nullable(),
+    pendingChanges: z.number(),
+  })
+  .meta({ id: 'SyncStatus' });
+
+export const healthSchema = z.object({ status: z.literal('ok') });
+export const readySchema = z.object({
+  status: z.enum(['ready', 'not ready']),
+  checks: z.object({ mongodb: z.boolean(), temporal: z.boolean() }),
+});
