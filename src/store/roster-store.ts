@@ -274,7 +274,8 @@ export function createRosterStore({ db }: { db: Db }): RosterStore {
       const before = await col(collection).findOneAndUpdate(
         { schoolId, version: state.version, id },
         { $set: set },
-        { projection: hiddenFields, returnDocument: 'before' },
+        // No projection: FerretDB's findAndModify rejects one; parsing drops the bookkeeping fields.
+        { returnDocument: 'before' },
       );
       if (!before) {
         // Missing, or the version was swept by an import that flipped just now: look again.
