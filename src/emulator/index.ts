@@ -1,3 +1,11 @@
-export { createEmulator, noFaults, type CreateEmulatorArgs, type Emulator, type EmulatorFaults, type EmulatorStats, type StateDump } from './server';
+export {
+  createEmulator,
+  noFaults,
+  type CreateEmulatorArgs,
+  type Emulator,
+  type EmulatorFaults,
+  type EmulatorStats,
+  type StateDump,
+} from './server';
 export { defaultEmulatorOptions, type EmulatorOptions } from './methods';
 export { runEmulatorCli, type EmulatorCliArgs } from './cli';

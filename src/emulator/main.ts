@@ -13,8 +13,13 @@ export async function main(argv: readonly string[]): Promise<void> {
     strict: true,
   });
   const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0..65535, got ${values.port}`);
-  await runEmulatorCli({ port, host: values.host, ...(values.state === undefined ? {} : { stateFile: values.state }) });
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`--port must be 0..65535, got ${values.port}`);
+  await runEmulatorCli({
+    port,
+    host: values.host,
+    ...(values.state === undefined ? {} : { stateFile: values.state }),
+  });
 }
 
 if (require.main === module) {

@@ -98,18 +98,28 @@ export type Handler = (ctx: CallContext, params: Params) => VkValue;
 
 // ---- parameter readers: VK answers 100 with the parameter's name ---------------------------------
 
-function intParam(params: Params, name: string, opts: { min?: number; max?: number } = {}): number | undefined {
+function intParam(
+  params: Params,
+  name: string,
+  opts: { min?: number; max?: number } = {},
+): number | undefined {
   const raw = params[name];
   if (raw === undefined || raw === '') return undefined;
   if (!/^-?\d+$/.test(raw.trim())) throw new ApiError(100, `${name} not integer`);
   const value = Number(raw.trim());
   if (!Number.isSafeInteger(value)) throw new ApiError(100, `${name} is out of range`);
-  if (opts.min !== undefined && value < opts.min) throw new ApiError(100, `${name} should be greater or equal to ${opts.min}`);
-  if (opts.max !== undefined && value > opts.max) throw new ApiError(100, `${name} should be less or equal to ${opts.max}`);
+  if (opts.min !== undefined && value < opts.min)
+    throw new ApiError(100, `${name} should be greater or equal to ${opts.min}`);
+  if (opts.max !== undefined && value > opts.max)
+    throw new ApiError(100, `${name} should be less or equal to ${opts.max}`);
   return value;
 }
 
-function requiredInt(params: Params, name: string, opts: { min?: number; max?: number } = {}): number {
+function requiredInt(
+  params: Params,
+  name: string,
+  opts: { min?: number; max?: number } = {},
+): number {
   const value = intParam(params, name, opts);
   if (value === undefined) throw new ApiError(100, `${name} is undefined`);
   return value;
@@ -119,7 +129,8 @@ function intList(params: Params, name: string): number[] | undefined {
   const raw = params[name];
   if (raw === undefined || raw.trim() === '') return undefined;
   return raw.split(',').map((part) => {
-    if (!/^-?\d+$/.test(part.trim())) throw new ApiError(100, `${name} should be a list of integers`);
+    if (!/^-?\d+$/.test(part.trim()))
+      throw new ApiError(100, `${name} should be a list of integers`);
     return Number(part.trim());
   });
 }
@@ -145,7 +156,9 @@ function checkUser(ctx: CallContext, userId: number): void {
 }
 
 function findChat(ctx: CallContext, chatId: number): EmuChat {
-  const chat = ctx.state.chats.find((c) => c.communityId === ctx.community.communityId && c.chatId === chatId);
+  const chat = ctx.state.chats.find(
+    (c) => c.communityId === ctx.community.communityId && c.chatId === chatId,
+  );
   if (chat === undefined) throw new ApiError(927);
   if (chat.deleted) throw new ApiError(1017);
   if (chat.disabled) throw new ApiError(945);
@@ -170,7 +183,8 @@ function requireAdmin(ctx: CallContext, chat: EmuChat): void {
 
 function requireRead(ctx: CallContext, chat: EmuChat): void {
   const me = self(ctx, chat);
-  if (me === undefined || (ctx.options.nonAdminReadForbidden && !me.isAdmin)) throw new ApiError(917);
+  if (me === undefined || (ctx.options.nonAdminReadForbidden && !me.isAdmin))
+    throw new ApiError(917);
 }
 
 function versionMinor(version: string): number {
@@ -227,7 +241,8 @@ function conversation(ctx: CallContext, chat: EmuChat): VkValue {
 function lastActivity(ctx: CallContext, chat: EmuChat): number {
   let last = chat.createdAt;
   for (const m of ctx.state.messages) {
-    if (m.communityId === chat.communityId && m.chatId === chat.chatId && m.date > last) last = m.date;
+    if (m.communityId === chat.communityId && m.chatId === chat.chatId && m.date > last)
+      last = m.date;
   }
   return last;
 }
@@ -256,11 +271,22 @@ const createChat: Handler = (ctx, params) => {
     lastConversationMessageId: 0,
     members: [
       { memberId: selfId(ctx), invitedBy: selfId(ctx), joinDate, isAdmin: true, isOwner: true },
-      ...userIds.map((id) => ({ memberId: id, invitedBy: selfId(ctx), joinDate, isAdmin: false, isOwner: false })),
+      ...userIds.map((id) => ({
+        memberId: id,
+        invitedBy: selfId(ctx),
+        joinDate,
+        isAdmin: false,
+        isOwner: false,
+      })),
     ],
   };
   ctx.state.chats.push(chat);
-  const shape = ctx.options.createChatShape === 'auto' ? (versionMinor(ctx.version) >= 199 ? 'object' : 'number') : ctx.options.createChatShape;
+  const shape =
+    ctx.options.createChatShape === 'auto'
+      ? versionMinor(ctx.version) >= 199
+        ? 'object'
+        : 'number'
+      : ctx.options.createChatShape;
   return shape === 'number' ? chat.chatId : { chat_id: chat.chatId, peer_ids: userIds };
 };
 
@@ -273,7 +299,13 @@ const addChatUser: Handler = (ctx, params) => {
   // Adding someone already in the chat changes nothing; answering 1 keeps a retried batch harmless.
   if (chat.members.some((m) => m.memberId === userId)) return 1;
   ctx.action();
-  chat.members.push({ memberId: userId, invitedBy: selfId(ctx), joinDate: Math.floor(ctx.now / 1000), isAdmin: false, isOwner: false });
+  chat.members.push({
+    memberId: userId,
+    invitedBy: selfId(ctx),
+    joinDate: Math.floor(ctx.now / 1000),
+    isAdmin: false,
+    isOwner: false,
+  });
   return 1;
 };
 
@@ -285,7 +317,8 @@ const removeChatUser: Handler = (ctx, params) => {
   // Leaving needs no rights; removing anyone else does.
   if (memberId !== selfId(ctx)) requireAdmin(ctx, chat);
   if (index < 0) throw new ApiError(935);
-  if (chat.members[index]?.isOwner && memberId !== selfId(ctx)) throw new ApiError(925, 'the owner cannot be removed');
+  if (chat.members[index]?.isOwner && memberId !== selfId(ctx))
+    throw new ApiError(925, 'the owner cannot be removed');
   ctx.action();
   chat.members.splice(index, 1);
   return 1;
@@ -297,9 +330,14 @@ const getConversationMembers: Handler = (ctx, params) => {
   const offset = intParam(params, 'offset', { min: 0 }) ?? 0;
   const count = intParam(params, 'count', { min: 0, max: 1000 }) ?? 20;
   const filter = intList(params, 'member_ids');
-  const all = filter === undefined ? chat.members : chat.members.filter((m) => filter.includes(m.memberId));
+  const all =
+    filter === undefined ? chat.members : chat.members.filter((m) => filter.includes(m.memberId));
   const items = all.slice(offset, offset + count).map((m) => {
-    const item: Record<string, VkValue> = { member_id: m.memberId, invited_by: m.invitedBy, join_date: m.joinDate };
+    const item: Record<string, VkValue> = {
+      member_id: m.memberId,
+      invited_by: m.invitedBy,
+      join_date: m.joinDate,
+    };
     if (m.isAdmin) item.is_admin = true;
     if (m.isOwner) item.is_owner = true;
     if (!m.isOwner && self(ctx, chat)?.isAdmin) item.can_kick = true;
@@ -317,8 +355,12 @@ const getConversationMembers: Handler = (ctx, params) => {
     },
   };
   if (boolParam(params, 'extended')) {
-    out.profiles = all.filter((m) => m.memberId > 0).map((m) => ({ id: m.memberId, first_name: `User${m.memberId}`, last_name: '' }));
-    out.groups = all.filter((m) => m.memberId < 0).map((m) => ({ id: -m.memberId, name: `Community ${-m.memberId}`, type: 'group' }));
+    out.profiles = all
+      .filter((m) => m.memberId > 0)
+      .map((m) => ({ id: m.memberId, first_name: `User${m.memberId}`, last_name: '' }));
+    out.groups = all
+      .filter((m) => m.memberId < 0)
+      .map((m) => ({ id: -m.memberId, name: `Community ${-m.memberId}`, type: 'group' }));
   }
   return out;
 };
@@ -358,7 +400,9 @@ const getConversations: Handler = (ctx, params) => {
     .map(({ c }) => c);
   return {
     count: sorted.length,
-    items: sorted.slice(offset, offset + count).map((c) => ({ conversation: conversation(ctx, c) })),
+    items: sorted
+      .slice(offset, offset + count)
+      .map((c) => ({ conversation: conversation(ctx, c) })),
   };
 };
 
@@ -368,7 +412,8 @@ const setMemberRole: Handler = (ctx, params) => {
   const memberId = intParam(params, 'member_id') ?? intParam(params, 'user_id');
   if (memberId === undefined) throw new ApiError(100, 'member_id is undefined');
   const role = params.role;
-  if (role !== 'admin' && role !== 'member') throw new ApiError(100, 'role should be admin or member');
+  if (role !== 'admin' && role !== 'member')
+    throw new ApiError(100, 'role should be admin or member');
   requireAdmin(ctx, chat);
   const target = chat.members.find((m) => m.memberId === memberId);
   if (target === undefined) throw new ApiError(935);
@@ -384,13 +429,22 @@ const MAX_MESSAGE = 9000;
 
 const send: Handler = (ctx, params) => {
   const peerIds = intList(params, 'peer_ids');
-  const single = intParam(params, 'peer_id') ?? (intParam(params, 'chat_id') === undefined ? undefined : PEER_CHAT_OFFSET + (intParam(params, 'chat_id') ?? 0));
+  const single =
+    intParam(params, 'peer_id') ??
+    (intParam(params, 'chat_id') === undefined
+      ? undefined
+      : PEER_CHAT_OFFSET + (intParam(params, 'chat_id') ?? 0));
   if (peerIds === undefined && single === undefined) {
-    throw new ApiError(100, 'you should specify peer_id, user_id, domain, chat_id or user_ids param');
+    throw new ApiError(
+      100,
+      'you should specify peer_id, user_id, domain, chat_id or user_ids param',
+    );
   }
-  if (peerIds !== undefined && peerIds.length > 100) throw new ApiError(100, 'peer_ids is too long');
+  if (peerIds !== undefined && peerIds.length > 100)
+    throw new ApiError(100, 'peer_ids is too long');
   const randomId = params.random_id?.trim();
-  if (randomId === undefined || randomId === '') throw new ApiError(100, 'random_id is a required parameter');
+  if (randomId === undefined || randomId === '')
+    throw new ApiError(100, 'random_id is a required parameter');
   if (!/^-?\d+$/.test(randomId)) throw new ApiError(100, 'random_id not integer');
   const text = params.message ?? '';
   if (text === '' && !params.attachment) throw new ApiError(100, 'message is empty or invalid');
@@ -399,11 +453,15 @@ const send: Handler = (ctx, params) => {
   const sender = ctx.community.communityId;
   // random_id de-duplicates per sender over the whole history; 0 turns it off.
   const earlier =
-    randomId === '0' ? [] : ctx.state.messages.filter((m) => m.communityId === sender && m.randomId === randomId);
+    randomId === '0'
+      ? []
+      : ctx.state.messages.filter((m) => m.communityId === sender && m.randomId === randomId);
 
   const post = (peerId: number): { messageId: number; cmid: number } => {
-    const previous = earlier.find((m) => m.peerId === peerId) ?? (peerIds === undefined ? earlier[0] : undefined);
-    if (previous !== undefined) return { messageId: previous.id, cmid: previous.conversationMessageId };
+    const previous =
+      earlier.find((m) => m.peerId === peerId) ?? (peerIds === undefined ? earlier[0] : undefined);
+    if (previous !== undefined)
+      return { messageId: previous.id, cmid: previous.conversationMessageId };
     const chat = chatByPeer(ctx, peerId);
     if (self(ctx, chat) === undefined) throw new ApiError(917);
     ctx.action();
@@ -467,10 +525,14 @@ const callsStart: Handler = (ctx, params) => {
 const callsForceFinish: Handler = (ctx, params) => {
   const callId = params.call_id;
   if (callId === undefined || callId === '') throw new ApiError(100, 'call_id is undefined');
-  if (callId.length !== CALL_ID_LENGTH) throw new ApiError(100, `call_id should be ${CALL_ID_LENGTH} characters`);
-  const call = ctx.state.calls.find((c) => c.communityId === ctx.community.communityId && c.callId === callId);
+  if (callId.length !== CALL_ID_LENGTH)
+    throw new ApiError(100, `call_id should be ${CALL_ID_LENGTH} characters`);
+  const call = ctx.state.calls.find(
+    (c) => c.communityId === ctx.community.communityId && c.callId === callId,
+  );
   // The platform has no documented "call gone" code; 104 (not found) stands in for it.
-  if (call === undefined || call.status !== 'active') throw new ApiError(104, 'call not found or already finished');
+  if (call === undefined || call.status !== 'active')
+    throw new ApiError(104, 'call not found or already finished');
   ctx.action();
   call.status = 'finished';
   call.finishedAt = ctx.now;

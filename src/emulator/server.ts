@@ -2,9 +2,30 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { ApiError, PEER_CHAT_OFFSET, defaultEmulatorOptions, methods, type CallContext, type EmulatorOptions } from './methods';
-import { StatePersister, emptyState, hashToken, loadStateFile, type EmuChat, type EmuCommunity, type EmuState } from './state';
-import { VkScriptCompileError, VkScriptRuntimeError, compileVkScript, runVkScript, type VkValue } from './vkscript';
+import {
+  ApiError,
+  PEER_CHAT_OFFSET,
+  defaultEmulatorOptions,
+  methods,
+  type CallContext,
+  type EmulatorOptions,
+} from './methods';
+import {
+  StatePersister,
+  emptyState,
+  hashToken,
+  loadStateFile,
+  type EmuChat,
+  type EmuCommunity,
+  type EmuState,
+} from './state';
+import {
+  VkScriptCompileError,
+  VkScriptRuntimeError,
+  compileVkScript,
+  runVkScript,
+  type VkValue,
+} from './vkscript';
 
 /** Fault injection for `/method/` requests; every rate is a probability in [0, 1]. */
 export interface EmulatorFaults {
@@ -85,7 +106,15 @@ export interface StateDump {
     members: EmuChat['members'];
     admins: number[];
   }[];
-  calls: { callId: string; communityId: number; status: string; joinLink: string; startedAt: number; finishedAt?: number; finishedBy?: string }[];
+  calls: {
+    callId: string;
+    communityId: number;
+    status: string;
+    joinLink: string;
+    startedAt: number;
+    finishedAt?: number;
+    finishedBy?: string;
+  }[];
   messages: EmuState['messages'];
   stats: EmulatorStats;
   faults: EmulatorFaults;
@@ -125,7 +154,9 @@ const optionsSchema = z
   .partial()
   .strict();
 
-const communityBody = z.object({ communityId: z.number().int().positive(), token: z.string().min(8) }).strict();
+const communityBody = z
+  .object({ communityId: z.number().int().positive(), token: z.string().min(8) })
+  .strict();
 const usersBody = z.object({ userIds: z.array(z.number().int().positive()) }).strict();
 const role = z.enum(['owner', 'admin', 'member', 'none']);
 const chatBody = z
@@ -212,7 +243,8 @@ export function multipartFields(body: Buffer, contentType: string): Record<strin
     const headerEnd = part.indexOf('\r\n\r\n');
     if (headerEnd >= 0) {
       const headers = part.subarray(0, headerEnd).toString('utf8');
-      const disposition = /content-disposition:\s*form-data\s*;([^\r\n]*)/i.exec(headers)?.[1] ?? '';
+      const disposition =
+        /content-disposition:\s*form-data\s*;([^\r\n]*)/i.exec(headers)?.[1] ?? '';
       const name = /(?:^|;)\s*name="([^"]*)"/i.exec(disposition)?.[1];
       if (name !== undefined && !/filename\*?=/i.test(disposition)) {
         fields[name] = part.subarray(headerEnd + 4).toString('utf8');
@@ -225,17 +257,24 @@ export function multipartFields(body: Buffer, contentType: string): Record<strin
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
 /** `request_params` as VK echoes them: method and oauth first, then what was sent, never the token. */
-function requestParams(method: string, params: Readonly<Record<string, string>>): { key: string; value: string }[] {
+function requestParams(
+  method: string,
+  params: Readonly<Record<string, string>>,
+): { key: string; value: string }[] {
   const out = [
     { key: 'method', value: method },
     { key: 'oauth', value: '1' },
   ];
-  for (const [key, value] of Object.entries(params)) if (key !== 'access_token') out.push({ key, value });
+  for (const [key, value] of Object.entries(params))
+    if (key !== 'access_token') out.push({ key, value });
   return out;
 }
 
@@ -250,17 +289,20 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
   let options = initialOptions;
   let faults = noFaults;
   let stats = emptyStats();
-  const state: EmuState = args.stateFile === undefined ? emptyState() : await loadStateFile(args.stateFile);
+  const state: EmuState =
+    args.stateFile === undefined ? emptyState() : await loadStateFile(args.stateFile);
   const sent = new Map<string, number[]>();
   const flood = new Map<number, number[]>();
-  const persister = args.stateFile === undefined ? undefined : new StatePersister(args.stateFile, () => state);
+  const persister =
+    args.stateFile === undefined ? undefined : new StatePersister(args.stateFile, () => state);
   const changed = (): void => persister?.changed();
 
   function addCommunity(communityId: number, token: string): void {
     const hash = hashToken(token);
     for (const c of state.communities) c.tokenHashes = c.tokenHashes.filter((h) => h !== hash);
     const existing = state.communities.find((c) => c.communityId === communityId);
-    if (existing === undefined) state.communities.push({ communityId, tokenHashes: [hash], nextChatId: 1 });
+    if (existing === undefined)
+      state.communities.push({ communityId, tokenHashes: [hash], nextChatId: 1 });
     else existing.tokenHashes.push(hash);
     changed();
   }
@@ -292,7 +334,11 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     flood.set(communityId, window);
   }
 
-  function runMethod(name: string, params: Record<string, string>, ctx: CallContext): Record<string, unknown> {
+  function runMethod(
+    name: string,
+    params: Record<string, string>,
+    ctx: CallContext,
+  ): Record<string, unknown> {
     if (name === 'execute') {
       const code = params.code;
       if (code === undefined || code.trim() === '') throw new ApiError(100, 'code is undefined');
@@ -324,14 +370,21 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
         if (err instanceof VkScriptRuntimeError) throw new ApiError(13, err.message);
         throw err;
       }
-      return executeErrors.length === 0 ? { response } : { response, execute_errors: executeErrors };
+      return executeErrors.length === 0
+        ? { response }
+        : { response, execute_errors: executeErrors };
     }
     const handler = methods[name];
     if (handler === undefined) throw new ApiError(3);
     return { response: handler(ctx, params) };
   }
 
-  async function handleMethod(req: IncomingMessage, res: ServerResponse, url: URL, name: string): Promise<void> {
+  async function handleMethod(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    name: string,
+  ): Promise<void> {
     stats.requests++;
     bump(stats.byMethod, name);
     if (random() < faults.dropBeforeRate) {
@@ -340,7 +393,9 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     }
     if (random() < faults.http502Rate) {
       res.writeHead(502, { 'content-type': 'text/html' });
-      res.end('<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>');
+      res.end(
+        '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>',
+      );
       return;
     }
     if (faults.latencyMs > 0) await sleep(faults.latencyMs);
@@ -348,16 +403,24 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     const params = await readParams(req, url);
     const fail = (err: ApiError): void => {
       bump(stats.errors, err.code);
-      sendJson(res, 200, { error: { error_code: err.code, error_msg: err.message, request_params: requestParams(name, params) } });
+      sendJson(res, 200, {
+        error: {
+          error_code: err.code,
+          error_msg: err.message,
+          request_params: requestParams(name, params),
+        },
+      });
     };
 
     const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
     const token = params.access_token ?? bearer;
-    if (token === undefined || token === '') return fail(new ApiError(5, 'no access_token passed.'));
+    if (token === undefined || token === '')
+      return fail(new ApiError(5, 'no access_token passed.'));
     const caller = communityByToken(token);
     if (caller === undefined) return fail(new ApiError(5, 'invalid access_token (4).'));
     const version = params.v;
-    if (version === undefined || version === '') return fail(new ApiError(8, 'v (version) is required'));
+    if (version === undefined || version === '')
+      return fail(new ApiError(8, 'v (version) is required'));
     if (!/^5\.\d+$/.test(version)) return fail(new ApiError(8, 'invalid v (version) param'));
     const at = now();
     if (overRateLimit(caller.hash, at)) return fail(new ApiError(6));
@@ -393,7 +456,8 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
 
   function findControlChat(communityId: number, chatId: number): EmuChat {
     const chat = state.chats.find((c) => c.communityId === communityId && c.chatId === chatId);
-    if (chat === undefined) throw new ControlError(404, `no chat ${chatId} in community ${communityId}`);
+    if (chat === undefined)
+      throw new ControlError(404, `no chat ${chatId} in community ${communityId}`);
     return chat;
   }
 
@@ -414,7 +478,11 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     }
   }
 
-  async function handleControl(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  async function handleControl(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+  ): Promise<void> {
     const json = async (): Promise<unknown> => {
       const text = (await readBody(req)).toString('utf8');
       try {
@@ -426,7 +494,12 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     const parse = async <S extends z.ZodType>(schema: S): Promise<z.output<S>> => {
       const parsed = schema.safeParse(await json());
       if (!parsed.success) {
-        throw new ControlError(400, parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
+        throw new ControlError(
+          400,
+          parsed.error.issues
+            .map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`)
+            .join('; '),
+        );
       }
       return parsed.data;
     };
@@ -448,7 +521,8 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
       case 'POST /__emulator/chats': {
         const body = await parse(chatBody);
         const community = state.communities.find((c) => c.communityId === body.communityId);
-        if (community === undefined) throw new ControlError(404, `no community ${body.communityId}`);
+        if (community === undefined)
+          throw new ControlError(404, `no community ${body.communityId}`);
         const joinDate = Math.floor(now() / 1000);
         const ownerId = body.ownerId ?? body.memberIds[0] ?? -body.communityId;
         const chat: EmuChat = {
@@ -460,7 +534,13 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
           disabled: false,
           deleted: false,
           lastConversationMessageId: 0,
-          members: body.memberIds.map((id) => ({ memberId: id, invitedBy: ownerId, joinDate, isAdmin: id === ownerId, isOwner: id === ownerId })),
+          members: body.memberIds.map((id) => ({
+            memberId: id,
+            invitedBy: ownerId,
+            joinDate,
+            isAdmin: id === ownerId,
+            isOwner: id === ownerId,
+          })),
         };
         placeCommunity(chat, body.communityRole);
         state.chats.push(chat);
@@ -528,7 +608,11 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
 
   function snapshot(): StateDump {
     return {
-      communities: state.communities.map((c) => ({ communityId: c.communityId, tokens: c.tokenHashes.length, nextChatId: c.nextChatId })),
+      communities: state.communities.map((c) => ({
+        communityId: c.communityId,
+        tokens: c.tokenHashes.length,
+        nextChatId: c.nextChatId,
+      })),
       users: [...state.users],
       chats: state.chats.map((c) => ({
         communityId: c.communityId,
@@ -562,7 +646,8 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     const handle = async (): Promise<void> => {
       const method = /^\/method\/([A-Za-z0-9_.]+)$/.exec(url.pathname)?.[1];
       if (method !== undefined) {
-        if (req.method !== 'GET' && req.method !== 'POST') return sendJson(res, 405, { error: 'use GET or POST' });
+        if (req.method !== 'GET' && req.method !== 'POST')
+          return sendJson(res, 405, { error: 'use GET or POST' });
         return handleMethod(req, res, url, method);
       }
       if (url.pathname.startsWith('/__emulator/')) return handleControl(req, res, url.pathname);

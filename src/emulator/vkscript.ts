@@ -21,7 +21,10 @@ type Expr =
   | { kind: 'binary'; op: '+' | '-' | '*' | '/'; left: Expr; right: Expr }
   | { kind: 'neg'; operand: Expr };
 
-type Stmt = { kind: 'var'; name: string; init: Expr } | { kind: 'return'; value: Expr } | { kind: 'expr'; value: Expr };
+type Stmt =
+  | { kind: 'var'; name: string; init: Expr }
+  | { kind: 'return'; value: Expr }
+  | { kind: 'expr'; value: Expr };
 
 interface Token {
   readonly type: 'num' | 'str' | 'ident' | 'punct';
@@ -76,11 +79,13 @@ function tokenize(src: string): Token[] {
         if (esc === undefined) throw new VkScriptCompileError(`unterminated string at ${start}`);
         if (esc === 'u') {
           const hex = src.slice(i, i + 4);
-          if (!/^[0-9a-fA-F]{4}$/.test(hex)) throw new VkScriptCompileError(`bad \\u escape at ${i}`);
+          if (!/^[0-9a-fA-F]{4}$/.test(hex))
+            throw new VkScriptCompileError(`bad \\u escape at ${i}`);
           out += String.fromCharCode(parseInt(hex, 16));
           i += 4;
         } else {
-          out += ({ n: '\n', t: '\t', r: '\r', b: '\b', f: '\f' } as Record<string, string>)[esc] ?? esc;
+          out +=
+            ({ n: '\n', t: '\t', r: '\r', b: '\b', f: '\f' } as Record<string, string>)[esc] ?? esc;
         }
       }
       tokens.push({ type: 'str', text: src.slice(start, i), value: out, pos: start });
@@ -103,7 +108,8 @@ class Parser {
   program(): Stmt[] {
     const stmts: Stmt[] = [];
     while (this.#peek() !== undefined) stmts.push(this.#statement());
-    if (!stmts.some((s) => s.kind === 'return')) throw new VkScriptCompileError('code must return a value');
+    if (!stmts.some((s) => s.kind === 'return'))
+      throw new VkScriptCompileError('code must return a value');
     return stmts;
   }
 
@@ -124,12 +130,14 @@ class Parser {
 
   #expect(text: string): void {
     const t = this.#next();
-    if (t.text !== text) throw new VkScriptCompileError(`expected '${text}' at ${t.pos}, got '${t.text}'`);
+    if (t.text !== text)
+      throw new VkScriptCompileError(`expected '${text}' at ${t.pos}, got '${t.text}'`);
   }
 
   #ident(): string {
     const t = this.#next();
-    if (t.type !== 'ident') throw new VkScriptCompileError(`expected a name at ${t.pos}, got '${t.text}'`);
+    if (t.type !== 'ident')
+      throw new VkScriptCompileError(`expected a name at ${t.pos}, got '${t.text}'`);
     return t.text;
   }
 
@@ -278,7 +286,11 @@ function paramString(value: VkValue): string {
  * Runs a compiled script. `maxCalls` is enforced when the next call is reached, as an interpreter
  * does: calls made before the limit have already taken effect when error 13 is raised.
  */
-export function runVkScript(program: VkScriptProgram, invoke: ApiInvoker, maxCalls: number): VkValue {
+export function runVkScript(
+  program: VkScriptProgram,
+  invoke: ApiInvoker,
+  maxCalls: number,
+): VkValue {
   const vars = new Map<string, VkValue>();
   let calls = 0;
 
@@ -312,7 +324,12 @@ export function runVkScript(program: VkScriptProgram, invoke: ApiInvoker, maxCal
         if (Array.isArray(target) && typeof key === 'number') return target[key] ?? null;
         if (Array.isArray(target) && key === 'length') return target.length;
         if (typeof target === 'string' && key === 'length') return target.length;
-        if (target !== null && typeof target === 'object' && !Array.isArray(target) && typeof key === 'string') {
+        if (
+          target !== null &&
+          typeof target === 'object' &&
+          !Array.isArray(target) &&
+          typeof key === 'string'
+        ) {
           return target[key] ?? null;
         }
         return null;
@@ -325,8 +342,10 @@ export function runVkScript(program: VkScriptProgram, invoke: ApiInvoker, maxCal
       case 'binary': {
         const l = evaluate(e.left);
         const r = evaluate(e.right);
-        if (e.op === '+' && (typeof l === 'string' || typeof r === 'string')) return paramString(l) + paramString(r);
-        if (typeof l !== 'number' || typeof r !== 'number') throw new VkScriptRuntimeError(`'${e.op}' on non-numbers`);
+        if (e.op === '+' && (typeof l === 'string' || typeof r === 'string'))
+          return paramString(l) + paramString(r);
+        if (typeof l !== 'number' || typeof r !== 'number')
+          throw new VkScriptRuntimeError(`'${e.op}' on non-numbers`);
         if (e.op === '+') return l + r;
         if (e.op === '-') return l - r;
         if (e.op === '*') return l * r;

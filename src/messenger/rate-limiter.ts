@@ -30,7 +30,8 @@ export class SlidingWindowLimiter implements RateLimiter {
   #tail: Promise<void> = Promise.resolve();
 
   constructor(limit: number, opts: SlidingWindowOptions = {}) {
-    if (!Number.isFinite(limit) || limit <= 0) throw new RangeError(`rate limit must be positive, got ${limit}`);
+    if (!Number.isFinite(limit) || limit <= 0)
+      throw new RangeError(`rate limit must be positive, got ${limit}`);
     // A fractional rate (e.g. 0.5/s) becomes one request per stretched window.
     this.#limit = Math.max(1, Math.floor(limit));
     this.#windowMs = (opts.windowMs ?? 1000) * (limit < 1 ? 1 / limit : 1);
@@ -66,7 +67,11 @@ export class SlidingWindowLimiter implements RateLimiter {
  */
 const shared = new Map<string, SlidingWindowLimiter>();
 
-export function sharedLimiter(key: string, limitPerSecond: number, opts?: SlidingWindowOptions): RateLimiter {
+export function sharedLimiter(
+  key: string,
+  limitPerSecond: number,
+  opts?: SlidingWindowOptions,
+): RateLimiter {
   const fullKey = `${key}|${limitPerSecond}`;
   let limiter = shared.get(fullKey);
   if (limiter === undefined) {

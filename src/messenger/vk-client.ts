@@ -53,7 +53,9 @@ interface Reply {
   readonly executeErrors: readonly { method: string; error_code: number; error_msg: string }[];
 }
 
-type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: VkApiError };
+type Outcome =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly error: VkApiError };
 
 function proxyUrl(proxy: NonNullable<MessengerSettings['proxy']>): URL {
   const url = new URL(proxy.server.includes('://') ? proxy.server : `http://${proxy.server}`);
@@ -70,7 +72,10 @@ function buildDispatcher(settings: MessengerSettings, timeoutMs: number): Dispat
   const opts: ProxyAgent.Options = { uri: proxyUrl(proxy).href, ...timeouts };
   if (proxy.auth) {
     if (!proxy.username || proxy.password === undefined) {
-      throw new TypedError(ErrorType.NotConfigured, 'Proxy authentication is on but the proxy user name or password is empty');
+      throw new TypedError(
+        ErrorType.NotConfigured,
+        'Proxy authentication is on but the proxy user name or password is empty',
+      );
     }
     const basic = Buffer.from(`${proxy.username}:${proxy.password}`).toString('base64');
     return new ProxyAgent({ ...opts, token: `Basic ${basic}` });
@@ -85,13 +90,25 @@ function errorCode(err: unknown): string | undefined {
   return errorCode((err as { cause?: unknown }).cause);
 }
 
-const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const CONNECT_FAILURES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 /** Creates the VK adapter of the `Messenger` port for one school's settings. */
-export function createVkMessenger(settings: MessengerSettings, opts: VkMessengerOptions = {}): Messenger {
+export function createVkMessenger(
+  settings: MessengerSettings,
+  opts: VkMessengerOptions = {},
+): Messenger {
   const secrets = [settings.token, settings.proxy?.password];
   const timeoutMs = opts.timeoutMs ?? 30_000;
-  const callsPerExecute = Math.min(MAX_EXECUTE_CALLS, Math.max(1, opts.callsPerExecute ?? MAX_EXECUTE_CALLS));
+  const callsPerExecute = Math.min(
+    MAX_EXECUTE_CALLS,
+    Math.max(1, opts.callsPerExecute ?? MAX_EXECUTE_CALLS),
+  );
   const maxInFlight = Math.max(1, opts.maxInFlight ?? 4);
   const base = settings.baseUrl.replace(/\/+$/, '');
   const proxyName = settings.proxy ? proxyUrl(settings.proxy).host : undefined;
@@ -108,7 +125,9 @@ export function createVkMessenger(settings: MessengerSettings, opts: VkMessenger
     const message = err instanceof Error ? err.message : String(err);
     const code = errorCode(err);
     if (proxyName !== undefined) {
-      const status = /Proxy response \((\d+)\)/.exec(message)?.[1] ?? (/\(407\)/.test(message) ? '407' : undefined);
+      const status =
+        /Proxy response \((\d+)\)/.exec(message)?.[1] ??
+        (/\(407\)/.test(message) ? '407' : undefined);
       if (status === '407') {
         return transportError(
           ErrorType.ProxyFailure,
@@ -119,27 +138,51 @@ export function createVkMessenger(settings: MessengerSettings, opts: VkMessenger
         );
       }
       if (status !== undefined && Number(status) >= 500) {
-        return transportError(ErrorType.MessengerUnavailable, method, `proxy ${proxyName} could not reach VK (HTTP ${status})`, secrets, {
-          proxy: proxyName,
-          status: Number(status),
-        });
+        return transportError(
+          ErrorType.MessengerUnavailable,
+          method,
+          `proxy ${proxyName} could not reach VK (HTTP ${status})`,
+          secrets,
+          {
+            proxy: proxyName,
+            status: Number(status),
+          },
+        );
       }
       if (status !== undefined) {
-        return transportError(ErrorType.ProxyFailure, method, `proxy ${proxyName} refused the tunnel with HTTP ${status}`, secrets, {
-          proxy: proxyName,
-          status: Number(status),
-        });
+        return transportError(
+          ErrorType.ProxyFailure,
+          method,
+          `proxy ${proxyName} refused the tunnel with HTTP ${status}`,
+          secrets,
+          {
+            proxy: proxyName,
+            status: Number(status),
+          },
+        );
       }
       if (code !== undefined && CONNECT_FAILURES.has(code)) {
-        return transportError(ErrorType.ProxyFailure, method, `cannot connect to proxy ${proxyName} (${code})`, secrets, {
-          proxy: proxyName,
-          cause: code,
-        });
+        return transportError(
+          ErrorType.ProxyFailure,
+          method,
+          `cannot connect to proxy ${proxyName} (${code})`,
+          secrets,
+          {
+            proxy: proxyName,
+            cause: code,
+          },
+        );
       }
     }
-    return transportError(ErrorType.MessengerUnavailable, method, `network error: ${message}${code ? ` (${code})` : ''}`, secrets, {
-      cause: code ?? 'unknown',
-    });
+    return transportError(
+      ErrorType.MessengerUnavailable,
+      method,
+      `network error: ${message}${code ? ` (${code})` : ''}`,
+      secrets,
+      {
+        cause: code ?? 'unknown',
+      },
+    );
   }
 
   /** One HTTP request: no retries here, Temporal retries the activity. */
@@ -169,13 +212,35 @@ export function createVkMessenger(settings: MessengerSettings, opts: VkMessenger
       throw networkFailure(method, err);
     }
     const status = res.statusCode;
-    if (status >= 500) throw transportError(ErrorType.MessengerUnavailable, method, `HTTP ${status} from VK`, secrets, { status });
+    if (status >= 500)
+      throw transportError(
+        ErrorType.MessengerUnavailable,
+        method,
+        `HTTP ${status} from VK`,
+        secrets,
+        { status },
+      );
     if (status === 407) {
-      throw transportError(ErrorType.ProxyFailure, method, `proxy ${proxyName ?? ''} answered HTTP 407: check the proxy credentials`, secrets, { status });
+      throw transportError(
+        ErrorType.ProxyFailure,
+        method,
+        `proxy ${proxyName ?? ''} answered HTTP 407: check the proxy credentials`,
+        secrets,
+        { status },
+      );
     }
-    if (status === 429) throw transportError(ErrorType.MessengerRateLimited, method, 'HTTP 429 from VK', secrets, { status });
+    if (status === 429)
+      throw transportError(ErrorType.MessengerRateLimited, method, 'HTTP 429 from VK', secrets, {
+        status,
+      });
     if (status !== 200) {
-      throw transportError(ErrorType.MessengerBadRequest, method, `unexpected HTTP ${status}: check the API base URL`, secrets, { status });
+      throw transportError(
+        ErrorType.MessengerBadRequest,
+        method,
+        `unexpected HTTP ${status}: check the API base URL`,
+        secrets,
+        { status },
+      );
     }
 
     let json: unknown;
@@ -188,18 +253,37 @@ export function createVkMessenger(settings: MessengerSettings, opts: VkMessenger
     const failed = errorEnvelopeSchema.safeParse(json);
     if (failed.success) {
       const e = failed.data.error;
-      throw new VkApiError({ code: e.error_code, method, message: e.error_msg, requestParams: e.request_params ?? [], secrets });
+      throw new VkApiError({
+        code: e.error_code,
+        method,
+        message: e.error_msg,
+        requestParams: e.request_params ?? [],
+        secrets,
+      });
     }
     const ok = successEnvelopeSchema.safeParse(json);
-    if (!ok.success) throw transportError(ErrorType.MessengerUnavailable, method, 'reply is neither {response} nor {error}', secrets);
+    if (!ok.success)
+      throw transportError(
+        ErrorType.MessengerUnavailable,
+        method,
+        'reply is neither {response} nor {error}',
+        secrets,
+      );
     return { response: ok.data.response, executeErrors: ok.data.execute_errors ?? [] };
   }
 
   function parse<S extends z.ZodType>(method: string, schema: S, value: unknown): z.output<S> {
     const parsed = schema.safeParse(value);
     if (!parsed.success) {
-      const where = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-      throw transportError(ErrorType.MessengerUnavailable, method, `unexpected response shape: ${where}`, secrets);
+      const where = parsed.error.issues
+        .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+        .join('; ');
+      throw transportError(
+        ErrorType.MessengerUnavailable,
+        method,
+        `unexpected response shape: ${where}`,
+        secrets,
+      );
     }
     return parsed.data;
   }
@@ -209,7 +293,12 @@ export function createVkMessenger(settings: MessengerSettings, opts: VkMessenger
     const reply = await call('execute', { code: buildExecuteCode(calls) });
     const results = reply.response;
     if (!Array.isArray(results) || results.length !== calls.length) {
-      throw transportError(ErrorType.MessengerUnavailable, 'execute', `expected ${calls.length} results`, secrets);
+      throw transportError(
+        ErrorType.MessengerUnavailable,
+        'execute',
+        `expected ${calls.length} results`,
+        secrets,
+      );
     }
     let nextError = 0;
     return results.map((value: unknown, i): Outcome => {
@@ -218,7 +307,12 @@ export function createVkMessenger(settings: MessengerSettings, opts: VkMessenger
       const e = reply.executeErrors[nextError++];
       const error =
         e === undefined
-          ? new VkApiError({ code: 1, method: inner, message: 'call failed without an execute_errors entry', secrets })
+          ? new VkApiError({
+              code: 1,
+              method: inner,
+              message: 'call failed without an execute_errors entry',
+              secrets,
+            })
           : new VkApiError({ code: e.error_code, method: e.method, message: e.error_msg, secrets });
       return { ok: false, error };
     });
@@ -227,11 +321,13 @@ export function createVkMessenger(settings: MessengerSettings, opts: VkMessenger
   /** All calls, 25 to an `execute`, a few requests in flight; results in input order. */
   async function executeAll(calls: readonly InnerCall[]): Promise<Outcome[]> {
     const chunks: InnerCall[][] = [];
-    for (let i = 0; i < calls.length; i += callsPerExecute) chunks.push(calls.slice(i, i + callsPerExecute));
+    for (let i = 0; i < calls.length; i += callsPerExecute)
+      chunks.push(calls.slice(i, i + callsPerExecute));
     const results: Outcome[][] = new Array<Outcome[]>(chunks.length);
     let next = 0;
     const worker = async (): Promise<void> => {
-      for (let i = next++; i < chunks.length; i = next++) results[i] = await executeChunk(chunks[i] ?? []);
+      for (let i = next++; i < chunks.length; i = next++)
+        results[i] = await executeChunk(chunks[i] ?? []);
     };
     await Promise.all(Array.from({ length: Math.min(maxInFlight, chunks.length) }, worker));
     return results.flat();
@@ -253,17 +349,26 @@ export function createVkMessenger(settings: MessengerSettings, opts: VkMessenger
 
   return {
     async createChat({ title, userIds }) {
-      const reply = await call('messages.createChat', { title, user_ids: userIds, group_id: settings.communityId });
+      const reply = await call('messages.createChat', {
+        title,
+        user_ids: userIds,
+        group_id: settings.communityId,
+      });
       return parse('messages.createChat', createChatSchema, reply.response);
     },
 
     async listChats() {
       const chats: ChatSummary[] = [];
       for (let offset = 0; ; offset += CONVERSATIONS_PAGE) {
-        const reply = await call('messages.getConversations', { offset, count: CONVERSATIONS_PAGE, filter: 'all' });
+        const reply = await call('messages.getConversations', {
+          offset,
+          count: CONVERSATIONS_PAGE,
+          filter: 'all',
+        });
         const page = parse('messages.getConversations', conversationsSchema, reply.response);
         for (const { conversation } of page.items) {
-          if (conversation.peer.type !== 'chat' || conversation.chat_settings === undefined) continue;
+          if (conversation.peer.type !== 'chat' || conversation.chat_settings === undefined)
+            continue;
           chats.push({
             chatId: conversation.peer.local_id ?? conversation.peer.id - PEER_CHAT_OFFSET,
             title: conversation.chat_settings.title,
@@ -295,14 +400,23 @@ export function createVkMessenger(settings: MessengerSettings, opts: VkMessenger
             }
             throw outcome.error;
           }
-          const page = parse('messages.getConversationMembers', conversationMembersSchema, outcome.value);
+          const page = parse(
+            'messages.getConversationMembers',
+            conversationMembersSchema,
+            outcome.value,
+          );
           const list = members.get(req.chatId) ?? [];
           for (const m of page.items) {
-            list.push({ memberId: m.member_id, isAdmin: m.is_admin ?? false, isOwner: m.is_owner ?? false });
+            list.push({
+              memberId: m.member_id,
+              isAdmin: m.is_admin ?? false,
+              isOwner: m.is_owner ?? false,
+            });
           }
           members.set(req.chatId, list);
           const fetched = req.offset + page.items.length;
-          if (page.items.length > 0 && fetched < page.count) more.push({ chatId: req.chatId, offset: fetched });
+          if (page.items.length > 0 && fetched < page.count)
+            more.push({ chatId: req.chatId, offset: fetched });
         });
         pending = more;
       }
@@ -311,14 +425,20 @@ export function createVkMessenger(settings: MessengerSettings, opts: VkMessenger
 
     addMembers({ ops }: { ops: readonly MemberOp[] }) {
       return batch(
-        ops.map((op) => ({ method: 'messages.addChatUser', params: { chat_id: op.chatId, user_id: op.userId } })),
+        ops.map((op) => ({
+          method: 'messages.addChatUser',
+          params: { chat_id: op.chatId, user_id: op.userId },
+        })),
         'messages.addChatUser',
       );
     },
 
     removeMembers({ ops }: { ops: readonly MemberOp[] }) {
       return batch(
-        ops.map((op) => ({ method: 'messages.removeChatUser', params: { chat_id: op.chatId, member_id: op.userId } })),
+        ops.map((op) => ({
+          method: 'messages.removeChatUser',
+          params: { chat_id: op.chatId, member_id: op.userId },
+        })),
         'messages.removeChatUser',
       );
     },
@@ -337,15 +457,30 @@ export function createVkMessenger(settings: MessengerSettings, opts: VkMessenger
       const peerId = PEER_CHAT_OFFSET + chatId;
       // `peer_ids` because with `peer_id` a community posting in a chat gets message id 0 back;
       // the per-peer form carries the chat-local conversation_message_id.
-      const reply = await call('messages.send', { peer_ids: [peerId], random_id: randomId, message });
+      const reply = await call('messages.send', {
+        peer_ids: [peerId],
+        random_id: randomId,
+        message,
+      });
       const result = parse('messages.send', sendSchema, reply.response);
       if (typeof result === 'number') return { messageId: result };
       const entry = result.find((r) => r.peer_id === peerId) ?? result[0];
       if (entry?.error !== undefined) {
-        throw new VkApiError({ code: entry.error.code, method: 'messages.send', message: entry.error.description, secrets });
+        throw new VkApiError({
+          code: entry.error.code,
+          method: 'messages.send',
+          message: entry.error.description,
+          secrets,
+        });
       }
       const messageId = entry?.conversation_message_id ?? entry?.message_id;
-      if (messageId === undefined) throw transportError(ErrorType.MessengerUnavailable, 'messages.send', 'no message id in reply', secrets);
+      if (messageId === undefined)
+        throw transportError(
+          ErrorType.MessengerUnavailable,
+          'messages.send',
+          'no message id in reply',
+          secrets,
+        );
       return { messageId };
     },
 
@@ -354,7 +489,12 @@ export function createVkMessenger(settings: MessengerSettings, opts: VkMessenger
       const started = parse('calls.start', callStartSchema, reply.response);
       if (started.call_id === undefined) {
         // Without an id the call can never be ended through the API; better to fail loudly now.
-        throw transportError(ErrorType.MessengerBadRequest, 'calls.start', 'reply has no call_id', secrets);
+        throw transportError(
+          ErrorType.MessengerBadRequest,
+          'calls.start',
+          'reply has no call_id',
+          secrets,
+        );
       }
       const joinLink = /^https?:\/\//.test(started.join_link)
         ? started.join_link
@@ -364,14 +504,18 @@ export function createVkMessenger(settings: MessengerSettings, opts: VkMessenger
 
     async finishCall({ callId }) {
       if (callId.length !== CALL_ID_LENGTH) {
-        throw new TypedError(ErrorType.InvalidInput, `call id must be ${CALL_ID_LENGTH} characters, got ${callId.length}`);
+        throw new TypedError(
+          ErrorType.InvalidInput,
+          `call id must be ${CALL_ID_LENGTH} characters, got ${callId.length}`,
+        );
       }
       try {
         const reply = await call('calls.forceFinish', { call_id: callId });
         parse('calls.forceFinish', okSchema, reply.response);
         return { alreadyEnded: false };
       } catch (err) {
-        if (err instanceof VkApiError && CALL_GONE_CODES.has(err.code)) return { alreadyEnded: true };
+        if (err instanceof VkApiError && CALL_GONE_CODES.has(err.code))
+          return { alreadyEnded: true };
         throw err;
       }
     },
@@ -381,4 +525,3 @@ export function createVkMessenger(settings: MessengerSettings, opts: VkMessenger
     },
   };
 }
-

@@ -30,13 +30,24 @@ export const successEnvelopeSchema = z.object({
 export const okSchema = z.literal(1);
 
 /** addChatUser's `1` is marked deprecated from 5.201 with the new shape unknown, so batches accept any non-false value. */
-export const batchOkSchema = z.union([z.literal(1), z.literal(true), z.record(z.string(), z.unknown())]);
+export const batchOkSchema = z.union([
+  z.literal(1),
+  z.literal(true),
+  z.record(z.string(), z.unknown()),
+]);
 
 /** 5.131 and the docs: a bare chat id; schema 5.199: `{chat_id, peer_ids}`. */
 export const createChatSchema = z.union([
-  z.number().int().positive().transform((chatId) => ({ chatId })),
   z
-    .object({ chat_id: z.number().int().positive(), peer_ids: z.array(z.number().int()).optional() })
+    .number()
+    .int()
+    .positive()
+    .transform((chatId) => ({ chatId })),
+  z
+    .object({
+      chat_id: z.number().int().positive(),
+      peer_ids: z.array(z.number().int()).optional(),
+    })
     .transform((r) => ({ chatId: r.chat_id })),
 ]);
 

@@ -23,7 +23,11 @@ async function withClient(
   }
 }
 
-async function rejectsTyped(promise: Promise<unknown>, type: ErrorType, code?: number): Promise<TypedError> {
+async function rejectsTyped(
+  promise: Promise<unknown>,
+  type: ErrorType,
+  code?: number,
+): Promise<TypedError> {
   try {
     await promise;
   } catch (err) {
@@ -53,21 +57,32 @@ void describe('VK client against the emulator: methods', () => {
       p.emulator.addCommunity(777, otherToken);
       const other = createVkMessenger({ ...p.settings, communityId: 777, token: otherToken });
       try {
-        assert.deepEqual(await other.createChat({ title: 'Другая школа', userIds: [11] }), { chatId: 1 });
+        assert.deepEqual(await other.createChat({ title: 'Другая школа', userIds: [11] }), {
+          chatId: 1,
+        });
       } finally {
         await other.close();
       }
-      const chat = p.emulator.snapshot().chats.find((c) => c.communityId === COMMUNITY_ID && c.chatId === 1);
+      const chat = p.emulator
+        .snapshot()
+        .chats.find((c) => c.communityId === COMMUNITY_ID && c.chatId === 1);
       assert.equal(chat?.peerId, 2_000_000_001);
       assert.deepEqual(chat?.admins, [-COMMUNITY_ID]);
-      assert.deepEqual(chat?.members.map((x) => x.memberId), [-COMMUNITY_ID, 11, 12]);
+      assert.deepEqual(
+        chat?.members.map((x) => x.memberId),
+        [-COMMUNITY_ID, 11, 12],
+      );
     });
   });
 
   void it('listChats pages through getConversations and returns only chats, with titles', async () => {
     await withClient(async (p, m) => {
       for (let i = 1; i <= 205; i++) {
-        await control(p.emulator, 'chats', { communityId: COMMUNITY_ID, title: `Чат ${i}`, memberIds: [i] });
+        await control(p.emulator, 'chats', {
+          communityId: COMMUNITY_ID,
+          title: `Чат ${i}`,
+          memberIds: [i],
+        });
       }
       const chats = await m.listChats();
       assert.equal(chats.length, 205);
@@ -81,7 +96,9 @@ void describe('VK client against the emulator: methods', () => {
     await withClient(async (p, m) => {
       const chatIds: number[] = [];
       for (let i = 0; i < 30; i++) {
-        chatIds.push((await m.createChat({ title: `Класс ${i}`, userIds: [100 + i, 200 + i] })).chatId);
+        chatIds.push(
+          (await m.createChat({ title: `Класс ${i}`, userIds: [100 + i, 200 + i] })).chatId,
+        );
       }
       const big = Array.from({ length: 1500 }, (_, i) => 10_000 + i);
       const { chatId: bigChat } = (await control(p.emulator, 'chats', {
@@ -117,8 +134,16 @@ void describe('VK client against the emulator: methods', () => {
       assert.equal(executeRequests(p), 3);
       assert.equal(results.length, 60);
       results.forEach((r, i) => {
-        if (i === 7 || i === 40) assert.deepEqual([r.ok, !r.ok && r.code, !r.ok && r.type], [false, 927, ErrorType.MessengerNotFound]);
-        else if (i === 52) assert.deepEqual([r.ok, !r.ok && r.code, !r.ok && r.type], [false, 113, ErrorType.MessengerBadRequest]);
+        if (i === 7 || i === 40)
+          assert.deepEqual(
+            [r.ok, !r.ok && r.code, !r.ok && r.type],
+            [false, 927, ErrorType.MessengerNotFound],
+          );
+        else if (i === 52)
+          assert.deepEqual(
+            [r.ok, !r.ok && r.code, !r.ok && r.type],
+            [false, 113, ErrorType.MessengerBadRequest],
+          );
         else assert.deepEqual(r, { ok: true }, `item ${i}`);
       });
       const chat = p.emulator.snapshot().chats.find((c) => c.chatId === chatId);
@@ -129,20 +154,37 @@ void describe('VK client against the emulator: methods', () => {
   void it('execute with 25 calls is one request; 26 items go out as two', async () => {
     await withClient(async (p, m) => {
       const { chatId } = await m.createChat({ title: 'Чат', userIds: [] });
-      const ops = (n: number, from: number): MemberOp[] => Array.from({ length: n }, (_, i) => ({ chatId, userId: from + i }));
+      const ops = (n: number, from: number): MemberOp[] =>
+        Array.from({ length: n }, (_, i) => ({ chatId, userId: from + i }));
       await m.addMembers({ ops: ops(25, 1000) });
       assert.equal(executeRequests(p), 1);
       await m.addMembers({ ops: ops(26, 2000) });
       assert.equal(executeRequests(p), 3);
-      assert.throws(() => buildExecuteCode(ops(26, 0).map((o) => ({ method: 'messages.addChatUser', params: { chat_id: o.chatId, user_id: o.userId } }))), RangeError);
+      assert.throws(
+        () =>
+          buildExecuteCode(
+            ops(26, 0).map((o) => ({
+              method: 'messages.addChatUser',
+              params: { chat_id: o.chatId, user_id: o.userId },
+            })),
+          ),
+        RangeError,
+      );
     });
   });
 
   void it('a raw execute with 26 calls is refused with error 13 after the first 25 took effect', async () => {
     await withClient(async (p, m) => {
       const { chatId } = await m.createChat({ title: 'Чат', userIds: [] });
-      const calls = Array.from({ length: 26 }, (_, i) => `API.messages.addChatUser({"chat_id":${chatId},"user_id":${3000 + i}})`);
-      const { json } = await rawCall(p.emulator, 'execute', { code: `return [${calls.join(',')}];`, v: '5.199', access_token: p.token });
+      const calls = Array.from(
+        { length: 26 },
+        (_, i) => `API.messages.addChatUser({"chat_id":${chatId},"user_id":${3000 + i}})`,
+      );
+      const { json } = await rawCall(p.emulator, 'execute', {
+        code: `return [${calls.join(',')}];`,
+        v: '5.199',
+        access_token: p.token,
+      });
       const error = json.error as { error_code: number; error_msg: string };
       assert.equal(error.error_code, 13);
       assert.match(error.error_msg, /too many API calls/);
@@ -154,11 +196,20 @@ void describe('VK client against the emulator: methods', () => {
   void it('removeMembers removes by member_id and reports a member not in the chat (935) per item', async () => {
     await withClient(async (p, m) => {
       const { chatId } = await m.createChat({ title: 'Чат', userIds: [1, 2, 3] });
-      const results = await m.removeMembers({ ops: [{ chatId, userId: 2 }, { chatId, userId: 99 }, { chatId, userId: 3 }] });
+      const results = await m.removeMembers({
+        ops: [
+          { chatId, userId: 2 },
+          { chatId, userId: 99 },
+          { chatId, userId: 3 },
+        ],
+      });
       assert.deepEqual(results[0], { ok: true });
       assert.equal(results[1]?.ok === false && results[1].code, 935);
       assert.deepEqual(results[2], { ok: true });
-      assert.deepEqual(p.emulator.snapshot().chats[0]?.members.map((x) => x.memberId), [-COMMUNITY_ID, 1]);
+      assert.deepEqual(
+        p.emulator.snapshot().chats[0]?.members.map((x) => x.memberId),
+        [-COMMUNITY_ID, 1],
+      );
     });
   });
 
@@ -182,8 +233,16 @@ void describe('VK client against the emulator: methods', () => {
   void it('send with the same random_id lands once and returns the original message id', async () => {
     await withClient(async (p, m) => {
       const { chatId } = await m.createChat({ title: 'Чат', userIds: [1] });
-      const first = await m.send({ chatId, message: 'Урок начался: https://vk.com/call/join/x', randomId: 7001 });
-      const again = await m.send({ chatId, message: 'Урок начался: https://vk.com/call/join/x', randomId: 7001 });
+      const first = await m.send({
+        chatId,
+        message: 'Урок начался: https://vk.com/call/join/x',
+        randomId: 7001,
+      });
+      const again = await m.send({
+        chatId,
+        message: 'Урок начался: https://vk.com/call/join/x',
+        randomId: 7001,
+      });
       const other = await m.send({ chatId, message: 'Второе сообщение', randomId: 7002 });
       assert.equal(again.messageId, first.messageId);
       assert.notEqual(other.messageId, first.messageId);
@@ -200,10 +259,13 @@ void describe('VK client against the emulator: methods', () => {
       const bare = await m.startCall();
       assert.match(bare.joinLink, /^https:\/\/vk\.com\/call\/join\/[\w-]+$/);
       const state = p.emulator.snapshot().calls;
-      assert.deepEqual(state.map((c) => [c.status, c.joinLink]), [
-        ['active', call.joinLink],
-        ['active', bare.joinLink],
-      ]);
+      assert.deepEqual(
+        state.map((c) => [c.status, c.joinLink]),
+        [
+          ['active', call.joinLink],
+          ['active', bare.joinLink],
+        ],
+      );
     });
   });
 
@@ -215,7 +277,10 @@ void describe('VK client against the emulator: methods', () => {
       assert.deepEqual(await m.finishCall({ callId: a.callId }), { alreadyEnded: true });
       await control(p.emulator, 'calls/finish', { callId: b.callId });
       assert.deepEqual(await m.finishCall({ callId: b.callId }), { alreadyEnded: true });
-      assert.deepEqual(p.emulator.snapshot().calls.map((c) => c.finishedBy), ['api', 'platform']);
+      assert.deepEqual(
+        p.emulator.snapshot().calls.map((c) => c.finishedBy),
+        ['api', 'platform'],
+      );
       await rejectsTyped(m.finishCall({ callId: 'short' }), ErrorType.InvalidInput);
     });
   });
@@ -260,7 +325,11 @@ void describe('VK client against the emulator: error classes', () => {
   });
 
   void it('a rejected parameter is MessengerBadRequest (100)', async () => {
-    const err = await rejectsTyped(m.createChat({ title: '   ', userIds: [] }), ErrorType.MessengerBadRequest, 100);
+    const err = await rejectsTyped(
+      m.createChat({ title: '   ', userIds: [] }),
+      ErrorType.MessengerBadRequest,
+      100,
+    );
     assert.match(err.message, /title is undefined/);
   });
 
@@ -279,22 +348,42 @@ void describe('VK client against the emulator: error classes', () => {
   });
 
   void it('a missing, disabled or deleted chat is MessengerNotFound (927, 945, 1017)', async () => {
-    await rejectsTyped(m.send({ chatId: 31337, message: 'x', randomId: 1 }), ErrorType.MessengerNotFound, 927);
+    await rejectsTyped(
+      m.send({ chatId: 31337, message: 'x', randomId: 1 }),
+      ErrorType.MessengerNotFound,
+      927,
+    );
     const { chatId: doomed } = await m.createChat({ title: 'Скоро удалят', userIds: [1] });
-    await control(p.emulator, 'chats/update', { communityId: COMMUNITY_ID, chatId: doomed, disabled: true });
+    await control(p.emulator, 'chats/update', {
+      communityId: COMMUNITY_ID,
+      chatId: doomed,
+      disabled: true,
+    });
     const [disabled] = await m.addMembers({ ops: [{ chatId: doomed, userId: 5 }] });
     assert.equal(disabled?.ok === false && disabled.code, 945);
-    await control(p.emulator, 'chats/update', { communityId: COMMUNITY_ID, chatId: doomed, disabled: false, deleted: true });
+    await control(p.emulator, 'chats/update', {
+      communityId: COMMUNITY_ID,
+      chatId: doomed,
+      disabled: false,
+      deleted: true,
+    });
     const [deleted] = await m.removeMembers({ ops: [{ chatId: doomed, userId: 1 }] });
-    assert.deepEqual(deleted?.ok === false && [deleted.code, deleted.type], [1017, ErrorType.MessengerNotFound]);
+    assert.deepEqual(deleted?.ok === false && [deleted.code, deleted.type], [
+      1017,
+      ErrorType.MessengerNotFound,
+    ]);
   });
 
   void it('over the rate limit is MessengerRateLimited (6), retryable with a short back-off', async () => {
     // A private limiter far above the emulator's 20/s: the platform, not the client, says no.
     const greedy = createVkMessenger(p.settings, { limiter: new SlidingWindowLimiter(1000) });
     try {
-      const results = await Promise.allSettled(Array.from({ length: 30 }, () => greedy.listChats()));
-      const refused = results.filter((r) => r.status === 'rejected').map((r) => r.reason as VkApiError);
+      const results = await Promise.allSettled(
+        Array.from({ length: 30 }, () => greedy.listChats()),
+      );
+      const refused = results
+        .filter((r) => r.status === 'rejected')
+        .map((r) => r.reason as VkApiError);
       assert.ok(refused.length >= 10, `expected refusals, got ${refused.length}`);
       for (const err of refused) {
         assert.equal(err.code, 6);
@@ -312,7 +401,11 @@ void describe('VK client against the emulator: error classes', () => {
     p.emulator.setOptions({ floodActionsPerMinute: 1 });
     try {
       await m.send({ chatId, message: 'one', randomId: 501 });
-      const err = await rejectsTyped(m.send({ chatId, message: 'two', randomId: 502 }), ErrorType.MessengerRateLimited, 9);
+      const err = await rejectsTyped(
+        m.send({ chatId, message: 'two', randomId: 502 }),
+        ErrorType.MessengerRateLimited,
+        9,
+      );
       assert.ok(err instanceof VkApiError);
       assert.equal(err.retryDelayMs, 60_000);
     } finally {
@@ -326,11 +419,20 @@ void describe('VK client against the emulator: error classes', () => {
       const e10 = await rejectsTyped(m.listChats(), ErrorType.MessengerUnavailable, 10);
       assert.equal(e10.nonRetryable, false);
       p.emulator.setFaults({ errorRate10: 0, http502Rate: 1 });
-      assert.match((await rejectsTyped(m.listChats(), ErrorType.MessengerUnavailable)).message, /HTTP 502/);
+      assert.match(
+        (await rejectsTyped(m.listChats(), ErrorType.MessengerUnavailable)).message,
+        /HTTP 502/,
+      );
       p.emulator.setFaults({ http502Rate: 0, dropBeforeRate: 1 });
-      assert.match((await rejectsTyped(m.listChats(), ErrorType.MessengerUnavailable)).message, /network error/);
+      assert.match(
+        (await rejectsTyped(m.listChats(), ErrorType.MessengerUnavailable)).message,
+        /network error/,
+      );
       p.emulator.setFaults({ dropBeforeRate: 0, dropAfterRate: 1 });
-      await rejectsTyped(m.send({ chatId, message: 'lost reply', randomId: 9001 }), ErrorType.MessengerUnavailable);
+      await rejectsTyped(
+        m.send({ chatId, message: 'lost reply', randomId: 9001 }),
+        ErrorType.MessengerUnavailable,
+      );
       p.emulator.setFaults({ dropAfterRate: 0 });
       // The action happened although the reply was lost; the retry with the same random_id finds it.
       const retried = await m.send({ chatId, message: 'lost reply', randomId: 9001 });
@@ -357,9 +459,13 @@ void describe('VK client against the emulator: rate limit', () => {
     const p = await startPlatform();
     try {
       const replies = await Promise.all(
-        Array.from({ length: 30 }, () => rawCall(p.emulator, 'messages.getConversations', { v: '5.199', access_token: p.token })),
+        Array.from({ length: 30 }, () =>
+          rawCall(p.emulator, 'messages.getConversations', { v: '5.199', access_token: p.token }),
+        ),
       );
-      const codes = replies.map((r) => (r.json.error as { error_code?: number } | undefined)?.error_code ?? 0);
+      const codes = replies.map(
+        (r) => (r.json.error as { error_code?: number } | undefined)?.error_code ?? 0,
+      );
       assert.equal(codes.filter((c) => c === 0).length, 20);
       assert.equal(codes.filter((c) => c === 6).length, 10);
     } finally {

@@ -15,18 +15,35 @@ export interface Platform {
   readonly settings: MessengerSettings;
 }
 
-export async function startPlatform(args: CreateEmulatorArgs = {}, settings: Partial<MessengerSettings> = {}): Promise<Platform> {
+export async function startPlatform(
+  args: CreateEmulatorArgs = {},
+  settings: Partial<MessengerSettings> = {},
+): Promise<Platform> {
   const token = newToken();
-  const emulator = await createEmulator({ ...args, communities: [{ communityId: COMMUNITY_ID, token }, ...(args.communities ?? [])] });
+  const emulator = await createEmulator({
+    ...args,
+    communities: [{ communityId: COMMUNITY_ID, token }, ...(args.communities ?? [])],
+  });
   return {
     emulator,
     token,
-    settings: { communityId: COMMUNITY_ID, token, baseUrl: emulator.url, apiVersion: '5.199', rateLimitPerSecond: 20, ...settings },
+    settings: {
+      communityId: COMMUNITY_ID,
+      token,
+      baseUrl: emulator.url,
+      apiVersion: '5.199',
+      rateLimitPerSecond: 20,
+      ...settings,
+    },
   };
 }
 
 /** POST to a control endpoint and return its JSON. */
-export async function control(emulator: Emulator, path: string, body: unknown): Promise<Record<string, unknown>> {
+export async function control(
+  emulator: Emulator,
+  path: string,
+  body: unknown,
+): Promise<Record<string, unknown>> {
   const res = await fetch(`${emulator.url}/__emulator/${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -16,7 +16,9 @@ const USER = 'school-proxy';
 const PASSWORD = 'S3cret-proxy-pass!';
 
 /** `proxy` is ESM-only; this file is CommonJS, so it is loaded with a dynamic import. */
-type ProxyServer = Server & { authenticate?: ((req: IncomingMessage) => boolean | Promise<boolean>) | 'negotiate' | undefined };
+type ProxyServer = Server & {
+  authenticate?: ((req: IncomingMessage) => boolean | Promise<boolean>) | 'negotiate' | undefined;
+};
 
 interface RunningProxy {
   readonly server: ProxyServer;
@@ -54,8 +56,16 @@ async function startProxy(requireAuth: boolean): Promise<RunningProxy> {
   };
 }
 
-function viaProxy(p: Platform, proxy: RunningProxy, auth: NonNullable<MessengerSettings['proxy']>['auth'], password = PASSWORD): MessengerSettings {
-  return { ...p.settings, proxy: { server: '127.0.0.1', port: proxy.port, username: USER, password, auth } };
+function viaProxy(
+  p: Platform,
+  proxy: RunningProxy,
+  auth: NonNullable<MessengerSettings['proxy']>['auth'],
+  password = PASSWORD,
+): MessengerSettings {
+  return {
+    ...p.settings,
+    proxy: { server: '127.0.0.1', port: proxy.port, username: USER, password, auth },
+  };
 }
 
 async function proxyFailure(promise: Promise<unknown>): Promise<TypedError> {
@@ -126,7 +136,12 @@ void describe('VK client through an HTTP proxy (S2)', () => {
       assert.match(err.message, /407/);
       assert.match(err.message, /user name and password/);
       const dump = JSON.stringify({ message: err.message, details: err.details, stack: err.stack });
-      for (const secret of [wrong, PASSWORD, Buffer.from(`${USER}:${wrong}`).toString('base64'), p.token]) {
+      for (const secret of [
+        wrong,
+        PASSWORD,
+        Buffer.from(`${USER}:${wrong}`).toString('base64'),
+        p.token,
+      ]) {
         assert.ok(!dump.includes(secret), 'a secret leaked into the error');
       }
       assert.equal(proxy.counts.refused, 1);
@@ -151,7 +166,11 @@ void describe('VK client through an HTTP proxy (S2)', () => {
 
   void it('auth on with an empty user name is refused before any request', () => {
     assert.throws(
-      () => createVkMessenger({ ...p.settings, proxy: { server: '127.0.0.1', port: 3128, password: 'x', auth: true } }),
+      () =>
+        createVkMessenger({
+          ...p.settings,
+          proxy: { server: '127.0.0.1', port: 3128, password: 'x', auth: true },
+        }),
       (err: unknown) => err instanceof TypedError && err.type === ErrorType.NotConfigured,
     );
   });
