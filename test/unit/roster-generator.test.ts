@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { rosterSnapshotSchema, type RosterSnapshot } from '../../src/contracts/roster';
 import { planChats } from '../../src/domain/chat-plan';
@@ -133,4 +135,18 @@ void test('V1: lessons exist for today and tomorrow, online only in subject-chat
 
 void test('C2: the large school includes non-general journals with the subject-chat option on', () => {
   assert.ok(large.journals.some((j) => j.kind !== 'general' && j.subjectChat));
+});
+
+void test('the committed example import file is the small demo roster and passes validation', () => {
+  const file = JSON.parse(
+    readFileSync(join(__dirname, '..', 'fixtures', 'roster-small.json'), 'utf8'),
+  ) as unknown;
+  const expected = generateRoster({
+    seed: 'demo',
+    size: 'small',
+    schoolId: 'school-demo',
+    today: '2026-12-01',
+  });
+  assert.deepEqual(file, rosterSnapshotSchema.parse(expected));
+  assert.ok(validateSnapshot(file).ok);
 });
