@@ -428,3 +428,70 @@ void test('an import killed with SIGKILL mid-write leaves the previous roster co
     assert.deepEqual(await versionsPresent(db, schoolId), [next.version]);
   });
 });
+
+void test('of two overlapping snapshot imports the first to flip wins; the other is refused and leaves nothing', async () => {
+  await withDb(async (db) => {
+    const base = valid(generateRoster({ seed: 'a', size: 'small', today: '2026-12-01' }));
+    const winner = valid(generateRoster({ seed: 'b', size: 'small', today: '2026-12-01' }));
+    const loser = valid(generateRoster({ seed: 'c', size: 'small', today: '2026-12-01' }));
+    await importSnapshot({ db, input: base, events: noEvents });
+
+    let won: number | undefined;
+    const refused = await rejection(
+      importSnapshot({
+        db,
+        input: loser,
+        events: noEvents,
+        onProgress: async () => {
+          won ??= (await importSnapshot({ db, input: winner, events: noEvents })).version;
+        },
+      }),
+    );
+    assert.equal(refused.details?.reason, 'concurrentImport');
+    assert.deepEqual(await createRosterStore({ db }).loadRoster(base.school.id), winner);
+    assert.deepEqual(await versionsPresent(db, base.school.id), [won]);
+  });
+});
+
+void test('P1: a change set read before a VK ID link is refused, so the link is not lost', async () => {
+  await withDb(async (db) => {
+    const roster = valid(generateRoster({ seed: 'd', size: 'small', today: '2026-12-01' }));
+    const schoolId = roster.school.id;
+    await importSnapshot({ db, input: roster, events: noEvents });
+    const staff = roster.staff[2]!;
+    const profile = {
+      firstName: 'Ольга',
+      lastName: 'Иванова',
+      birthday: '1980-01-02',
+      gender: 'female' as const,
+    };
+    const store = createRosterStore({ db });
+
+    const refused = await rejection(
+      importChangeSet({
+        db,
+        input: { schoolId, upsert: { lessons: [{ ...roster.lessons[0]!, online: true }] } },
+        events: noEvents,
+        onProgress: async () => {
+          await applyVkLinkEvent({
+            db,
+            schoolId,
+            input: {
+              action: 'link',
+              personKind: 'staff',
+              personId: staff.id,
+              vkId: 555_000_111,
+              profile,
+            },
+            events: noEvents,
+          });
+        },
+      }),
+    );
+    assert.equal(refused.details?.reason, 'concurrentImport');
+    const loaded = await store.loadRoster(schoolId);
+    assert.equal(loaded?.staff.find((s) => s.id === staff.id)?.vkId, 555_000_111);
+    assert.deepEqual(loaded?.lessons[0], roster.lessons[0]);
+    assert.equal((await versionsPresent(db, schoolId)).length, 1);
+  });
+});
