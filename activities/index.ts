@@ -1,17 +1,50 @@
 import type { Db } from 'mongodb';
 import type { Logger } from '../src/logger';
+import type { MessengerProvider } from '../src/messenger/provider';
+import { createCallStore } from '../src/store/call-store';
+import { createRosterStore } from '../src/store/roster-store';
+import type { SettingsStore } from '../src/store/settings-store';
+import { createSyncStore } from '../src/store/sync-store';
+import type { WorkflowGateway } from '../src/workflow-gateway';
+import { withBoundary } from './boundary';
+import { createCallActivities } from './calls';
 import { createHelloActivities } from './hello';
+import { createSyncActivities } from './sync';
 
 export interface ActivityDeps {
   readonly db: Db;
   readonly logger: Logger;
+  readonly settings: SettingsStore;
+  readonly messengers: MessengerProvider;
+  readonly gateway: Pick<WorkflowGateway, 'ensureJournalCalls'>;
 }
 
-/** All activities the worker registers, built over injected clients. */
+/** All activities the worker registers, built over injected clients, behind the failure boundary. */
 export function createActivities(deps: ActivityDeps) {
-  return {
+  const roster = createRosterStore({ db: deps.db });
+  const sync = createSyncStore(deps.db);
+  const calls = createCallStore(deps.db);
+  const syncActivities = createSyncActivities({
+    logger: deps.logger,
+    roster,
+    settings: deps.settings,
+    sync,
+    messengers: deps.messengers,
+    gateway: deps.gateway,
+  });
+  const callActivities = createCallActivities({
+    logger: deps.logger,
+    roster,
+    calls,
+    sync,
+    messengers: deps.messengers,
+    applyChat: (args) => syncActivities.applyChat(args),
+  });
+  return withBoundary({
     ...createHelloActivities(deps),
-  };
+    ...syncActivities,
+    ...callActivities,
+  });
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -11,6 +11,8 @@ export interface HelloInput {
 }
 
 /** Proves the chain Temporal ↔ worker ↔ MongoDB: the activity writes, the workflow returns what was stored. */
-export async function helloWorkflow({ name }: HelloInput): Promise<{ greeting: string; stored: boolean }> {
+export async function helloWorkflow({
+  name,
+}: HelloInput): Promise<{ greeting: string; stored: boolean }> {
   return recordHello({ name });
 }

@@ -1,4 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { z } from 'zod';
 import type { TemplateDefect } from '../domain/template-check';
 
 /**
@@ -18,6 +19,8 @@ export interface RunningCall {
   readonly startedBy: CallActor;
   /** Automatic end (V5), null when only a manual end is possible (V7). */
   readonly autoEndAt: number | null;
+  /** Lessons of the call not yet published: their link is posted when they are (V1). */
+  readonly linkPendingLessonIds: readonly string[];
 }
 
 /** `auto` or the staff ID of the teacher who pressed the button; never a name. */
@@ -26,7 +29,14 @@ export type CallActor = 'auto' | { readonly staffId: string };
 export interface JournalCallsInput {
   readonly schoolId: string;
   readonly journalId: string;
-  readonly carried?: { readonly running: RunningCall | null; readonly sequence: number };
+  readonly carried?: CarriedCallState;
+}
+
+export interface CarriedCallState {
+  readonly running: RunningCall | null;
+  readonly sequence: number;
+  /** Lessons whose call already ran, so a re-plan never starts them again. */
+  readonly calledLessonIds: readonly string[];
 }
 
 export type RefusalReason =
@@ -39,7 +49,12 @@ export type RefusalReason =
   | 'platformError';
 
 export type StartCallResult =
-  | { readonly accepted: true; readonly lessonId: string; readonly joinLink: string; readonly linkPublished: boolean }
+  | {
+      readonly accepted: true;
+      readonly lessonId: string;
+      readonly joinLink: string;
+      readonly linkPublished: boolean;
+    }
   | { readonly accepted: false; readonly reason: RefusalReason; readonly runningLessonId?: string };
 
 export type EndCallResult =
@@ -78,3 +93,10 @@ export const startCallUpdate = defineUpdate<
 export const endCallUpdate = defineUpdate<EndCallResult, [{ requestedBy: string }]>('endCall');
 
 export const callStateQuery = defineQuery<JournalCallState>('state');
+
+/** Shapes the update validators check synchronously; refusals on the merits are results, not rejections. */
+export const startCallArgsSchema = z.object({
+  lessonId: z.string().min(1),
+  requestedBy: z.string().min(1),
+});
+export const endCallArgsSchema = z.object({ requestedBy: z.string().min(1) });

@@ -90,3 +90,11 @@ export const approvePlanUpdate = defineUpdate<
 >('approvePlan');
 
 export const syncStatusQuery = defineQuery<SyncStatus>('status');
+
+/** Shapes the update validators check synchronously. */
+export const syncNowArgsSchema = z.object({ requestedBy: z.string().optional() });
+export const setPeriodArgsSchema = z.object({ period: syncPeriodSchema });
+export const approvePlanArgsSchema = z.object({
+  planId: z.string().min(1),
+  approvedBy: z.string().optional(),
+});

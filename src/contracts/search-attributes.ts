@@ -8,7 +8,10 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 export const SchoolIdKey = defineSearchAttributeKey('SchoolId', SearchAttributeType.KEYWORD);
 export const JournalIdKey = defineSearchAttributeKey('JournalId', SearchAttributeType.KEYWORD);
 export const CallStateKey = defineSearchAttributeKey('CallState', SearchAttributeType.KEYWORD);
-export const NextActionAtKey = defineSearchAttributeKey('NextActionAt', SearchAttributeType.DATETIME);
+export const NextActionAtKey = defineSearchAttributeKey(
+  'NextActionAt',
+  SearchAttributeType.DATETIME,
+);
 export const SyncStateKey = defineSearchAttributeKey('SyncState', SearchAttributeType.KEYWORD);
 
 export const searchAttributeKeys = [

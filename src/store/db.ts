@@ -3,6 +3,8 @@ import { MongoClient, type Db } from 'mongodb';
 import { ensureRosterChangeIndexes } from './roster-changes';
 import { ensureRosterIndexes } from './roster-store';
 import { ensureStudyProfileIndexes } from './study-profiles';
+import { createSyncStore } from './sync-store';
+import { createCallStore } from './call-store';
 
 /**
  * One MongoDB connection per process. The server may be MongoDB or FerretDB, so nothing here
@@ -22,4 +24,6 @@ export async function ensureIndexes(db: Db): Promise<void> {
   await ensureRosterIndexes(db);
   await ensureRosterChangeIndexes(db);
   await ensureStudyProfileIndexes(db);
+  await createSyncStore(db).ensureIndexes();
+  await createCallStore(db).ensureIndexes();
 }

@@ -4,6 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { workflowIds } from '../../src/contracts/ids';
 import { createHelloActivities } from '../../activities/hello';
+import type { helloWorkflow } from '../../workflows/hello';
 import { openTestDb, useServices, workflowBundle } from '../support/services';
 
 const services = useServices();
@@ -23,7 +24,7 @@ void test('foundation: Temporal dev server, worker and MongoDB-compatible server
     });
     const client = new Client({ connection });
     const result = await worker.runUntil(
-      client.workflow.execute('helloWorkflow', {
+      client.workflow.execute<typeof helloWorkflow>('helloWorkflow', {
         taskQueue,
         workflowId: workflowIds.hello(taskQueue),
         args: [{ name: 'Sferum' }],

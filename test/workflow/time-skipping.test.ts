@@ -3,6 +3,7 @@ import { after, before, test } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { testServerPath } from '../support/services';
+import type { sleepyWorkflow } from './sleepy-workflows';
 
 let env: TestWorkflowEnvironment;
 
@@ -27,7 +28,7 @@ void test('the Java time-skipping server sleeps 25 simulated hours in well under
   });
   const wallStart = Date.now();
   const result = await worker.runUntil(
-    env.client.workflow.execute('sleepyWorkflow', {
+    env.client.workflow.execute<typeof sleepyWorkflow>('sleepyWorkflow', {
       taskQueue: 'time-skipping',
       workflowId: 'sleepy-1',
       args: [{ name: 'time' }],

@@ -1,0 +1,48 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { TypedError } from '../src/contracts/errors';
+import { VkApiError } from '../src/messenger/vk-errors';
+
+/**
+ * The activity boundary: typed errors become `ApplicationFailure`s with their type string and
+ * retryability, so Temporal's retry policy is the only retry loop. Messages come from our own
+ * typed errors, which never carry secrets; anything else is reported by its class name only.
+ */
+export function toFailure(error: unknown): ApplicationFailure {
+  if (error instanceof ApplicationFailure) return error;
+  if (error instanceof VkApiError) {
+    return ApplicationFailure.create({
+      type: error.type,
+      message: error.message,
+      nonRetryable: !error.retryable,
+      details: [{ vkErrorCode: error.code, method: error.method }],
+      ...(error.retryDelayMs === undefined ? {} : { nextRetryDelay: error.retryDelayMs }),
+    });
+  }
+  if (error instanceof TypedError) {
+    return ApplicationFailure.create({
+      type: error.type,
+      message: error.message,
+      nonRetryable: error.nonRetryable,
+    });
+  }
+  const name = error instanceof Error ? error.name : typeof error;
+  const message = error instanceof Error ? error.message : String(error);
+  return ApplicationFailure.create({ type: name, message, nonRetryable: false });
+}
+
+/** Wraps every function of an activity object with the boundary. */
+export function withBoundary<T extends Record<string, (arg: never) => Promise<unknown>>>(
+  activities: T,
+): T {
+  const wrapped: Record<string, (arg: never) => Promise<unknown>> = {};
+  for (const [name, fn] of Object.entries(activities)) {
+    wrapped[name] = async (arg: never) => {
+      try {
+        return await fn(arg);
+      } catch (error) {
+        throw toFailure(error);
+      }
+    };
+  }
+  return wrapped as T;
+}

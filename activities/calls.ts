@@ -1,0 +1,205 @@
+import { createHash } from 'node:crypto';
+import type { CallActivities } from '../src/contracts/call-activities';
+import { ErrorType, TypedError } from '../src/contracts/errors';
+import type { RosterSnapshot } from '../src/contracts/roster';
+import { chatKeys, planChats } from '../src/domain/chat-plan';
+import { addDays, epochToZonedDate } from '../src/domain/time';
+import type { Logger } from '../src/logger';
+import type { MessengerProvider } from '../src/messenger/provider';
+import type { CallStore } from '../src/store/call-store';
+import type { RosterStore } from '../src/store/roster-store';
+import type { SyncStore } from '../src/store/sync-store';
+import type { SyncActivities } from '../src/contracts/sync-activities';
+
+export interface CallActivityDeps {
+  readonly logger: Logger;
+  readonly roster: Pick<
+    RosterStore,
+    'getSchool' | 'getJournal' | 'listLessons' | 'listTemplates' | 'getLesson' | 'loadRoster'
+  >;
+  readonly calls: CallStore;
+  readonly sync: SyncStore;
+  readonly messengers: MessengerProvider;
+  /** The sync's own chat apply, reused so a subject chat is made exactly as the sync makes it (C2). */
+  readonly applyChat: SyncActivities['applyChat'];
+  readonly now?: () => number;
+}
+
+/** VK's `random_id` is a signed 32-bit value; derived from the key so a retried send lands once. */
+export function stableRandomId(key: string): number {
+  return createHash('sha256').update(key).digest().readInt32BE(0) & 0x7fffffff;
+}
+
+function linkMessage(subject: string, lessonNumber: number, joinLink: string): string {
+  return `Видеоурок «${subject}», ${lessonNumber}-й урок. Подключиться: ${joinLink}`;
+}
+
+export function createCallActivities(deps: CallActivityDeps): CallActivities {
+  const now = deps.now ?? (() => Date.now());
+
+  /** C2: the subject chat is created when its first online lesson needs it. */
+  async function ensureSubjectChat(
+    schoolId: string,
+    journalId: string,
+    callKey: string,
+  ): Promise<number | null> {
+    const key = chatKeys.subject(journalId);
+    const existing = await deps.sync.getChat(schoolId, key);
+    if (existing?.chatId) return existing.chatId;
+    const roster: RosterSnapshot | null = await deps.roster.loadRoster(schoolId);
+    if (!roster) return null;
+    const existingIds = [journalId];
+    const desired = planChats(roster, { existingSubjectChatJournalIds: existingIds }).chats.find(
+      (c) => c.key === key,
+    );
+    if (!desired) return null;
+    const plan = await deps.sync.savePlan({
+      schoolId,
+      runId: `call:${callKey}`,
+      status: 'ready',
+      chats: [
+        {
+          key: desired.key,
+          kind: desired.kind,
+          title: desired.title,
+          ...(desired.classId === undefined ? {} : { classId: desired.classId }),
+          journalId,
+          members: [...desired.members],
+          admins: [...desired.admins],
+          retire: false,
+          expected: { create: true, add: desired.members.length, remove: 0 },
+        },
+      ],
+      skipped: [],
+      held: null,
+      approvedBy: null,
+    });
+    await deps.applyChat({ schoolId, planId: plan._id, chatKey: key, runId: `call:${callKey}` });
+    return (await deps.sync.getChat(schoolId, key))?.chatId ?? null;
+  }
+
+  async function announce(args: {
+    schoolId: string;
+    journalId: string;
+    lessonId: string;
+    callKey: string;
+    joinLink: string;
+  }): Promise<boolean> {
+    const lesson = await deps.roster.getLesson({
+      schoolId: args.schoolId,
+      lessonId: args.lessonId,
+    });
+    if (!lesson || lesson.status === 'draft') return false;
+    const journal = await deps.roster.getJournal({
+      schoolId: args.schoolId,
+      journalId: args.journalId,
+    });
+    const chatId = await ensureSubjectChat(args.schoolId, args.journalId, args.callKey);
+    if (chatId !== null) {
+      const { messenger } = await deps.messengers.forSchool(args.schoolId);
+      await messenger.send({
+        chatId,
+        message: linkMessage(journal?.subject ?? '', lesson.number, args.joinLink),
+        randomId: stableRandomId(`${args.callKey}:${args.lessonId}`),
+      });
+    }
+    // V4: the e-diary gets the link at the same moment as the chat, not after a delay.
+    await deps.calls.writeLessonLink({
+      _id: args.lessonId,
+      schoolId: args.schoolId,
+      journalId: args.journalId,
+      callKey: args.callKey,
+      joinLink: args.joinLink,
+    });
+    return true;
+  }
+
+  return {
+    async loadJournal({ schoolId, journalId }) {
+      const school = await deps.roster.getSchool(schoolId);
+      const journal = await deps.roster.getJournal({ schoolId, journalId });
+      const timeZone = school?.timeZone ?? 'Europe/Moscow';
+      if (!school || !journal) {
+        return { found: false, timeZone, journal: null, lessons: [], templates: [] };
+      }
+      const today = epochToZonedDate(now(), timeZone);
+      const dates = [-1, 0, 1, 2].map((d) => addDays(today, d));
+      const lessons = await deps.roster.listLessons({ schoolId, journalId, dates });
+      const templates = (await deps.roster.listTemplates(schoolId)).map((t) => ({
+        ...t,
+        entries: t.entries.filter((e) => e.journalId === journalId),
+      }));
+      return {
+        found: true,
+        timeZone,
+        journal: {
+          id: journal.id,
+          classId: journal.classId,
+          kind: journal.kind,
+          subjectChat: journal.subjectChat,
+          teacherIds: journal.teacherIds,
+        },
+        lessons,
+        templates,
+      };
+    },
+
+    async startCall({ schoolId, journalId, lessonId, callKey, actor }) {
+      let call = await deps.calls.getCall(callKey);
+      if (!call?.callId) {
+        await deps.calls.recordStarting({
+          _id: callKey,
+          schoolId,
+          journalId,
+          lessonId,
+          startedBy: actor,
+        });
+        const { messenger } = await deps.messengers.forSchool(schoolId);
+        const started = await messenger.startCall();
+        await deps.calls.recordStarted(callKey, started.callId, started.joinLink);
+        call = await deps.calls.getCall(callKey);
+        deps.logger.info({ schoolId, journalId, lessonId, callKey, actor }, 'call started');
+      }
+      if (!call?.callId || !call.joinLink) {
+        throw new TypedError(
+          ErrorType.MessengerUnavailable,
+          `call ${callKey} has no platform ID yet`,
+        );
+      }
+      const linkPublished = await announce({
+        schoolId,
+        journalId,
+        lessonId,
+        callKey,
+        joinLink: call.joinLink,
+      });
+      return { callId: call.callId, joinLink: call.joinLink, linkPublished };
+    },
+
+    async publishLink({ schoolId, journalId, lessonId, callKey }) {
+      const call = await deps.calls.getCall(callKey);
+      if (!call?.joinLink) throw new TypedError(ErrorType.NotFound, `call ${callKey} is unknown`);
+      if (call.status === 'ended') return { published: false };
+      return {
+        published: await announce({
+          schoolId,
+          journalId,
+          lessonId,
+          callKey,
+          joinLink: call.joinLink,
+        }),
+      };
+    },
+
+    async endCall({ schoolId, callKey, actor }) {
+      const call = await deps.calls.getCall(callKey);
+      if (!call?.callId) throw new TypedError(ErrorType.NotFound, `call ${callKey} is unknown`);
+      if (call.status === 'ended') return { alreadyEnded: call.endedInSferum };
+      const { messenger } = await deps.messengers.forSchool(schoolId);
+      const { alreadyEnded } = await messenger.finishCall({ callId: call.callId });
+      await deps.calls.recordEnded(callKey, { endedBy: actor, endedInSferum: alreadyEnded });
+      deps.logger.info({ schoolId, callKey, actor, alreadyEnded }, 'call ended');
+      return { alreadyEnded };
+    },
+  };
+}

@@ -1,0 +1,37 @@
+import type { Journal, Lesson, Template } from './roster';
+
+/** What the journal calls activities take and return: IDs, lesson data and links, no personal data. */
+export interface JournalContext {
+  readonly found: boolean;
+  readonly timeZone: string;
+  readonly journal: Pick<Journal, 'id' | 'classId' | 'kind' | 'subjectChat' | 'teacherIds'> | null;
+  /** Lessons from yesterday to the day after tomorrow (school time zone). */
+  readonly lessons: readonly Lesson[];
+  /** The school's templates, with only this journal's entries kept. */
+  readonly templates: readonly Template[];
+}
+
+export interface CallActivities {
+  loadJournal(args: { schoolId: string; journalId: string }): Promise<JournalContext>;
+  /** Starts the platform call once per `callKey` (a retry reuses it) and announces it (V4). */
+  startCall(args: {
+    schoolId: string;
+    journalId: string;
+    lessonId: string;
+    callKey: string;
+    actor: string;
+  }): Promise<{ callId: string; joinLink: string; linkPublished: boolean }>;
+  /** Posts the running call's link for a lesson to the chat and the e-diary, once (V1, V4). */
+  publishLink(args: {
+    schoolId: string;
+    journalId: string;
+    lessonId: string;
+    callKey: string;
+  }): Promise<{ published: boolean }>;
+  endCall(args: {
+    schoolId: string;
+    journalId: string;
+    callKey: string;
+    actor: string;
+  }): Promise<{ alreadyEnded: boolean }>;
+}

@@ -1,0 +1,55 @@
+import type { HeldPlan, RunSummary } from './school-sync';
+
+/**
+ * What the school sync activities take and return: IDs and counts only, so workflow histories
+ * hold no personal data and no secrets.
+ */
+export type PlanSyncResult = ReadyPlan | { readonly status: 'notConfigured' | 'disabled' };
+
+export interface ReadyPlan {
+  readonly status: 'ready' | 'held';
+  readonly planId: string;
+  readonly chatKeys: readonly string[];
+  readonly held: HeldPlan | null;
+  readonly counts: {
+    readonly chats: number;
+    readonly chatsToCreate: number;
+    readonly chatsToRetire: number;
+    readonly skippedNoVkId: number;
+  };
+}
+
+export interface ChatApplyResult {
+  readonly chatKey: string;
+  readonly created: boolean;
+  readonly adopted: boolean;
+  readonly added: number;
+  readonly removed: number;
+  readonly adminsChanged: number;
+  readonly unmanaged: number;
+  readonly failedOps: number;
+}
+
+export interface SyncActivities {
+  planSync(args: {
+    schoolId: string;
+    runId: string;
+    approvedPlanId: string | null;
+  }): Promise<PlanSyncResult>;
+  applyChat(args: {
+    schoolId: string;
+    planId: string;
+    chatKey: string;
+    runId: string;
+  }): Promise<ChatApplyResult>;
+  recordRun(args: {
+    schoolId: string;
+    runId: string;
+    planId: string;
+    startedAt: string;
+    results: readonly ChatApplyResult[];
+    errors: number;
+    skippedNoVkId: number;
+  }): Promise<RunSummary>;
+  ensureJournalWorkflows(args: { schoolId: string }): Promise<{ journals: number }>;
+}

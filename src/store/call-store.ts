@@ -1,0 +1,115 @@
+import type { Db } from 'mongodb';
+import { z } from 'zod';
+
+/**
+ * Calls we started (keyed by the workflow's call key, so a retried start reuses the call) and the
+ * join links written onto lessons for the e-diary (V4).
+ */
+const callDocSchema = z.object({
+  _id: z.string(),
+  schoolId: z.string(),
+  journalId: z.string(),
+  lessonId: z.string(),
+  status: z.enum(['starting', 'running', 'ended']),
+  callId: z.string().nullable(),
+  joinLink: z.string().nullable(),
+  startedBy: z.string(),
+  startedAt: z.date().nullable(),
+  endedAt: z.date().nullable(),
+  endedBy: z.string().nullable(),
+  endedInSferum: z.boolean(),
+});
+export type CallDoc = z.infer<typeof callDocSchema>;
+
+const lessonLinkSchema = z.object({
+  _id: z.string(),
+  schoolId: z.string(),
+  journalId: z.string(),
+  callKey: z.string(),
+  joinLink: z.string(),
+  publishedAt: z.date(),
+  endedAt: z.date().nullable(),
+});
+export type LessonLink = z.infer<typeof lessonLinkSchema>;
+
+export interface CallStore {
+  ensureIndexes(): Promise<void>;
+  getCall(callKey: string): Promise<CallDoc | null>;
+  recordStarting(
+    doc: Pick<CallDoc, '_id' | 'schoolId' | 'journalId' | 'lessonId' | 'startedBy'>,
+  ): Promise<void>;
+  recordStarted(callKey: string, callId: string, joinLink: string): Promise<void>;
+  recordEnded(callKey: string, args: { endedBy: string; endedInSferum: boolean }): Promise<void>;
+  writeLessonLink(link: Omit<LessonLink, 'publishedAt' | 'endedAt'>): Promise<void>;
+  getLessonLink(lessonId: string): Promise<LessonLink | null>;
+  listLessonLinks(schoolId: string, lessonIds: readonly string[]): Promise<LessonLink[]>;
+  listCalls(args: { schoolId: string; journalId?: string }): Promise<CallDoc[]>;
+}
+
+export function createCallStore(db: Db): CallStore {
+  const calls = db.collection<CallDoc>('calls');
+  const links = db.collection<LessonLink>('lesson_links');
+  return {
+    async ensureIndexes() {
+      await calls.createIndex({ schoolId: 1, journalId: 1, status: 1 });
+      await links.createIndex({ schoolId: 1, journalId: 1 });
+    },
+    async getCall(callKey) {
+      const doc = await calls.findOne({ _id: callKey });
+      return doc ? callDocSchema.parse(doc) : null;
+    },
+    async recordStarting(doc) {
+      await calls.updateOne(
+        { _id: doc._id },
+        {
+          $setOnInsert: {
+            schoolId: doc.schoolId,
+            journalId: doc.journalId,
+            lessonId: doc.lessonId,
+            startedBy: doc.startedBy,
+            status: 'starting',
+            callId: null,
+            joinLink: null,
+            startedAt: null,
+            endedAt: null,
+            endedBy: null,
+            endedInSferum: false,
+          },
+        },
+        { upsert: true },
+      );
+    },
+    async recordStarted(callKey, callId, joinLink) {
+      await calls.updateOne(
+        { _id: callKey },
+        { $set: { status: 'running', callId, joinLink, startedAt: new Date() } },
+      );
+    },
+    async recordEnded(callKey, { endedBy, endedInSferum }) {
+      await calls.updateOne(
+        { _id: callKey, status: { $ne: 'ended' } },
+        { $set: { status: 'ended', endedAt: new Date(), endedBy, endedInSferum } },
+      );
+      await links.updateMany({ callKey, endedAt: null }, { $set: { endedAt: new Date() } });
+    },
+    async writeLessonLink(link) {
+      await links.updateOne(
+        { _id: link._id },
+        { $set: { ...link, publishedAt: new Date(), endedAt: null } },
+        { upsert: true },
+      );
+    },
+    async getLessonLink(lessonId) {
+      const doc = await links.findOne({ _id: lessonId });
+      return doc ? lessonLinkSchema.parse(doc) : null;
+    },
+    async listLessonLinks(schoolId, lessonIds) {
+      const docs = await links.find({ schoolId, _id: { $in: [...lessonIds] } }).toArray();
+      return docs.map((d) => lessonLinkSchema.parse(d));
+    },
+    async listCalls({ schoolId, journalId }) {
+      const docs = await calls.find({ schoolId, ...(journalId ? { journalId } : {}) }).toArray();
+      return docs.map((d) => callDocSchema.parse(d));
+    },
+  };
+}

@@ -1,0 +1,205 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from 'mongodb';
+import { z } from 'zod';
+import type { HeldPlan, RunSummary } from '../contracts/school-sync';
+import { chatKinds } from '../domain/chat-plan';
+import { personKinds } from '../contracts/roster';
+
+/**
+ * Our own state of a school's sync: the chats we manage (with their platform IDs and the members
+ * we put there), the stored plans and the run summaries. Every write is a single-document update,
+ * so it holds on servers without transactions.
+ */
+
+const managedChatSchema = z.object({
+  _id: z.string(),
+  schoolId: z.string(),
+  key: z.string(),
+  kind: z.enum(chatKinds),
+  title: z.string(),
+  chatId: z.number().int().positive().nullable(),
+  /** Set before `createChat` is sent: a retry after a lost reply adopts instead of creating again. */
+  createIntentAt: z.date().nullable(),
+  managedMembers: z.array(z.number().int()),
+  managedAdmins: z.array(z.number().int()),
+  retired: z.boolean(),
+  lastRunId: z.string().nullable(),
+  updatedAt: z.date(),
+});
+export type ManagedChat = z.infer<typeof managedChatSchema>;
+/** A managed chat as the sync writes it; the store adds the key and the time. */
+export type ChatRecord = Omit<ManagedChat, '_id' | 'updatedAt'>;
+
+const plannedChatSchema = z.object({
+  key: z.string(),
+  kind: z.enum(chatKinds),
+  title: z.string(),
+  classId: z.string().optional(),
+  journalId: z.string().optional(),
+  members: z.array(z.number().int()),
+  admins: z.array(z.number().int()),
+  /** A chat we manage that the roster no longer wants: its managed members are removed. */
+  retire: z.boolean(),
+  /** What the plan expects to change, from our records: shown by `plan`, checked by the guard. */
+  expected: z.object({
+    create: z.boolean(),
+    add: z.number().int(),
+    remove: z.number().int(),
+  }),
+});
+export type PlannedChat = z.infer<typeof plannedChatSchema>;
+
+const heldPlanSchema = z.object({
+  planId: z.string(),
+  reason: z.enum(['massRemoval', 'chatRemoval']),
+  removals: z.number().int(),
+  managedMembers: z.number().int(),
+  chatsRemoved: z.number().int(),
+});
+
+const planDocSchema = z.object({
+  _id: z.string(),
+  schoolId: z.string(),
+  runId: z.string(),
+  createdAt: z.date(),
+  status: z.enum(['ready', 'held', 'approved']),
+  chats: z.array(plannedChatSchema),
+  skipped: z.array(
+    z.object({
+      personKind: z.enum(personKinds),
+      personId: z.string(),
+      chatKey: z.string(),
+      reason: z.literal('noVkId'),
+    }),
+  ),
+  held: heldPlanSchema.nullable(),
+  approvedBy: z.string().nullable(),
+});
+export type StoredPlan = z.infer<typeof planDocSchema>;
+
+const runDocSchema = z.object({
+  _id: z.string(),
+  schoolId: z.string(),
+  planId: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  chatsCreated: z.number().int(),
+  chatsAdopted: z.number().int(),
+  membersAdded: z.number().int(),
+  membersRemoved: z.number().int(),
+  adminsChanged: z.number().int(),
+  skippedNoVkId: z.number().int(),
+  unmanagedMembers: z.number().int(),
+  errors: z.number().int(),
+});
+
+export interface SyncStore {
+  ensureIndexes(): Promise<void>;
+  listChats(schoolId: string): Promise<ManagedChat[]>;
+  getChat(schoolId: string, key: string): Promise<ManagedChat | null>;
+  upsertChat(chat: ChatRecord): Promise<void>;
+  recordCreateIntent(schoolId: string, key: string): Promise<void>;
+  savePlan(plan: Omit<StoredPlan, '_id' | 'createdAt'>): Promise<StoredPlan>;
+  getPlan(schoolId: string, planId: string): Promise<StoredPlan | null>;
+  latestPlan(schoolId: string): Promise<StoredPlan | null>;
+  savePlanHeld(schoolId: string, planId: string, held: HeldPlan): Promise<void>;
+  approvePlan(schoolId: string, planId: string, approvedBy: string): Promise<boolean>;
+  saveRun(run: RunSummary & { schoolId: string }): Promise<void>;
+  latestRun(schoolId: string): Promise<RunSummary | null>;
+}
+
+export function createSyncStore(db: Db): SyncStore {
+  const chats = db.collection<ManagedChat>('managed_chats');
+  const plans = db.collection<StoredPlan>('sync_plans');
+  const runs = db.collection<z.infer<typeof runDocSchema>>('sync_runs');
+  const chatId = (schoolId: string, key: string): string => `${schoolId}:${key}`;
+
+  return {
+    async ensureIndexes() {
+      await chats.createIndex({ schoolId: 1, key: 1 }, { unique: true }, {});
+      await plans.createIndex({ schoolId: 1, createdAt: -1 });
+      await runs.createIndex({ schoolId: 1, finishedAt: -1 });
+    },
+
+    async listChats(schoolId) {
+      const docs = await chats.find({ schoolId }).toArray();
+      return docs.map((d) => managedChatSchema.parse(d));
+    },
+
+    async getChat(schoolId, key) {
+      const doc = await chats.findOne({ _id: chatId(schoolId, key) });
+      return doc ? managedChatSchema.parse(doc) : null;
+    },
+
+    async upsertChat(chat) {
+      const doc: ManagedChat = {
+        ...chat,
+        _id: chatId(chat.schoolId, chat.key),
+        updatedAt: new Date(),
+      };
+      await chats.replaceOne({ _id: doc._id }, doc, { upsert: true });
+    },
+
+    async recordCreateIntent(schoolId, key) {
+      await chats.updateOne(
+        { _id: chatId(schoolId, key) },
+        { $set: { createIntentAt: new Date(), updatedAt: new Date() } },
+      );
+    },
+
+    async savePlan(plan) {
+      const doc: StoredPlan = { ...plan, _id: `plan-${randomUUID()}`, createdAt: new Date() };
+      await plans.insertOne(doc);
+      return doc;
+    },
+
+    async getPlan(schoolId, planId) {
+      const doc = await plans.findOne({ _id: planId, schoolId });
+      return doc ? planDocSchema.parse(doc) : null;
+    },
+
+    async latestPlan(schoolId) {
+      const doc = await plans.find({ schoolId }).sort({ createdAt: -1 }).limit(1).next();
+      return doc ? planDocSchema.parse(doc) : null;
+    },
+
+    async savePlanHeld(schoolId, planId, held) {
+      await plans.updateOne({ _id: planId, schoolId }, { $set: { held } });
+    },
+
+    async approvePlan(schoolId, planId, approvedBy) {
+      const result = await plans.updateOne(
+        { _id: planId, schoolId, status: { $in: ['held', 'approved'] } },
+        { $set: { status: 'approved', approvedBy } },
+      );
+      return result.matchedCount === 1;
+    },
+
+    async saveRun(run) {
+      const { runId, schoolId, ...rest } = run;
+      await runs.replaceOne({ _id: runId }, { schoolId, ...rest }, { upsert: true });
+    },
+
+    async latestRun(schoolId) {
+      const doc = await runs.find({ schoolId }).sort({ finishedAt: -1 }).limit(1).next();
+      if (!doc) return null;
+      const { _id: runId, planId, startedAt, finishedAt, ...counts } = runDocSchema.parse(doc);
+      return {
+        runId,
+        planId,
+        startedAt,
+        finishedAt,
+        chatsCreated: counts.chatsCreated,
+        chatsAdopted: counts.chatsAdopted,
+        membersAdded: counts.membersAdded,
+        membersRemoved: counts.membersRemoved,
+        adminsChanged: counts.adminsChanged,
+        skippedNoVkId: counts.skippedNoVkId,
+        unmanagedMembers: counts.unmanagedMembers,
+        errors: counts.errors,
+      };
+    },
+  };
+}
+
+export type { HeldPlan };

@@ -1,0 +1,485 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  proxyActivities,
+  proxySinks,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { Mutex } from 'async-mutex';
+import type { CallActivities, JournalContext } from '../src/contracts/call-activities';
+import type { CallDecision, DecisionSinks } from '../src/contracts/decisions';
+import {
+  callStateQuery,
+  endCallArgsSchema,
+  endCallUpdate,
+  lessonsChangedSignal,
+  startCallArgsSchema,
+  startCallUpdate,
+  type CallActor,
+  type EndCallResult,
+  type JournalCallState,
+  type JournalCallsInput,
+  type RunningCall,
+  type StartCallResult,
+} from '../src/contracts/journal-calls';
+import { CallStateKey, NextActionAtKey } from '../src/contracts/search-attributes';
+import { autoEndFor, planCalls, type CallAction, type CallPlan } from '../src/domain/call-plan';
+import { formatZonedTime } from '../src/domain/time';
+
+const { loadJournal } = proxyActivities<CallActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20 },
+});
+
+/** Platform actions: a few quick retries, then the workflow decides (and the audit sees it). */
+const { startCall, endCall, publishLink } = proxyActivities<CallActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    maximumAttempts: 5,
+  },
+});
+
+const { decisions } = proxySinks<DecisionSinks>();
+
+/** After a failed automatic start, try again this much later while the lesson's window is open. */
+const RETRY_FAILED_START_MS = 60_000;
+/** Lessons remembered as called; older ones have long left the planner's today/tomorrow window. */
+const CALLED_LESSONS_KEPT = 64;
+
+export interface JournalCallsTestHooks {
+  readonly continueAsNewAfterEvents?: number;
+}
+
+/**
+ * One per journal: runs its video lessons (V1–V7). The single writer of the journal's call state,
+ * so at most one call per journal runs (V3) by construction.
+ */
+export async function journalCallsWorkflow(
+  input: JournalCallsInput & { testHooks?: JournalCallsTestHooks },
+): Promise<void> {
+  const { schoolId, journalId } = input;
+  let running: RunningCall | null = input.carried?.running ?? null;
+  let sequence = input.carried?.sequence ?? 0;
+  let calledLessonIds: string[] = [...(input.carried?.calledLessonIds ?? [])];
+  let ctx: JournalContext | null = null;
+  let dirty = true;
+  let stateChanged = false;
+  let plan: CallPlan | null = null;
+  let lastError: string | null = null;
+  let retryStartAfter = 0;
+  const reportedSkips = new Set<string>();
+  const mutex = new Mutex();
+
+  const record = (decision: Omit<CallDecision, 'journalId' | 'at'>): void => {
+    decisions.record({ journalId, at: Date.now(), ...decision });
+  };
+
+  async function context(): Promise<JournalContext> {
+    if (dirty || !ctx) {
+      dirty = false;
+      ctx = await loadJournal({ schoolId, journalId });
+    }
+    return ctx;
+  }
+
+  function replan(current: JournalContext): CallPlan {
+    plan = planCalls({
+      journalId,
+      lessons: current.lessons,
+      templates: current.templates,
+      timeZone: current.timeZone,
+      now: Date.now(),
+      running: running && {
+        lessonId: running.lessonId,
+        startedAt: running.startedAt,
+        autoEndAt: running.autoEndAt,
+        lessonIds: running.lessonIds,
+      },
+      calledLessonIds,
+    });
+    for (const skip of plan.skipped) {
+      const key = `${skip.lessonId}:${skip.reason}`;
+      if (reportedSkips.has(key)) continue;
+      reportedSkips.add(key);
+      record({
+        kind: 'skipped',
+        lessonId: skip.lessonId,
+        reason: skip.reason,
+        ...(skip.reason === 'templateIncomplete' && plan.manualOnly
+          ? { details: { missing: plan.manualOnly.reasons.join(',') } }
+          : {}),
+      });
+    }
+    for (const warning of plan.warnings) {
+      const key = `${warning.skippedLessonId}:earlierUnpublished`;
+      if (reportedSkips.has(key)) continue;
+      reportedSkips.add(key);
+      record({
+        kind: 'skipped',
+        lessonId: warning.skippedLessonId,
+        reason: 'earlierUnpublished',
+        details: { chosenLessonId: warning.chosenLessonId },
+      });
+    }
+    publish(current);
+    return plan;
+  }
+
+  function publish(current: JournalContext): void {
+    const next = plan?.next ?? null;
+    upsertSearchAttributes([
+      { key: CallStateKey, value: running ? 'running' : plan?.manualOnly ? 'manualOnly' : 'idle' },
+      { key: NextActionAtKey, value: next ? new Date(next.at) : null },
+    ]);
+    const tz = current.timeZone;
+    const lines = [
+      running
+        ? `Call running for lesson ${running.lessonId} since ${formatZonedTime(running.startedAt, tz)}`
+        : 'No call running',
+      next ? `Next: ${describe(next, tz)}` : 'No automatic action scheduled',
+      ...(plan?.manualOnly ? [`Manual only: ${plan.manualOnly.reasons.join(', ')}`] : []),
+    ];
+    setCurrentDetails(lines.join('\n'));
+  }
+
+  const nextKey = (lessonId: string): string => {
+    sequence += 1;
+    return `${journalId}:${lessonId}:${sequence}`;
+  };
+
+  async function start(
+    lessonId: string,
+    actor: CallActor,
+    current: JournalContext,
+    dueAt?: number,
+  ): Promise<RunningCall> {
+    const callKey = nextKey(lessonId);
+    const actorId = actor === 'auto' ? 'auto' : actor.staffId;
+    const started = await startCall({ schoolId, journalId, lessonId, callKey, actor: actorId });
+    const lesson = current.lessons.find((l) => l.id === lessonId);
+    const autoEndAt = lesson
+      ? autoEndFor({ lesson, templates: current.templates, timeZone: current.timeZone })
+      : null;
+    running = {
+      callKey,
+      callId: started.callId,
+      joinLink: started.joinLink,
+      lessonId,
+      lessonIds: [lessonId],
+      startedAt: Date.now(),
+      startedBy: actor,
+      autoEndAt,
+      linkPendingLessonIds: started.linkPublished ? [] : [lessonId],
+    };
+    record({
+      kind: actor === 'auto' ? 'autoStarted' : 'manualStarted',
+      lessonId,
+      actor: actorId,
+      ...(dueAt === undefined ? {} : { dueAt }),
+      details: { linkPublished: started.linkPublished, autoEndAt },
+    });
+    return running;
+  }
+
+  async function finish(
+    actor: string,
+    kind: 'autoEnded' | 'manualEnded',
+    dueAt?: number,
+  ): Promise<{ lessonId: string; alreadyEnded: boolean } | null> {
+    const call = running;
+    if (!call) return null;
+    const { alreadyEnded } = await endCall({ schoolId, journalId, callKey: call.callKey, actor });
+    running = null;
+    calledLessonIds = [...calledLessonIds, ...call.lessonIds].slice(-CALLED_LESSONS_KEPT);
+    record({
+      kind: alreadyEnded ? 'endedInSferum' : kind,
+      lessonId: call.lessonId,
+      actor,
+      ...(dueAt === undefined ? {} : { dueAt }),
+      details: { lessons: call.lessonIds.join(',') },
+    });
+    return { lessonId: call.lessonId, alreadyEnded };
+  }
+
+  /** V1: a lesson published after its call started gets the link now. */
+  async function publishPendingLinks(current: JournalContext): Promise<void> {
+    const call = running;
+    if (!call || call.linkPendingLessonIds.length === 0) return;
+    const visible = new Set(current.lessons.filter((l) => l.status !== 'draft').map((l) => l.id));
+    const due = call.linkPendingLessonIds.filter((id) => visible.has(id));
+    for (const lessonId of due) {
+      await publishLink({ schoolId, journalId, lessonId, callKey: call.callKey });
+      record({ kind: 'linkPublished', lessonId });
+    }
+    if (due.length > 0 && running?.callKey === call.callKey) {
+      running = {
+        ...running,
+        linkPendingLessonIds: running.linkPendingLessonIds.filter((id) => !due.includes(id)),
+      };
+    }
+  }
+
+  async function act(action: CallAction, current: JournalContext): Promise<void> {
+    switch (action.kind) {
+      case 'start': {
+        if (Date.now() < retryStartAfter) return;
+        try {
+          await start(action.lessonId, 'auto', current, action.at);
+          retryStartAfter = 0;
+        } catch (error) {
+          lastError = failureText(error);
+          retryStartAfter = Date.now() + RETRY_FAILED_START_MS;
+          record({
+            kind: 'startFailed',
+            lessonId: action.lessonId,
+            reason: 'platformError',
+            dueAt: action.at,
+            details: { error: lastError },
+          });
+        }
+        return;
+      }
+      case 'end': {
+        try {
+          await finish('auto', 'autoEnded', action.at);
+        } catch (error) {
+          lastError = failureText(error);
+          record({
+            kind: 'startFailed',
+            lessonId: action.lessonId,
+            reason: 'endFailed',
+            details: { error: lastError },
+          });
+        }
+        return;
+      }
+      case 'carryOver': {
+        const call = running;
+        if (!call) return;
+        const lesson = current.lessons.find((l) => l.id === action.toLessonId);
+        const visible = lesson !== undefined && lesson.status !== 'draft';
+        if (visible) {
+          await publishLink({
+            schoolId,
+            journalId,
+            lessonId: action.toLessonId,
+            callKey: call.callKey,
+          });
+        }
+        running = {
+          ...call,
+          lessonId: action.toLessonId,
+          lessonIds: [...call.lessonIds, action.toLessonId],
+          autoEndAt: action.newAutoEndAt,
+          linkPendingLessonIds: visible
+            ? call.linkPendingLessonIds
+            : [...call.linkPendingLessonIds, action.toLessonId],
+        };
+        record({
+          kind: 'carriedOver',
+          lessonId: action.toLessonId,
+          dueAt: action.at,
+          details: { from: action.fromLessonId, autoEndAt: action.newAutoEndAt },
+        });
+        return;
+      }
+    }
+  }
+
+  setHandler(
+    lessonsChangedSignal,
+    () => {
+      dirty = true;
+    },
+    {
+      description:
+        'Lessons or the timetable template changed (published, online switch, time): re-plan.',
+    },
+  );
+
+  setHandler(
+    startCallUpdate,
+    ({ lessonId, requestedBy }) =>
+      mutex.runExclusive(async (): Promise<StartCallResult> => {
+        dirty = true;
+        const current = await context();
+        const refuse = (
+          reason: Extract<StartCallResult, { accepted: false }>['reason'],
+          extra: { runningLessonId?: string } = {},
+        ): StartCallResult => {
+          record({ kind: 'refused', lessonId, actor: requestedBy, reason });
+          return { accepted: false, reason, ...extra };
+        };
+        if (!current.journal?.subjectChat) return refuse('noSubjectChat');
+        const lesson = current.lessons.find((l) => l.id === lessonId);
+        if (!lesson) return refuse('lessonNotFound');
+        if (lesson.journalId !== journalId) return refuse('lessonNotInJournal');
+        if (!lesson.online) return refuse('lessonNotOnline');
+        if (running) {
+          if (running.lessonIds.includes(lessonId)) {
+            return {
+              accepted: true,
+              lessonId,
+              joinLink: running.joinLink,
+              linkPublished: !running.linkPendingLessonIds.includes(lessonId),
+            };
+          }
+          return refuse('anotherCallRunning', { runningLessonId: running.lessonId });
+        }
+        try {
+          const call = await start(lessonId, { staffId: requestedBy }, current);
+          stateChanged = true;
+          return {
+            accepted: true,
+            lessonId,
+            joinLink: call.joinLink,
+            linkPublished: call.linkPendingLessonIds.length === 0,
+          };
+        } catch (error) {
+          lastError = failureText(error);
+          return refuse('platformError');
+        }
+      }),
+    {
+      description: 'Start the video lesson for a lesson of this journal (the journal button, V2).',
+      validator: (arg) => {
+        startCallArgsSchema.parse(arg);
+      },
+    },
+  );
+
+  setHandler(
+    endCallUpdate,
+    ({ requestedBy }) =>
+      mutex.runExclusive(async (): Promise<EndCallResult> => {
+        if (!running) {
+          record({ kind: 'refused', actor: requestedBy, reason: 'noCallRunning' });
+          return { accepted: false, reason: 'noCallRunning' };
+        }
+        try {
+          const ended = await finish(requestedBy, 'manualEnded');
+          stateChanged = true;
+          return ended
+            ? { accepted: true, ...ended }
+            : { accepted: false, reason: 'noCallRunning' };
+        } catch (error) {
+          lastError = failureText(error);
+          record({ kind: 'refused', actor: requestedBy, reason: 'platformError' });
+          return { accepted: false, reason: 'platformError' };
+        }
+      }),
+    {
+      description: 'End the running video lesson (the journal button, V5).',
+      validator: (arg) => {
+        endCallArgsSchema.parse(arg);
+      },
+    },
+  );
+
+  setHandler(
+    callStateQuery,
+    (): JournalCallState => ({
+      schoolId,
+      journalId,
+      running,
+      next: plan?.next ? nextAction(plan.next) : null,
+      manualOnly: plan?.manualOnly ? { reasons: plan.manualOnly.reasons } : null,
+      warnings: plan?.warnings ?? [],
+      lastError,
+    }),
+    {
+      description:
+        'The running call (lesson, join link, who started it, auto-end), the next automatic action, manual-only reasons, warnings.',
+    },
+  );
+
+  const shouldContinueAsNew = (): boolean => {
+    const info = workflowInfo();
+    const limit = input.testHooks?.continueAsNewAfterEvents;
+    return info.continueAsNewSuggested || (limit !== undefined && info.historyLength >= limit);
+  };
+
+  for (;;) {
+    const current = await mutex.runExclusive(async () => {
+      const loaded = await context();
+      await publishPendingLinks(loaded);
+      return loaded;
+    });
+    const planned = replan(current);
+    const next = planned.next;
+    const wakeAt = Math.max(
+      Math.min(
+        next?.at ?? Infinity,
+        planned.replanAt,
+        retryStartAfter > Date.now() ? retryStartAfter : Infinity,
+      ),
+      Date.now(),
+    );
+    stateChanged = false;
+    const interrupted = await condition(
+      () => dirty || stateChanged || shouldContinueAsNew(),
+      Math.max(wakeAt - Date.now(), 1),
+      {
+        summary:
+          next && next.at <= wakeAt
+            ? describe(next, current.timeZone)
+            : 're-plan at midnight (today and tomorrow move)',
+      },
+    );
+    if (shouldContinueAsNew()) {
+      await condition(allHandlersFinished);
+      await mutex.waitForUnlock();
+      return continueAsNew<typeof journalCallsWorkflow>({
+        schoolId,
+        journalId,
+        carried: { running, sequence, calledLessonIds },
+        ...(input.testHooks ? { testHooks: input.testHooks } : {}),
+      });
+    }
+    if (interrupted || !next) continue;
+    await mutex.runExclusive(async () => {
+      // Re-plan at fire time: a manual start or end may have changed what is due.
+      const due = replan(await context()).next;
+      if (due && due.at <= Date.now()) await act(due, ctx ?? current);
+    });
+  }
+}
+
+function nextAction(action: CallAction): {
+  kind: CallAction['kind'];
+  lessonId: string;
+  at: number;
+} {
+  return {
+    kind: action.kind,
+    lessonId: action.kind === 'carryOver' ? action.toLessonId : action.lessonId,
+    at: action.at,
+  };
+}
+
+function describe(action: CallAction, timeZone: string): string {
+  const at = formatZonedTime(action.at, timeZone);
+  switch (action.kind) {
+    case 'start':
+      return `start call for lesson ${action.lessonId} at ${at}`;
+    case 'end':
+      return `end call for lesson ${action.lessonId} at ${at}`;
+    case 'carryOver':
+      return `carry the call over to lesson ${action.toLessonId} at ${at}`;
+  }
+}
+
+function failureText(error: unknown): string {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  if (cause instanceof ApplicationFailure) return `${cause.type ?? 'Error'}: ${cause.message}`;
+  return cause instanceof Error ? cause.message : String(cause);
+}

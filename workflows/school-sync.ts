@@ -1,0 +1,328 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { ErrorType } from '../src/contracts/errors';
+import {
+  approvePlanArgsSchema,
+  approvePlanUpdate,
+  setPeriodArgsSchema,
+  syncNowArgsSchema,
+  DEFAULT_SYNC_PERIOD,
+  periodToMs,
+  rosterChangedSignal,
+  setPeriodUpdate,
+  settingsChangedSignal,
+  syncNowUpdate,
+  syncPeriods,
+  syncStatusQuery,
+  type CarriedSyncState,
+  type HeldPlan,
+  type RunSummary,
+  type SchoolSyncInput,
+  type SyncBlock,
+  type SyncPeriod,
+  type SyncStatus,
+} from '../src/contracts/school-sync';
+import { SyncStateKey } from '../src/contracts/search-attributes';
+import type {
+  ChatApplyResult,
+  PlanSyncResult,
+  ReadyPlan,
+  SyncActivities,
+} from '../src/contracts/sync-activities';
+
+const { planSync, recordRun, ensureJournalWorkflows } = proxyActivities<SyncActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 10 },
+});
+
+const { applyChat } = proxyActivities<SyncActivities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '2 minutes',
+    maximumAttempts: 8,
+  },
+});
+
+/** Chats applied at once: keeps a school's requests well inside the platform's rate limit. */
+const APPLY_CONCURRENCY = 4;
+/** Roster changes arriving within this window after the first are folded into one run. */
+export const ROSTER_SETTLE_MS = 5_000;
+
+export interface SchoolSyncTestHooks {
+  /** Continue-as-new after this many history events instead of waiting for the server's hint. */
+  readonly continueAsNewAfterEvents?: number;
+}
+
+/**
+ * One per school: keeps its chats, members and admins equal to the plan (C1–C5, S1–S4). Runs on
+ * its period, and within seconds of a `rosterChanged` signal.
+ */
+export async function schoolSyncWorkflow(
+  input: SchoolSyncInput & { testHooks?: SchoolSyncTestHooks },
+): Promise<void> {
+  const { schoolId } = input;
+  const carried = input.carried;
+  let period: SyncPeriod = carried?.period ?? DEFAULT_SYNC_PERIOD;
+  let lastRun: RunSummary | null = carried?.lastRun ?? null;
+  let heldPlan: HeldPlan | null = carried?.heldPlan ?? null;
+  let approvedPlanId: string | null = carried?.approvedPlanId ?? null;
+  let pendingChanges = carried?.pendingChanges ?? 0;
+  let blocked: SyncBlock | null = carried?.blocked ?? null;
+  let runCount = carried?.runCount ?? 0;
+  let requestedRunId: string | null = null;
+  let wakeUp = false;
+  let currentRunId: string | null = null;
+  let nextRunAt: number | null = null;
+  let lastError: string | null = null;
+
+  const newRunId = (): string => `run-${uuid4()}`;
+
+  setHandler(
+    rosterChangedSignal,
+    () => {
+      pendingChanges += 1;
+    },
+    { description: 'The roster changed (import, VK ID link/unlink): sync within a minute.' },
+  );
+
+  setHandler(
+    settingsChangedSignal,
+    () => {
+      blocked = null;
+      wakeUp = true;
+    },
+    {
+      description: 'The school settings were saved: clear a block and sync with the new settings.',
+    },
+  );
+
+  setHandler(
+    syncNowUpdate,
+    () => {
+      requestedRunId ??= newRunId();
+      return { runId: requestedRunId };
+    },
+    {
+      description: 'Run a sync now. Returns the run ID as soon as the run is accepted.',
+      validator: (arg) => {
+        syncNowArgsSchema.parse(arg);
+      },
+    },
+  );
+
+  setHandler(
+    setPeriodUpdate,
+    ({ period: next }) => {
+      period = next;
+      wakeUp = true;
+      return { period };
+    },
+    {
+      description: `Change the sync period: one of ${syncPeriods.join(', ')} (minutes or "continuous").`,
+      validator: (arg) => {
+        setPeriodArgsSchema.parse(arg);
+      },
+    },
+  );
+
+  setHandler(
+    approvePlanUpdate,
+    ({ planId }) => {
+      if (!heldPlan) return { accepted: false, reason: 'no plan is held' };
+      if (heldPlan.planId !== planId) {
+        return { accepted: false, reason: `the held plan is ${heldPlan.planId}, not ${planId}` };
+      }
+      approvedPlanId = planId;
+      requestedRunId ??= newRunId();
+      return { accepted: true, runId: requestedRunId };
+    },
+    {
+      description: 'Approve a held plan (mass removal or a chat removal): it is applied at once.',
+      validator: (arg) => {
+        approvePlanArgsSchema.parse(arg);
+      },
+    },
+  );
+
+  setHandler(
+    syncStatusQuery,
+    (): SyncStatus => ({
+      schoolId,
+      period,
+      state: currentRunId ? 'running' : blocked ? 'blocked' : heldPlan ? 'held' : 'idle',
+      currentRunId,
+      lastRun,
+      nextRunAt: nextRunAt === null ? null : new Date(nextRunAt).toISOString(),
+      heldPlan,
+      lastError,
+      blocked,
+      pendingChanges,
+      runCount,
+    }),
+    { description: 'Last run summary, next run time, held plan, block and last error.' },
+  );
+
+  const publishState = (): void => {
+    const state = blocked ? 'blocked' : heldPlan ? 'held' : 'ok';
+    upsertSearchAttributes([{ key: SyncStateKey, value: state }]);
+  };
+
+  async function runOnce(runId: string): Promise<void> {
+    currentRunId = runId;
+    const startedAt = new Date().toISOString();
+    try {
+      const planned = await planSync({ schoolId, runId, approvedPlanId });
+      approvedPlanId = null;
+      if (!isReady(planned)) {
+        blocked = {
+          reason: planned.status,
+          since: startedAt,
+          message:
+            planned.status === 'disabled'
+              ? 'sync is disabled in the school settings'
+              : 'the school has no community settings yet',
+        };
+        return;
+      }
+      const plan = planned;
+      if (plan.status === 'held') {
+        heldPlan = plan.held;
+        log.warn('plan held for approval', { runId, planId: plan.planId });
+        return;
+      }
+      heldPlan = null;
+      let errors = 0;
+      let authFailure: string | null = null;
+      const results = await boundedMap(plan.chatKeys, APPLY_CONCURRENCY, async (chatKey) => {
+        if (authFailure) return null;
+        try {
+          return await applyChat({ schoolId, planId: plan.planId, chatKey, runId });
+        } catch (error) {
+          errors += 1;
+          const type = failureType(error);
+          if (type === ErrorType.MessengerAuth) authFailure = failureMessage(error);
+          lastError = `${chatKey}: ${type ?? 'error'}`;
+          return null;
+        }
+      });
+      lastRun = await recordRun({
+        schoolId,
+        runId,
+        planId: plan.planId,
+        startedAt,
+        results: results.filter((r): r is ChatApplyResult => r !== null),
+        errors,
+        skippedNoVkId: plan.counts.skippedNoVkId,
+      });
+      if (authFailure) {
+        blocked = { reason: 'auth', since: startedAt, message: authFailure };
+        return;
+      }
+      if (errors === 0) lastError = null;
+      await ensureJournalWorkflows({ schoolId });
+    } catch (error) {
+      lastError = failureMessage(error);
+      log.error('sync run failed', { runId, error: lastError });
+    } finally {
+      runCount += 1;
+      currentRunId = null;
+      publishState();
+    }
+  }
+
+  const shouldContinueAsNew = (): boolean => {
+    const info = workflowInfo();
+    const limit = input.testHooks?.continueAsNewAfterEvents;
+    return info.continueAsNewSuggested || (limit !== undefined && info.historyLength >= limit);
+  };
+
+  publishState();
+  for (;;) {
+    const runId = requestedRunId ?? newRunId();
+    requestedRunId = null;
+    pendingChanges = 0;
+    wakeUp = false;
+    await runOnce(runId);
+
+    const periodMs = periodToMs(period);
+    nextRunAt = blocked ? null : Date.now() + periodMs;
+    const woke = () =>
+      pendingChanges > 0 || requestedRunId !== null || wakeUp || shouldContinueAsNew();
+    if (blocked) {
+      await condition(woke);
+    } else {
+      await condition(woke, periodMs, {
+        summary: `next sync in ${period === 'continuous' ? '1' : period} min`,
+      });
+    }
+    if (pendingChanges > 0 && requestedRunId === null && !shouldContinueAsNew()) {
+      // Imports often come as a burst of change sets: wait a moment so they make one run.
+      await sleep(ROSTER_SETTLE_MS, { summary: 'let a burst of roster changes settle' });
+    }
+    if (shouldContinueAsNew()) {
+      await condition(allHandlersFinished);
+      const state: CarriedSyncState = {
+        period,
+        lastRun,
+        heldPlan,
+        approvedPlanId,
+        // A change or request that arrived but was not run yet makes the next run start at once.
+        pendingChanges: pendingChanges + (requestedRunId !== null || wakeUp ? 1 : 0),
+        blocked,
+        runCount,
+      };
+      return continueAsNew<typeof schoolSyncWorkflow>({
+        schoolId,
+        carried: state,
+        ...(input.testHooks ? { testHooks: input.testHooks } : {}),
+      });
+    }
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight, keeping the results in order. */
+async function boundedMap<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
+}
+
+function isReady(plan: PlanSyncResult): plan is ReadyPlan {
+  return plan.status === 'ready' || plan.status === 'held';
+}
+
+function failureType(error: unknown): string | undefined {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+}
+
+function failureMessage(error: unknown): string {
+  const cause = error instanceof ActivityFailure ? error.cause : error;
+  return cause instanceof Error ? cause.message : String(error);
+}
