@@ -10,6 +10,8 @@ import type { PlannerRoster } from '../domain/chat-plan';
 export interface ImportOutcome {
   /** Identifies this import in provenance and in the `rosterChanged` signal. */
   readonly changeId: string;
+  /** The roster version readers now see. */
+  readonly version: number;
   /** Records written or removed per collection; numbers only, never personal data. */
   readonly counts: Readonly<Record<string, number>>;
 }

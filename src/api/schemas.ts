@@ -125,7 +125,7 @@ export const publicSettingsSchema = z
   .meta({ id: 'SchoolSettings' });
 
 export const importOutcomeSchema = z
-  .object({ changeId: z.string(), counts: z.record(z.string(), z.number()) })
+  .object({ changeId: z.string(), version: z.number(), counts: z.record(z.string(), z.number()) })
   .meta({ id: 'ImportOutcome' });
 
 export const runIdSchema = z.object({ runId: z.string() });

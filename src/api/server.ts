@@ -24,13 +24,16 @@ import type { PlanPort, RosterPort } from './ports';
 import { registerHealthRoutes } from './routes/health';
 import { registerJournalRoutes } from './routes/journals';
 import { registerSchoolRoutes } from './routes/schools';
+import { createPlanPort, createRosterPort } from './store-ports';
 
 export interface ApiDeps {
   readonly db: Db;
   readonly gateway: WorkflowGateway;
   readonly settings: SettingsStore;
-  readonly roster: RosterPort;
-  readonly plans: PlanPort;
+  /** Defaults to the MongoDB roster store and importer over `db`. */
+  readonly roster?: RosterPort;
+  /** Defaults to the plans the sync stores in `db`. */
+  readonly plans?: PlanPort;
   readonly logger: Logger;
   /** Not used by the routes directly; kept so the API never needs to build its own key handling. */
   readonly secretsBox: SecretBox;
@@ -125,8 +128,8 @@ export async function buildApi(deps: ApiDeps): Promise<ZodApp> {
     db: deps.db,
     gateway: deps.gateway,
     settings: deps.settings,
-    roster: deps.roster,
-    plans: deps.plans,
+    roster: deps.roster ?? createRosterPort({ db: deps.db, gateway: deps.gateway }),
+    plans: deps.plans ?? createPlanPort({ db: deps.db }),
     clock,
     readiness: deps.readiness,
     authenticate: createAuthenticate({ auth, limiter, onFailure: (outcome) => metrics.authFailure(outcome) }),
