@@ -45,6 +45,8 @@ const CONVERSATIONS_PAGE = 200;
 /** No documented code exists for "no such call"; the emulator uses 104 (not found). */
 const CALL_GONE_CODES = new Set([104]);
 const CALL_ID_LENGTH = 36;
+/** A chat that does not exist (927) or was deleted (1017) is reported as missing, not as a failure. */
+const CHAT_GONE_CODES = new Set([927, 1017]);
 
 type Params = Readonly<Record<string, string | number | boolean | readonly number[]>>;
 
@@ -103,7 +105,13 @@ export function createVkMessenger(
   settings: MessengerSettings,
   opts: VkMessengerOptions = {},
 ): Messenger {
-  const secrets = [settings.token, settings.proxy?.password];
+  const { proxy } = settings;
+  // The Basic credential is as secret as the password it encodes.
+  const proxyBasic =
+    proxy?.auth && proxy.username && proxy.password !== undefined
+      ? Buffer.from(`${proxy.username}:${proxy.password}`).toString('base64')
+      : undefined;
+  const secrets = [settings.token, proxy?.password, proxyBasic];
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const callsPerExecute = Math.min(
     MAX_EXECUTE_CALLS,
@@ -394,7 +402,7 @@ export function createVkMessenger(
           const req = pending[i];
           if (req === undefined) return;
           if (!outcome.ok) {
-            if (outcome.error.code === 927) {
+            if (CHAT_GONE_CODES.has(outcome.error.code)) {
               members.set(req.chatId, null);
               return;
             }

@@ -367,6 +367,7 @@ void describe('VK client against the emulator: error classes', () => {
       disabled: false,
       deleted: true,
     });
+    assert.equal((await m.getMembers({ chatIds: [doomed] })).get(doomed), null);
     const [deleted] = await m.removeMembers({ ops: [{ chatId: doomed, userId: 1 }] });
     assert.deepEqual(deleted?.ok === false && [deleted.code, deleted.type], [
       1017,
