@@ -73,6 +73,9 @@ const changeSetShape = z.object({
   remove: z.record(z.string(), z.unknown()).default({}),
 });
 
+/** The path of an error about the document as a whole, as the HTTP API writes it too. */
+export const ROOT = '(root)';
+
 /** zod's path as people write it: `students[3].classId`. */
 export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
   let out = prefix;
@@ -80,7 +83,7 @@ export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
     if (typeof key === 'number') out += `[${key}]`;
     else out += out === '' ? String(key) : `.${String(key)}`;
   }
-  return out;
+  return out === '' ? ROOT : out;
 }
 
 function zodIssues(error: z.ZodError, prefix: string): RosterIssue[] {
@@ -251,7 +254,7 @@ function checkReferences(
 /** A whole school. */
 export function validateSnapshot(input: unknown): Validation<RosterSnapshot> {
   if (!isRecord(input))
-    return { ok: false, errors: [{ path: '', message: 'expected a JSON object' }] };
+    return { ok: false, errors: [{ path: ROOT, message: 'expected a JSON object' }] };
   const errors: RosterIssue[] = [];
   const school = schoolSchema.safeParse(input.school);
   if (!school.success) errors.push(...zodIssues(school.error, 'school'));
@@ -295,7 +298,7 @@ export function validateChangeSet(
   current: RosterSnapshot,
 ): Validation<{ changeSet: ChangeSet; next: RosterSnapshot }> {
   if (!isRecord(input))
-    return { ok: false, errors: [{ path: '', message: 'expected a JSON object' }] };
+    return { ok: false, errors: [{ path: ROOT, message: 'expected a JSON object' }] };
   const errors: RosterIssue[] = [];
   const shape = changeSetShape.safeParse(input);
   if (!shape.success) return { ok: false, errors: zodIssues(shape.error, '') };

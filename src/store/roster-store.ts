@@ -173,7 +173,10 @@ function conflict(schoolId: string): TypedError {
       reason: 'concurrentImport',
       schoolId,
       errors: [
-        { path: '', message: 'the roster changed during the import; nothing was applied, retry' },
+        {
+          path: '(root)',
+          message: 'the roster changed during the import; nothing was applied, retry',
+        },
       ],
     },
   );

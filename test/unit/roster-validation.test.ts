@@ -132,7 +132,7 @@ void test('V7: template dates and lesson grid are checked for order and duplicat
 
 void test('a document that is not an object is rejected at the root', () => {
   assert.deepEqual(errorsOf(validateSnapshot([])), [
-    { path: '', message: 'expected a JSON object' },
+    { path: '(root)', message: 'expected a JSON object' },
   ]);
   assert.deepEqual(
     paths(errorsOf(validateSnapshot({ school: { id: 's', name: 'n' }, staff: {} }))),
@@ -226,5 +226,5 @@ void test('applyChangeSet leaves the input untouched', () => {
 void test('paths are written the way people read them', () => {
   assert.equal(formatPath(['students', 3, 'classId']), 'students[3].classId');
   assert.equal(formatPath([0, 'id'], 'upsert.staff'), 'upsert.staff[0].id');
-  assert.equal(formatPath([]), '');
+  assert.equal(formatPath([]), '(root)');
 });
