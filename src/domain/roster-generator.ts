@@ -398,7 +398,7 @@ class SchoolGenerator {
         name:
           this.size === 'small'
             ? 'ГБОУ школа № 1 (демо)'
-            : 'ГБОУ средняя общеобразовательная школа № 239',
+            : 'ГБОУ средняя общеобразовательная школа № 2 (демо)',
         timeZone: 'Europe/Moscow',
       },
       staff: this.staff,

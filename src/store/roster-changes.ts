@@ -1,7 +1,7 @@
 import type { Db } from 'mongodb';
 import { z } from 'zod';
 
-import { rosterCollections, type RosterCollection } from '../contracts/roster';
+import { rosterCollections } from '../contracts/roster';
 import type { RosterChanges } from '../domain/roster-validation';
 
 /**
@@ -83,5 +83,3 @@ export async function getRosterChange(db: Db, id: string): Promise<RosterChange 
   const { _id, ...rest } = doc;
   return rosterChangeSchema.parse({ id: _id, ...rest });
 }
-
-export type { RosterCollection };
