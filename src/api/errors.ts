@@ -1,3 +1,4 @@
+import { ServiceError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -123,6 +124,11 @@ export function handleError(error: FastifyError | Error, request: FastifyRequest
       return send(reply, 'invalid_input', error.message, fieldsFromTyped(error));
     }
     if (error.type === ErrorType.NotFound) return send(reply, 'not_found', error.message);
+  }
+  if (error instanceof ServiceError || error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+    // Temporal is down or did not answer in time: the caller may retry, and a button should say so.
+    request.log.warn({ err: error }, 'workflow service unavailable');
+    return send(reply, 'unavailable', 'the workflow service is unavailable, try again');
   }
   const status = 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500;
   if (status === 413) return send(reply, 'payload_too_large', 'request body too large');
