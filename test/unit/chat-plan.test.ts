@@ -301,11 +301,14 @@ void describe('chat planner', () => {
   });
 
   void test("C5: class teacher from the person's own card is not an admin", () => {
-    // The roster has no field for the class picked on a person's card; a teacher without the class
-    // card's field set is therefore an ordinary outsider to the class chats.
+    // Even if an export carried the class picked on the teacher's own card, only the class card's
+    // field counts: with it empty, the teacher is an outsider to the class chats.
     const roster = school();
     roster.classes = roster.classes.map((c) =>
       c.id === 'c-5a' ? { ...c, classTeacherId: null } : c,
+    );
+    roster.staff = roster.staff.map((s) =>
+      s.id === 't-5a' ? ({ ...s, classId: 'c-5a', className: '5А' } as Staff) : s,
     );
     const parents = chat(roster, chatKeys.classParents('c-5a'));
     assert.deepEqual(parents.admins, []);
