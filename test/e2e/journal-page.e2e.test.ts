@@ -63,3 +63,21 @@ void it('V2, V5, V6: the teacher starts the video lesson, sees the join link, en
   assert.equal(await page.locator('#start').isEnabled(), true, 'the stored token still works after a reload');
   await page.close();
 });
+
+void it('the school page shows the last run, approves the held plan, and lists people without a VK ID', async () => {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 }, locale: 'ru-RU' });
+  await page.goto(`${stack.baseUrl}/schools/${stack.schoolId}/page?token=${encodeURIComponent(stack.adminKey)}`);
+  await page.locator('#held').waitFor({ state: 'visible' });
+  assert.match((await page.locator('#last-run').textContent()) ?? '', /создано чатов 4/);
+  await page.locator('#no-vk-id details').first().waitFor();
+  await page.locator('#no-vk-id details').first().click();
+  assert.match((await page.locator('#no-vk-id').textContent()) ?? '', /t-2/);
+  assert.equal(await page.locator('#audit-link').getAttribute('href'), `/schools/${stack.schoolId}/audit`);
+  await page.screenshot({ path: join(SCREENSHOTS, '4-school-held.png'), fullPage: true });
+
+  await page.locator('#approve').click();
+  await page.locator('#held').waitFor({ state: 'hidden' });
+  assert.match((await page.locator('#message').textContent()) ?? '', /План одобрен/);
+  await page.screenshot({ path: join(SCREENSHOTS, '5-school-approved.png'), fullPage: true });
+  await page.close();
+});

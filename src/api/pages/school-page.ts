@@ -16,9 +16,10 @@ export function schoolPage({ schoolId, nonce }: { schoolId: string; nonce: strin
   <h2>План ожидает одобрения</h2>
   <p id="held-text"></p>
   <div class="actions">
-    <a id="held-plan-link" href="#">Открыть план</a>
+    <button id="show-plan" type="button" class="secondary">Показать план</button>
     <button id="approve" type="button">Одобрить</button>
   </div>
+  <pre id="plan" hidden></pre>
 </section>
 <section>
   <h2>Не привязан VK ID</h2>
@@ -71,7 +72,6 @@ function renderStatus(s) {
   if (held) {
     document.getElementById('held-text').textContent = 'План ' + held.planId + ' остановлен: ' + (REASONS[held.reason] || held.reason) +
       ' (удалений: ' + held.removals + ' из ' + held.managedMembers + ', чатов: ' + held.chatsRemoved + ').';
-    document.getElementById('held-plan-link').href = base + '/plans/' + encodeURIComponent(held.planId);
   }
 }
 
@@ -79,7 +79,7 @@ function renderNoVkId(data) {
   const box = document.getElementById('no-vk-id');
   if (data.chats.length === 0) { box.replaceChildren(el('p', { text: 'У всех участников чатов привязан VK ID.' })); return; }
   box.replaceChildren(...data.chats.map((chat) => el('details', {},
-    el('summary', { text: (KINDS[chat.kind] || chat.kind) + ' «' + chat.title + '»: ' + chat.people.length + ' без VK ID (в чате ' + chat.members + ')' }),
+    el('summary', { text: (KINDS[chat.kind] === chat.title ? chat.title : (KINDS[chat.kind] || chat.kind) + ' «' + chat.title + '»') + ': ' + chat.people.length + ' без VK ID (в чате ' + chat.members + ')' }),
     el('ul', {}, ...chat.people.map((p) => el('li', { text: (p.name || p.personId) + ' (' + p.personId + ')' }))))));
 }
 
@@ -94,6 +94,16 @@ document.getElementById('sync-now').addEventListener('click', async () => {
   const result = await api('POST', base + '/sync');
   show(result.status === 200 ? 'Синхронизация запущена.' : explainError(result), result.status === 200 ? 'info' : 'error');
   await refresh();
+});
+
+// The plan is fetched rather than linked: a plain link could not carry the Authorization header.
+document.getElementById('show-plan').addEventListener('click', async () => {
+  if (!heldPlanId) return;
+  const result = await api('GET', base + '/plans/' + encodeURIComponent(heldPlanId));
+  const box = document.getElementById('plan');
+  box.hidden = result.status !== 200;
+  box.textContent = result.status === 200 ? JSON.stringify(result.data, null, 2) : '';
+  if (result.status !== 200) show(explainError(result), 'error');
 });
 
 document.getElementById('approve').addEventListener('click', async () => {
