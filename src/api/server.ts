@@ -35,7 +35,10 @@ export interface ApiDeps {
   /** Defaults to the plans the sync stores in `db`. */
   readonly plans?: PlanPort;
   readonly logger: Logger;
-  /** Not used by the routes directly; kept so the API never needs to build its own key handling. */
+  /**
+   * The routes never decrypt anything: secrets are encrypted inside `settings`. The box is part
+   * of the signature so every process entry point wires the API from the same parts.
+   */
   readonly secretsBox: SecretBox;
   readonly clock?: () => number;
   readonly readiness: { temporal(): Promise<boolean> };
