@@ -36,6 +36,8 @@ const emptyResult = (chatKey: string): ChatApplyResult => ({
 });
 
 /** Retryable per-item failures fail the activity after progress is saved, so a retry finishes the rest. */
+const USER_NOT_IN_CHAT = 935;
+
 const RETRYABLE_OP_TYPES = new Set<string>([
   ErrorType.MessengerUnavailable,
   ErrorType.MessengerRateLimited,
@@ -75,7 +77,8 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
     results.forEach((r, i) => {
       const id = ids[i];
       if (id === undefined) return;
-      if (r.ok) done.push(id);
+      // A member already gone (935) is what a remove wanted: a retried batch lands here.
+      if (r.ok || (label === 'remove' && r.code === USER_NOT_IN_CHAT)) done.push(id);
       else {
         failed += 1;
         if (RETRYABLE_OP_TYPES.has(r.type)) retryable = true;

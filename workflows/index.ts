@@ -1,1 +1,3 @@
 export { helloWorkflow } from './hello';
+export { schoolSyncWorkflow } from './school-sync';
+export { journalCallsWorkflow } from './journal-calls';

@@ -151,10 +151,12 @@ export async function journalCallsWorkflow(
     setCurrentDetails(lines.join('\n'));
   }
 
-  const nextKey = (lessonId: string): string => {
-    sequence += 1;
-    return `${journalId}:${lessonId}:${sequence}`;
-  };
+  /**
+   * The key of the next call. It advances only once a start succeeded, so a start retried after a
+   * failure (or a manual start after a failed automatic one) reuses a call the platform may already
+   * have begun instead of opening a second one.
+   */
+  const nextKey = (lessonId: string): string => `${journalId}:${lessonId}:${sequence + 1}`;
 
   async function start(
     lessonId: string,
@@ -165,6 +167,7 @@ export async function journalCallsWorkflow(
     const callKey = nextKey(lessonId);
     const actorId = actor === 'auto' ? 'auto' : actor.staffId;
     const started = await startCall({ schoolId, journalId, lessonId, callKey, actor: actorId });
+    sequence += 1;
     const lesson = current.lessons.find((l) => l.id === lessonId);
     const autoEndAt = lesson
       ? autoEndFor({ lesson, templates: current.templates, timeZone: current.timeZone })

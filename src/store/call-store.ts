@@ -5,18 +5,19 @@ import { z } from 'zod';
  * Calls we started (keyed by the workflow's call key, so a retried start reuses the call) and the
  * join links written onto lessons for the e-diary (V4).
  */
+// Missing and null read the same: some MongoDB-compatible servers drop null fields on upsert.
 const callDocSchema = z.object({
   _id: z.string(),
   schoolId: z.string(),
   journalId: z.string(),
   lessonId: z.string(),
   status: z.enum(['starting', 'running', 'ended']),
-  callId: z.string().nullable(),
-  joinLink: z.string().nullable(),
+  callId: z.string().nullable().default(null),
+  joinLink: z.string().nullable().default(null),
   startedBy: z.string(),
-  startedAt: z.date().nullable(),
-  endedAt: z.date().nullable(),
-  endedBy: z.string().nullable(),
+  startedAt: z.date().nullable().default(null),
+  endedAt: z.date().nullable().default(null),
+  endedBy: z.string().nullable().default(null),
   endedInSferum: z.boolean(),
 });
 export type CallDoc = z.infer<typeof callDocSchema>;
@@ -28,7 +29,7 @@ const lessonLinkSchema = z.object({
   callKey: z.string(),
   joinLink: z.string(),
   publishedAt: z.date(),
-  endedAt: z.date().nullable(),
+  endedAt: z.date().nullable().default(null),
 });
 export type LessonLink = z.infer<typeof lessonLinkSchema>;
 

@@ -1,0 +1,144 @@
+import { Client, Connection } from '@temporalio/client';
+import {
+  NativeConnection,
+  Runtime,
+  makeTelemetryFilterString,
+  type Worker,
+} from '@temporalio/worker';
+import type { Db, MongoClient } from 'mongodb';
+import type { Config } from './config';
+import type { Logger } from './logger';
+import { createMessengerProvider, type MessengerProvider } from './messenger/provider';
+import { connectMongo, ensureIndexes } from './store/db';
+import { createSecretBox, resolveSecretsKey, type SecretBox } from './store/secrets';
+import { createSettingsStore, type SettingsStore } from './store/settings-store';
+import { createWorkflowGateway, type WorkflowGateway } from './workflow-gateway';
+import { createSferumWorker, type WorkflowSource } from './worker';
+import { buildApi } from './api/server';
+
+/**
+ * The process-wide pieces every entry point shares: one MongoDB connection, one Temporal client,
+ * the settings store with its secret box and the messenger provider.
+ */
+export interface App {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly mongo: MongoClient;
+  readonly db: Db;
+  readonly connection: Connection;
+  readonly client: Client;
+  readonly gateway: WorkflowGateway;
+  readonly box: SecretBox;
+  readonly settings: SettingsStore;
+  readonly messengers: MessengerProvider;
+  close(): Promise<void>;
+}
+
+export async function openApp(args: {
+  config: Config;
+  logger: Logger;
+  mongoUri: string;
+}): Promise<App> {
+  const { config, logger } = args;
+  const box = createSecretBox(resolveSecretsKey(config));
+  const { client: mongo, db } = await connectMongo(args.mongoUri, config.MONGODB_DB);
+  await ensureIndexes(db);
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const settings = createSettingsStore({ db, box });
+  const messengers = createMessengerProvider({
+    settings,
+    baseUrl: config.VK_API_BASE,
+    apiVersion: config.VK_API_VERSION,
+    rateLimitPerSecond: config.VK_RATE_LIMIT_PER_SECOND,
+  });
+  return {
+    config,
+    logger,
+    mongo,
+    db,
+    connection,
+    client,
+    gateway: createWorkflowGateway(client),
+    box,
+    settings,
+    messengers,
+    async close() {
+      await messengers.close();
+      await connection.close();
+      await mongo.close();
+    },
+  };
+}
+
+let runtimeInstalled = false;
+
+/** Routes the SDK's own logs through pino and exposes its metrics for Prometheus. */
+export function installRuntime(logger: Logger, metricsPort: number | null): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({
+    logger: {
+      log: (level, message, meta) =>
+        logger[
+          level === 'WARN'
+            ? 'warn'
+            : level === 'ERROR'
+              ? 'error'
+              : level === 'DEBUG' || level === 'TRACE'
+                ? 'debug'
+                : 'info'
+        ]({ ...meta, component: 'temporal' }, message),
+      trace: (message, meta) => logger.trace({ ...meta, component: 'temporal' }, message),
+      debug: (message, meta) => logger.debug({ ...meta, component: 'temporal' }, message),
+      info: (message, meta) => logger.info({ ...meta, component: 'temporal' }, message),
+      warn: (message, meta) => logger.warn({ ...meta, component: 'temporal' }, message),
+      error: (message, meta) => logger.error({ ...meta, component: 'temporal' }, message),
+    },
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+      ...(metricsPort === null
+        ? {}
+        : { metrics: { prometheus: { bindAddress: `127.0.0.1:${metricsPort}` } } }),
+    },
+  });
+}
+
+export async function startWorker(
+  app: App,
+  opts: { workflows?: WorkflowSource; identity?: string } = {},
+): Promise<Worker> {
+  const connection = await NativeConnection.connect({ address: app.config.TEMPORAL_ADDRESS });
+  const worker = await createSferumWorker({
+    connection,
+    namespace: app.config.TEMPORAL_NAMESPACE,
+    db: app.db,
+    logger: app.logger,
+    deps: { settings: app.settings, messengers: app.messengers, gateway: app.gateway },
+    ...(opts.workflows ? { workflows: opts.workflows } : {}),
+    ...(opts.identity ? { identity: opts.identity } : {}),
+  });
+  return worker;
+}
+
+export async function startApi(app: App) {
+  const api = await buildApi({
+    db: app.db,
+    gateway: app.gateway,
+    settings: app.settings,
+    logger: app.logger,
+    secretsBox: app.box,
+    readiness: {
+      temporal: async () => {
+        try {
+          await app.connection.workflowService.getSystemInfo({});
+          return true;
+        } catch {
+          return false;
+        }
+      },
+    },
+  });
+  await api.listen({ host: app.config.API_HOST, port: app.config.API_PORT });
+  return api;
+}

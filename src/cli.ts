@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+import { readFile } from 'node:fs/promises';
+import { Command, InvalidArgumentError } from 'commander';
+import { loadConfig } from './config';
+import { createLogger } from './logger';
+import { installRuntime, openApp, startApi, startWorker, type App } from './app';
+import { TypedError } from './contracts/errors';
+import { importChangeSet, importSnapshot } from './store/roster-import';
+import { issueAdminKey, issueTeacherToken } from './store/auth-store';
+import { createSyncStore } from './store/sync-store';
+import { runEmulatorCli } from './emulator/cli';
+import { startEverything } from './dev/launcher';
+import { printPlan } from './plan-report';
+
+const program = new Command()
+  .name('sferum-sync')
+  .description(
+    'Keeps a school’s VK Sferum chats and video lessons in step with the school system.',
+  );
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('not a port');
+  return n;
+}
+
+/** Opens the app against the configured services (MONGODB_URI and TEMPORAL_ADDRESS). */
+async function withApp<T>(run: (app: App) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  if (!config.MONGODB_URI)
+    throw new Error('MONGODB_URI is not set (npm start sets up a local one)');
+  const app = await openApp({
+    config,
+    logger: createLogger(config.LOG_LEVEL),
+    mongoUri: config.MONGODB_URI,
+  });
+  try {
+    return await run(app);
+  } finally {
+    await app.close();
+  }
+}
+
+program
+  .command('start')
+  .description('bring the whole system up on embedded defaults, with a demo school')
+  .action(() => startEverything());
+
+program
+  .command('worker')
+  .description('run the Temporal worker (production)')
+  .action(async () => {
+    const config = loadConfig();
+    const logger = createLogger(config.LOG_LEVEL);
+    if (!config.MONGODB_URI) throw new Error('MONGODB_URI is required');
+    const app = await openApp({ config, logger, mongoUri: config.MONGODB_URI });
+    installRuntime(logger, config.METRICS_PORT);
+    const worker = await startWorker(app);
+    await worker.run();
+    await app.close();
+  });
+
+program
+  .command('api')
+  .description('run the HTTP API (production)')
+  .action(async () => {
+    const config = loadConfig();
+    const logger = createLogger(config.LOG_LEVEL);
+    if (!config.MONGODB_URI) throw new Error('MONGODB_URI is required');
+    const app = await openApp({ config, logger, mongoUri: config.MONGODB_URI });
+    const api = await startApi(app);
+    const stop = (): void => void api.close().then(() => app.close());
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+program
+  .command('emulator')
+  .description('run the VK API emulator alone')
+  .option('--port <n>', 'port to listen on', port, 8999)
+  .option('--state <file>', 'persist the emulator state to this file')
+  .action(async (opts: { port: number; state?: string }) => {
+    await runEmulatorCli({ port: opts.port, ...(opts.state ? { stateFile: opts.state } : {}) });
+  });
+
+program
+  .command('import <file>')
+  .description('import a roster snapshot, or a change set with --changes')
+  .option('--changes', 'the file is a change set')
+  .action(async (file: string, opts: { changes?: boolean }) => {
+    const input: unknown = JSON.parse(await readFile(file, 'utf8'));
+    await withApp(async (app) => {
+      const events = {
+        rosterChanged: (e: { schoolId: string; changeId: string }) => app.gateway.rosterChanged(e),
+      };
+      const summary = opts.changes
+        ? await importChangeSet({ db: app.db, input, events })
+        : await importSnapshot({ db: app.db, input, events });
+      process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    });
+  });
+
+program
+  .command('settings <schoolId> <file>')
+  .description('save a school’s settings (community ID, token, proxy, period) from a JSON file')
+  .action(async (schoolId: string, file: string) => {
+    const input: unknown = JSON.parse(await readFile(file, 'utf8'));
+    await withApp(async (app) => {
+      const saved = await app.settings.save({ schoolId, input });
+      await app.gateway.settingsChanged({ schoolId });
+      process.stdout.write(`${JSON.stringify(saved, null, 2)}\n`);
+    });
+  });
+
+program
+  .command('plan <schoolId>')
+  .description('print the latest plan of a school, or compute one with --now, without applying it')
+  .option('--json', 'print JSON')
+  .action(async (schoolId: string, opts: { json?: boolean }) => {
+    await withApp(async (app) => {
+      await printPlan({ app, sync: createSyncStore(app.db), schoolId, json: opts.json ?? false });
+    });
+  });
+
+program
+  .command('issue-key <schoolId>')
+  .description(
+    'issue a school admin key, or a teacher token with --teacher <staffId>; printed once',
+  )
+  .option('--teacher <staffId>', 'issue a teacher token bound to this staff ID')
+  .action(async (schoolId: string, opts: { teacher?: string }) => {
+    await withApp(async (app) => {
+      const issued = opts.teacher
+        ? await issueTeacherToken({ db: app.db, schoolId, staffId: opts.teacher })
+        : await issueAdminKey({ db: app.db, schoolId });
+      process.stdout.write(`${issued.secret}\n`);
+    });
+  });
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof TypedError && Array.isArray(error.details?.errors)) {
+    process.stderr.write(`${error.message}\n`);
+    for (const e of error.details.errors as { path: string; message: string }[]) {
+      process.stderr.write(`  ${e.path}: ${e.message}\n`);
+    }
+  } else {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  }
+  process.exit(1);
+});

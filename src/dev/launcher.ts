@@ -1,0 +1,122 @@
+import { join } from 'node:path';
+import type { Worker } from '@temporalio/worker';
+import { loadConfig } from '../config';
+import { workflowIds, TASK_QUEUE } from '../contracts/ids';
+import { createEmulator } from '../emulator/server';
+import { createLogger } from '../logger';
+import { installRuntime, openApp, startApi, startWorker, type App } from '../app';
+import { seedDemoSchool } from './demo';
+import type { RunningService } from './services';
+import { startMongo, startTemporalDevServer } from './services';
+import { dataDir, consoleProgress } from './tools';
+
+/**
+ * `npm start`: the whole system on embedded defaults. Temporal dev server (SQLite file, Web UI),
+ * a MongoDB-compatible server, the VK API emulator, the worker and the API, with a demo school.
+ * Ctrl-C stops everything it started, in reverse order.
+ */
+export async function startEverything(): Promise<void> {
+  const started: RunningService[] = [];
+  let app: App | undefined;
+  let worker: Worker | undefined;
+  let workerRun: Promise<void> | undefined;
+  let stopping = false;
+  const say = (line: string): void => {
+    process.stdout.write(`${line}\n`);
+  };
+
+  const stopAll = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    say('\nstopping…');
+    if (worker && worker.getState() === 'RUNNING') worker.shutdown();
+    await workerRun?.catch(() => undefined);
+    await app?.close().catch(() => undefined);
+    for (const service of started.reverse()) {
+      await service.stop().catch(() => undefined);
+    }
+    say('stopped.');
+  };
+  process.once('SIGINT', () => void stopAll().then(() => process.exit(0)));
+  process.once('SIGTERM', () => void stopAll().then(() => process.exit(0)));
+
+  try {
+    const config = loadConfig({ SFERUM_DEV: '1', ...process.env });
+    const logDir = join(dataDir(), 'logs');
+    const logger = createLogger(process.env.LOG_LEVEL ?? 'warn');
+    const [host, portText] = config.TEMPORAL_ADDRESS.split(':');
+    say('starting the Temporal dev server…');
+    const temporal = await startTemporalDevServer({
+      port: Number(portText ?? 7233),
+      uiPort: config.TEMPORAL_UI_PORT,
+      dbFile: join(dataDir(), 'temporal.sqlite'),
+      logFile: join(logDir, 'temporal.log'),
+      namespace: config.TEMPORAL_NAMESPACE,
+      progress: consoleProgress,
+    });
+    started.push(temporal);
+    say('starting the MongoDB-compatible server…');
+    const mongo = await startMongo({
+      port: 27027,
+      dataDir: dataDir(),
+      logFile: join(logDir, 'mongo.log'),
+      externalUri: config.MONGODB_URI,
+      progress: consoleProgress,
+    });
+    started.push(mongo);
+    const emulator = await createEmulator({
+      port: config.EMULATOR_PORT,
+      host: host ?? '127.0.0.1',
+      stateFile: join(dataDir(), 'emulator.json'),
+    });
+    started.push({ name: 'emulator', stop: () => emulator.close() });
+
+    app = await openApp({
+      config: { ...config, VK_API_BASE: emulator.url },
+      logger,
+      mongoUri: mongo.uri,
+    });
+    installRuntime(logger, config.METRICS_PORT);
+    say('building the workflow bundle and starting the worker…');
+    worker = await startWorker(app, { identity: 'sferum-dev-worker' });
+    workerRun = worker.run();
+    const api = await startApi(app);
+    started.push({ name: 'api', stop: () => api.close() });
+
+    const hello = await app.client.workflow.execute('helloWorkflow', {
+      taskQueue: TASK_QUEUE,
+      workflowId: workflowIds.hello(`start-${Date.now()}`),
+      args: [{ name: 'Sferum' }],
+    });
+    const demo = await seedDemoSchool(app, {
+      now: Date.now(),
+      emulatorUrl: emulator.url,
+      addCommunity: (id, token) => emulator.addCommunity(id, token),
+    });
+    const apiUrl = `http://${config.API_HOST}:${config.API_PORT}`;
+    say(
+      [
+        '',
+        'Sferum sync is up.',
+        `  hello workflow:   ${JSON.stringify(hello)} (Temporal ↔ worker ↔ MongoDB)`,
+        `  Temporal Web UI:  ${temporal.uiUrl ?? '(headless)'}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows`,
+        `  API:              ${apiUrl}  (OpenAPI: ${apiUrl}/docs)`,
+        `  journal page:     ${apiUrl}/journals/${demo.journalId}/page?token=${demo.teacherToken}`,
+        `  school page:      ${apiUrl}/schools/${demo.schoolId}/page?key=${demo.adminKey}`,
+        `  emulator state:   ${emulator.url}/__emulator/state`,
+        `  MongoDB:          ${mongo.uri} (${mongo.kind})`,
+        `  worker metrics:   http://127.0.0.1:${config.METRICS_PORT}/metrics`,
+        '',
+        `The demo school's chats are being created now (workflow ${workflowIds.schoolSync(demo.schoolId)}).`,
+        `Its online lesson ${demo.lessonId} starts at ${demo.lessonStart} (Moscow time); the call starts by itself 20 minutes before.`,
+        `Admin key for ${demo.schoolId}: ${demo.adminKey}`,
+        'Logs: .data/logs/. Press Ctrl-C to stop everything.',
+      ].join('\n'),
+    );
+    await workerRun;
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    await stopAll();
+    process.exitCode = 1;
+  }
+}
