@@ -38,25 +38,33 @@ export interface WorkflowGateway {
   }): Promise<{ accepted: true; runId: string } | { accepted: false; reason: string }>;
   syncStatus(schoolId: string): Promise<SyncStatus | null>;
   ensureJournalCalls(args: { schoolId: string; journalId: string }): Promise<void>;
-  lessonsChanged(args: { schoolId: string; journalId: string; lessonIds?: string[] }): Promise<void>;
+  lessonsChanged(args: {
+    schoolId: string;
+    journalId: string;
+    lessonIds?: string[];
+  }): Promise<void>;
   startCall(args: {
     schoolId: string;
     journalId: string;
     lessonId: string;
     requestedBy: string;
   }): Promise<StartCallResult>;
-  endCall(args: { schoolId: string; journalId: string; requestedBy: string }): Promise<EndCallResult>;
+  endCall(args: {
+    schoolId: string;
+    journalId: string;
+    requestedBy: string;
+  }): Promise<EndCallResult>;
   callState(journalId: string): Promise<JournalCallState | null>;
 }
 
 export const SCHOOL_SYNC_WORKFLOW = 'schoolSyncWorkflow';
 export const JOURNAL_CALLS_WORKFLOW = 'journalCallsWorkflow';
 
-export function schoolSyncStartOptions(schoolId: string) {
+export function schoolSyncStartOptions(schoolId: string, taskQueue: string = TASK_QUEUE) {
   const input: SchoolSyncInput = { schoolId };
   return {
     workflowId: workflowIds.schoolSync(schoolId),
-    taskQueue: TASK_QUEUE,
+    taskQueue,
     args: [input] as [SchoolSyncInput],
     typedSearchAttributes: [{ key: SchoolIdKey, value: schoolId }],
     staticSummary: `Chat sync of school ${schoolId}`,
@@ -66,11 +74,15 @@ export function schoolSyncStartOptions(schoolId: string) {
   };
 }
 
-export function journalCallsStartOptions(schoolId: string, journalId: string) {
+export function journalCallsStartOptions(
+  schoolId: string,
+  journalId: string,
+  taskQueue: string = TASK_QUEUE,
+) {
   const input: JournalCallsInput = { schoolId, journalId };
   return {
     workflowId: workflowIds.journalCalls(journalId),
-    taskQueue: TASK_QUEUE,
+    taskQueue,
     args: [input] as [JournalCallsInput],
     typedSearchAttributes: [
       { key: SchoolIdKey, value: schoolId },
@@ -83,8 +95,13 @@ export function journalCallsStartOptions(schoolId: string, journalId: string) {
   };
 }
 
-export function createWorkflowGateway(client: Client): WorkflowGateway {
+/** `taskQueue` is for tests, which run their own workers side by side on one server. */
+export function createWorkflowGateway(
+  client: Client,
+  opts: { taskQueue?: string } = {},
+): WorkflowGateway {
   const wf = client.workflow;
+  const taskQueue = opts.taskQueue ?? TASK_QUEUE;
 
   async function signalSchool(
     schoolId: string,
@@ -92,7 +109,7 @@ export function createWorkflowGateway(client: Client): WorkflowGateway {
     arg: object,
   ): Promise<void> {
     await wf.signalWithStart(SCHOOL_SYNC_WORKFLOW, {
-      ...schoolSyncStartOptions(schoolId),
+      ...schoolSyncStartOptions(schoolId, taskQueue),
       signal,
       signalArgs: [arg],
     });
@@ -120,7 +137,7 @@ export function createWorkflowGateway(client: Client): WorkflowGateway {
       wf.executeUpdateWithStart(syncNowUpdate, {
         args: [{ requestedBy }],
         startWorkflowOperation: new WithStartWorkflowOperation(SCHOOL_SYNC_WORKFLOW, {
-          ...schoolSyncStartOptions(schoolId),
+          ...schoolSyncStartOptions(schoolId, taskQueue),
           workflowIdConflictPolicy: 'USE_EXISTING',
         }),
       }),
@@ -136,16 +153,16 @@ export function createWorkflowGateway(client: Client): WorkflowGateway {
     },
 
     async ensureJournalCalls({ schoolId, journalId }) {
-      await wf.signalWithStart(JOURNAL_CALLS_WORKFLOW, {
-        ...journalCallsStartOptions(schoolId, journalId),
-        signal: lessonsChangedSignal,
-        signalArgs: [{}],
+      // A plain start that adopts a running workflow: no signal, so no re-plan and no history event.
+      await wf.start(JOURNAL_CALLS_WORKFLOW, {
+        ...journalCallsStartOptions(schoolId, journalId, taskQueue),
+        workflowIdConflictPolicy: 'USE_EXISTING',
       });
     },
 
     async lessonsChanged({ schoolId, journalId, lessonIds }) {
       await wf.signalWithStart(JOURNAL_CALLS_WORKFLOW, {
-        ...journalCallsStartOptions(schoolId, journalId),
+        ...journalCallsStartOptions(schoolId, journalId, taskQueue),
         signal: lessonsChangedSignal,
         signalArgs: [lessonIds ? { lessonIds } : {}],
       });
@@ -155,7 +172,7 @@ export function createWorkflowGateway(client: Client): WorkflowGateway {
       wf.executeUpdateWithStart(startCallUpdate, {
         args: [{ lessonId, requestedBy }],
         startWorkflowOperation: new WithStartWorkflowOperation(JOURNAL_CALLS_WORKFLOW, {
-          ...journalCallsStartOptions(schoolId, journalId),
+          ...journalCallsStartOptions(schoolId, journalId, taskQueue),
           workflowIdConflictPolicy: 'USE_EXISTING',
         }),
       }),
@@ -164,7 +181,7 @@ export function createWorkflowGateway(client: Client): WorkflowGateway {
       wf.executeUpdateWithStart(endCallUpdate, {
         args: [{ requestedBy }],
         startWorkflowOperation: new WithStartWorkflowOperation(JOURNAL_CALLS_WORKFLOW, {
-          ...journalCallsStartOptions(schoolId, journalId),
+          ...journalCallsStartOptions(schoolId, journalId, taskQueue),
           workflowIdConflictPolicy: 'USE_EXISTING',
         }),
       }),
