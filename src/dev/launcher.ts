@@ -5,6 +5,7 @@ import { workflowIds, TASK_QUEUE } from '../contracts/ids';
 import { createEmulator } from '../emulator/server';
 import { createLogger } from '../logger';
 import { installRuntime, openApp, startApi, startWorker, type App } from '../app';
+import type { helloWorkflow } from '../../workflows/hello';
 import { seedDemoSchool } from './demo';
 import type { RunningService } from './services';
 import { startMongo, startTemporalDevServer } from './services';
@@ -83,7 +84,7 @@ export async function startEverything(): Promise<void> {
     const api = await startApi(app);
     started.push({ name: 'api', stop: () => api.close() });
 
-    const hello = await app.client.workflow.execute('helloWorkflow', {
+    const hello = await app.client.workflow.execute<typeof helloWorkflow>('helloWorkflow', {
       taskQueue: TASK_QUEUE,
       workflowId: workflowIds.hello(`start-${Date.now()}`),
       args: [{ name: 'Sferum' }],
