@@ -1,7 +1,13 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { projectRoot, ensureTestServer, ensureTemporalCli, ensureFerretDb, findMongod } from '../src/dev/tools';
+import {
+  projectRoot,
+  ensureTestServer,
+  ensureTemporalCli,
+  ensureFerretDb,
+  findMongod,
+} from '../src/dev/tools';
 import { startTestServices } from './support/services';
 
 /**
@@ -36,15 +42,29 @@ async function main(): Promise<number> {
     console.error(`no test files in ${suites.join(', ')}`);
     return 1;
   }
-  await ensureTemporalCli();
-  if (!process.env.MONGODB_URI && !findMongod()) await ensureFerretDb();
-  const testServer = await ensureTestServer();
-  const services = await startTestServices({ ui: true });
-  const stop = async (): Promise<void> => services.stop();
+  // Unit tests are pure: they need no services, which keeps `npm run check` quick.
+  const pureOnly = suites.every((suite) => suite === 'unit');
+  let env: NodeJS.ProcessEnv = process.env;
+  let stop = (): Promise<void> => Promise.resolve();
+  if (!pureOnly) {
+    await ensureTemporalCli();
+    if (!process.env.MONGODB_URI && !findMongod()) await ensureFerretDb();
+    const testServer = await ensureTestServer();
+    const services = await startTestServices({ ui: true });
+    stop = () => services.stop();
+    env = {
+      ...process.env,
+      MONGODB_URI: services.mongoUri,
+      SFERUM_TEST_TEMPORAL_ADDRESS: services.temporalAddress,
+      SFERUM_TEST_TEMPORAL_UI_URL: services.temporalUiUrl ?? '',
+      SFERUM_TEST_SERVER_PATH: testServer,
+    };
+    console.error(
+      `[test] Temporal ${services.temporalAddress} (UI ${services.temporalUiUrl ?? 'off'}), MongoDB ${services.mongoUri}`,
+    );
+  }
   process.once('SIGINT', () => void stop().finally(() => process.exit(130)));
-  console.error(
-    `[test] Temporal ${services.temporalAddress} (UI ${services.temporalUiUrl ?? 'off'}), MongoDB ${services.mongoUri}; ${files.length} files`,
-  );
+  console.error(`[test] ${files.length} test files from ${suites.join(', ')}`);
   try {
     return await new Promise<number>((resolveRun) => {
       const child = spawn(
@@ -60,13 +80,7 @@ async function main(): Promise<number> {
         {
           cwd: projectRoot,
           stdio: 'inherit',
-          env: {
-            ...process.env,
-            MONGODB_URI: services.mongoUri,
-            SFERUM_TEST_TEMPORAL_ADDRESS: services.temporalAddress,
-            SFERUM_TEST_TEMPORAL_UI_URL: services.temporalUiUrl ?? '',
-            SFERUM_TEST_SERVER_PATH: testServer,
-          },
+          env,
         },
       );
       child.on('exit', (code) => resolveRun(code ?? 1));
