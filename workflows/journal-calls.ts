@@ -52,6 +52,8 @@ const { decisions } = proxySinks<DecisionSinks>();
 
 /** After a failed automatic start, try again this much later while the lesson's window is open. */
 const RETRY_FAILED_START_MS = 60_000;
+/** After the journal could not be loaded, try again this much later. */
+const RELOAD_AFTER_FAILURE_MS = 60_000;
 /** Lessons remembered as called; older ones have long left the planner's today/tomorrow window. */
 const CALLED_LESSONS_KEPT = 64;
 
@@ -219,14 +221,21 @@ export async function journalCallsWorkflow(
     if (!call || call.linkPendingLessonIds.length === 0) return;
     const visible = new Set(current.lessons.filter((l) => l.status !== 'draft').map((l) => l.id));
     const due = call.linkPendingLessonIds.filter((id) => visible.has(id));
+    const published: string[] = [];
     for (const lessonId of due) {
-      await publishLink({ schoolId, journalId, lessonId, callKey: call.callKey });
-      record({ kind: 'linkPublished', lessonId });
+      try {
+        await publishLink({ schoolId, journalId, lessonId, callKey: call.callKey });
+        published.push(lessonId);
+        record({ kind: 'linkPublished', lessonId });
+      } catch (error) {
+        // Stays pending: the next pass of the loop tries again.
+        lastError = failureText(error);
+      }
     }
-    if (due.length > 0 && running?.callKey === call.callKey) {
+    if (published.length > 0 && running?.callKey === call.callKey) {
       running = {
         ...running,
-        linkPendingLessonIds: running.linkPendingLessonIds.filter((id) => !due.includes(id)),
+        linkPendingLessonIds: running.linkPendingLessonIds.filter((id) => !published.includes(id)),
       };
     }
   }
@@ -270,20 +279,27 @@ export async function journalCallsWorkflow(
         if (!call) return;
         const lesson = current.lessons.find((l) => l.id === action.toLessonId);
         const visible = lesson !== undefined && lesson.status !== 'draft';
+        let linked = false;
         if (visible) {
-          await publishLink({
-            schoolId,
-            journalId,
-            lessonId: action.toLessonId,
-            callKey: call.callKey,
-          });
+          try {
+            await publishLink({
+              schoolId,
+              journalId,
+              lessonId: action.toLessonId,
+              callKey: call.callKey,
+            });
+            linked = true;
+          } catch (error) {
+            // The call carries over regardless; the link follows on the next pass.
+            lastError = failureText(error);
+          }
         }
         running = {
           ...call,
           lessonId: action.toLessonId,
           lessonIds: [...call.lessonIds, action.toLessonId],
           autoEndAt: action.newAutoEndAt,
-          linkPendingLessonIds: visible
+          linkPendingLessonIds: linked
             ? call.linkPendingLessonIds
             : [...call.linkPendingLessonIds, action.toLessonId],
         };
@@ -412,11 +428,22 @@ export async function journalCallsWorkflow(
   };
 
   for (;;) {
-    const current = await mutex.runExclusive(async () => {
-      const loaded = await context();
-      await publishPendingLinks(loaded);
-      return loaded;
-    });
+    let current: JournalContext;
+    try {
+      current = await mutex.runExclusive(async () => {
+        const loaded = await context();
+        await publishPendingLinks(loaded);
+        return loaded;
+      });
+    } catch (error) {
+      // MongoDB unreachable for longer than the activity's retries: keep the workflow, try again.
+      lastError = failureText(error);
+      dirty = true;
+      await condition(() => stateChanged, RELOAD_AFTER_FAILURE_MS, {
+        summary: 'reload the journal after a failure',
+      });
+      continue;
+    }
     const planned = replan(current);
     const next = planned.next;
     const wakeAt = Math.max(
