@@ -137,6 +137,8 @@ export async function startMongo(args: {
         `--sqlite-url=file:${dbPath}/`,
         `--listen-addr=127.0.0.1:${args.port}`,
         '--telemetry=disable',
+        // FerretDB keeps a small state file; by default it lands in the working directory.
+        `--state-dir=${dbPath}`,
         '--log-level=warn',
         '--debug-addr=-',
       ],
