@@ -42,4 +42,14 @@ export interface RosterPort {
 export interface PlanPort {
   /** A stored plan as readable JSON (IDs and counts, no names), or null. */
   getPlan(args: { schoolId: string; planId: string }): Promise<Record<string, unknown> | null>;
+  /**
+   * Marks a held plan approved in the store, which is what the sync's planning activity applies
+   * once the workflow accepts the approval. `missing` when there is no such plan, `notHeld` when
+   * it was never held (or was already applied).
+   */
+  approve(args: {
+    schoolId: string;
+    planId: string;
+    approvedBy: string;
+  }): Promise<'approved' | 'missing' | 'notHeld'>;
 }

@@ -33,5 +33,9 @@ export function createPlanPort({ db }: { db: Db }): PlanPort {
       const { _id, createdAt, ...rest } = plan;
       return { planId: _id, ...rest, createdAt: createdAt.toISOString() };
     },
+    async approve({ schoolId, planId, approvedBy }) {
+      if (await store.approvePlan(schoolId, planId, approvedBy)) return 'approved';
+      return (await store.getPlan(schoolId, planId)) === null ? 'missing' : 'notHeld';
+    },
   };
 }

@@ -2,82 +2,165 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
-import { startE2eStack, type E2eStack } from './stack';
+import type { Browser, Page } from 'playwright-core';
+import { importChangeSet } from '../../src/store/roster-import';
+import { createSyncStore } from '../../src/store/sync-store';
+import { chatKeys } from '../../src/domain/chat-plan';
+import type { TestServices } from '../support/services';
+import { launchChromium } from './browser';
+import { acquireServices, eventually, startE2eStack, type E2eStack } from './stack';
 
+/**
+ * The journal and school pages in Debian's Chromium over the real system: API, Temporal dev
+ * server, the call and sync workflows on a worker with the production activities, MongoDB and the
+ * VK API emulator.
+ */
 const SCREENSHOTS = join(process.cwd(), 'test-results', 'journal-page');
 
-let stack: E2eStack;
-let browser: Browser;
+let services: (TestServices & { stop(): Promise<void> }) | undefined;
+let e2e: E2eStack | undefined;
+let browser: Browser | undefined;
 
 before(async () => {
   await mkdir(SCREENSHOTS, { recursive: true });
-  stack = await startE2eStack();
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  services = await acquireServices();
+  // Any removal holds the plan, so the school page has a held plan to approve.
+  e2e = await startE2eStack(services, { removalThreshold: 0 });
+  browser = await launchChromium();
 });
 
 after(async () => {
-  await browser.close();
-  await stack.stop();
+  await browser?.close();
+  await e2e?.stop();
+  await services?.stop();
 });
 
-void it('V2, V5, V6: the teacher starts the video lesson, sees the join link, ends it, and the link is gone', async () => {
+function ready(): { e2e: E2eStack; browser: Browser } {
+  if (!e2e || !browser) throw new Error('the stack did not start');
+  return { e2e, browser };
+}
+
+async function text(page: Page, selector: string): Promise<string> {
+  return (await page.locator(selector).textContent()) ?? '';
+}
+
+void it('V2, V4, V5, V6: the teacher starts the video lesson, the link reaches the subject chat, the teacher ends it', async () => {
+  const { e2e, browser } = ready();
+  const { stack } = e2e;
   const page = await browser.newPage({ viewport: { width: 1100, height: 800 }, locale: 'ru-RU' });
-  const url = `${stack.baseUrl}/journals/${stack.journalId}/page?token=${encodeURIComponent(stack.teacherToken)}`;
-  await page.goto(url);
+  try {
+    await page.goto(
+      `${e2e.baseUrl}/journals/${e2e.journalId}/page?token=${encodeURIComponent(e2e.teacherToken)}`,
+    );
+    const row = page.locator(`tr[data-lesson-id="${e2e.lessonId}"]`);
+    await row.waitFor();
+    assert.ok(!page.url().includes('token='), 'the token leaves the address bar once stored');
+    await row.locator('input[type="radio"]').check();
+    await page.screenshot({ path: join(SCREENSHOTS, '1-opened.png'), fullPage: true });
 
-  await page.locator('tr[data-lesson-id="l-1"]').waitFor();
-  assert.ok(!page.url().includes('token='), 'the token leaves the address bar once stored');
-  await page.screenshot({ path: join(SCREENSHOTS, '1-opened.png'), fullPage: true });
+    const start = page.locator('#start');
+    assert.equal(await start.textContent(), 'Начать видеоурок');
+    await start.click();
+    const link = page.locator('#join-link');
+    await link.waitFor({ state: 'visible', timeout: 30_000 });
+    const joinLink = (await link.getAttribute('href')) ?? '';
+    assert.match(joinLink, /^https:\/\/vk\.com\/call\/join\//);
+    assert.equal(await page.locator('#join-button').textContent(), 'Подключиться');
+    assert.equal(await page.locator('#join-button').getAttribute('href'), joinLink);
+    assert.match(await text(page, '#message'), /Видеоурок начат/);
+    await page.screenshot({ path: join(SCREENSHOTS, '2-started.png'), fullPage: true });
 
-  const start = page.locator('#start');
-  assert.equal(await start.textContent(), 'Начать видеоурок');
-  await start.click();
-  const link = page.locator('#join-link');
-  await link.waitFor({ state: 'visible' });
-  assert.match((await link.getAttribute('href')) ?? '', /^https:\/\/vk\.com\/call\/join\//);
-  assert.equal(await page.locator('#join-button').textContent(), 'Подключиться');
-  assert.match((await page.locator('#message').textContent()) ?? '', /Видеоурок начат/);
-  await page.screenshot({ path: join(SCREENSHOTS, '2-started.png'), fullPage: true });
+    // The emulator: one active call with this link, and the link posted in the subject chat (V4).
+    const dump = stack.emulator.snapshot();
+    const active = dump.calls.filter(
+      (c) => c.communityId === e2e.communityId && c.status === 'active',
+    );
+    assert.equal(active.length, 1, 'one call per journal (V3)');
+    assert.equal(active[0]?.joinLink, joinLink);
+    const subjectChat = await createSyncStore(stack.db).getChat(
+      e2e.schoolId,
+      chatKeys.subject(e2e.journalId),
+    );
+    assert.ok(subjectChat?.chatId, 'the subject chat was created for its first online lesson (C2)');
+    const posted = dump.messages.filter(
+      (m) => m.communityId === e2e.communityId && m.text.includes(joinLink),
+    );
+    assert.equal(posted.length, 1, 'the link is posted once');
+    assert.equal(posted[0]?.chatId, subjectChat.chatId, 'in the subject chat');
+    assert.match(posted[0]?.text ?? '', /^Видеоурок «.+», \d+-й урок\. Подключиться: /);
 
-  await page.locator('#end').click();
-  await link.waitFor({ state: 'hidden' });
-  assert.equal(await page.locator('#join-button').isVisible(), false);
-  assert.match((await page.locator('#call-status').textContent()) ?? '', /не идёт/);
-  await page.screenshot({ path: join(SCREENSHOTS, '3-ended.png'), fullPage: true });
+    await page.locator('#end').click();
+    await link.waitFor({ state: 'hidden', timeout: 30_000 });
+    assert.equal(await page.locator('#join-button').isVisible(), false);
+    assert.match(await text(page, '#call-status'), /не идёт/);
+    assert.match(await text(page, '#message'), /Видеоурок завершён/);
+    await page.screenshot({ path: join(SCREENSHOTS, '3-ended.png'), fullPage: true });
+    const call = stack.emulator.snapshot().calls.find((c) => c.joinLink === joinLink);
+    assert.equal(call?.status, 'finished');
+    assert.equal(call?.finishedBy, 'api');
 
-  await page.reload();
-  await page.locator('tr[data-lesson-id="l-1"]').waitFor();
-  assert.equal(await page.locator('#start').isEnabled(), true, 'the stored token still works after a reload');
-  await page.close();
+    await page.reload();
+    await row.waitFor();
+    assert.match(await text(page, '#call-status'), /не идёт/, 'the workflow agrees after a reload');
+    assert.equal(await page.locator('#start').isDisabled(), false, 'the stored token still works');
+  } finally {
+    await page.close();
+  }
 });
 
-void it('the school page shows the last run, approves the held plan, and lists people without a VK ID', async () => {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 900 }, locale: 'ru-RU' });
-  await page.goto(`${stack.baseUrl}/schools/${stack.schoolId}/page?token=${encodeURIComponent(stack.adminKey)}`);
-  await page.locator('#held').waitFor({ state: 'visible' });
-  assert.match((await page.locator('#last-run').textContent()) ?? '', /создано чатов 4/);
-  await page.locator('#no-vk-id details').first().waitFor();
-  await page.locator('#no-vk-id details').first().click();
-  assert.match((await page.locator('#no-vk-id').textContent()) ?? '', /t-2/);
-  assert.equal(await page.locator('#audit-link').getAttribute('href'), `/schools/${stack.schoolId}/audit`);
-  await page.screenshot({ path: join(SCREENSHOTS, '4-school-held.png'), fullPage: true });
+void it('the school page (opened with ?key=) shows the last run, approves a held plan, and lists people without a VK ID', async () => {
+  const { e2e, browser } = ready();
+  const { stack, schoolId } = e2e;
+  // The import started the school's sync workflow; its first run creates the chats.
+  const first = await eventually(
+    'the first sync run',
+    async () => (await stack.gateway.syncStatus(schoolId))?.lastRun ?? undefined,
+    { timeoutMs: 90_000 },
+  );
+  assert.ok(first.chatsCreated > 0);
+  // A student unlinks the VK ID: a removal, which the zero threshold holds for approval.
+  const student = e2e.roster.students.find((s) => s.vkId !== null && s.active);
+  assert.ok(student, 'the demo school has a student with a VK ID');
+  await importChangeSet({
+    db: stack.db,
+    input: { schoolId, upsert: { students: [{ ...student, vkId: null }] }, remove: {} },
+    events: { rosterChanged: (e) => stack.gateway.rosterChanged(e) },
+  });
+  const held = await eventually(
+    'the plan held for approval',
+    async () => (await stack.gateway.syncStatus(schoolId))?.heldPlan ?? undefined,
+    { timeoutMs: 60_000 },
+  );
 
-  await page.locator('#approve').click();
-  await page.locator('#held').waitFor({ state: 'hidden' });
-  assert.match((await page.locator('#message').textContent()) ?? '', /План одобрен/);
-  await page.screenshot({ path: join(SCREENSHOTS, '5-school-approved.png'), fullPage: true });
-  await page.close();
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 }, locale: 'ru-RU' });
+  try {
+    await page.goto(
+      `${e2e.baseUrl}/schools/${schoolId}/page?key=${encodeURIComponent(e2e.adminKey)}`,
+    );
+    await page.locator('#held').waitFor({ state: 'visible' });
+    assert.ok(!page.url().includes('key='), 'the admin key leaves the address bar once stored');
+    assert.match(await text(page, '#last-run'), new RegExp(`создано чатов ${first.chatsCreated}`));
+    assert.match(await text(page, '#held-text'), new RegExp(held.planId));
+    await page.locator('#no-vk-id details').first().waitFor();
+    await page.locator('#no-vk-id details').first().click();
+    assert.match(await text(page, '#no-vk-id'), /без VK ID/);
+    assert.equal(
+      await page.locator('#audit-link').getAttribute('href'),
+      `/schools/${schoolId}/audit`,
+    );
+    await page.screenshot({ path: join(SCREENSHOTS, '4-school-held.png'), fullPage: true });
+
+    await page.locator('#approve').click();
+    await page.locator('#held').waitFor({ state: 'hidden', timeout: 30_000 });
+    assert.match(await text(page, '#message'), /План одобрен/);
+    await page.screenshot({ path: join(SCREENSHOTS, '5-school-approved.png'), fullPage: true });
+    const status = await eventually('the approved run', async () => {
+      const s = await stack.gateway.syncStatus(schoolId);
+      return s && s.lastRun?.planId === held.planId ? s : undefined;
+    });
+    assert.equal(status.heldPlan, null);
+    assert.equal(status.lastRun?.membersRemoved, held.removals);
+  } finally {
+    await page.close();
+  }
 });

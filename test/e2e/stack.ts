@@ -1,102 +1,188 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import pino from 'pino';
 import { buildApi } from '../../src/api/server';
-import type { SyncStatus } from '../../src/contracts/school-sync';
+import type { ZodApp } from '../../src/api/context';
+import type { RosterSnapshot } from '../../src/contracts/roster';
+import { demoRoster } from '../../src/dev/demo';
 import { issueAdminKey, issueTeacherToken } from '../../src/store/auth-store';
-import { connectMongo, ensureIndexes } from '../../src/store/db';
 import { importSnapshot } from '../../src/store/roster-import';
-import { createSecretBox } from '../../src/store/secrets';
-import { createSettingsStore } from '../../src/store/settings-store';
-import { fakeGateway, mongoServer, NOW, rosterFixture, SCHOOL_ID } from '../api/support';
+import { createSecretBox, DEV_SECRETS_KEY } from '../../src/store/secrets';
+import { startTestServices, type TestServices } from '../support/services';
+import { startStack, type Stack } from '../support/stack';
 
-/** What the browser test needs from whatever stack serves the journal page. */
+/** What the browser tests need: the real system behind the journal and school pages. */
 export interface E2eStack {
+  readonly stack: Stack;
   readonly baseUrl: string;
+  readonly schoolId: string;
   readonly journalId: string;
+  /** The demo's online lesson, starting 22 minutes after the roster was made. */
+  readonly lessonId: string;
+  readonly communityId: number;
   /** A teacher token of the journal's assigned teacher. */
   readonly teacherToken: string;
-  readonly schoolId: string;
+  readonly teacherId: string;
   readonly adminKey: string;
+  readonly roster: RosterSnapshot;
   stop(): Promise<void>;
 }
 
 /**
- * The journal page over the real API and MongoDB, with the workflow gateway faked. This is the
- * one function to swap for the full stack (Temporal dev server, worker, emulator) when the
- * browser test should watch the real call lifecycle.
+ * The services `npm test` passes in the environment, or this file's own (with the Web UI). Not
+ * `useServices()`: on Node 20 root-level `before` hooks run concurrently, so a second hook could
+ * not wait for its services.
  */
-export async function startE2eStack(): Promise<E2eStack> {
-  const mongo = mongoServer();
-  await mongo.start();
-  const dbName = `test_e2e_${randomBytes(5).toString('hex')}`;
-  const { client, db } = await connectMongo(mongo.uri, dbName);
-  await ensureIndexes(db);
-  await importSnapshot({ db, input: rosterFixture(), events: { rosterChanged: () => Promise.resolve() } });
-  const box = createSecretBox('cd'.repeat(32));
-  const gateway = fakeGateway();
-  // The school page has something to show: a finished run and a plan held by the removal guard.
-  let held = true;
-  gateway.syncStatus = (schoolId) => Promise.resolve(heldStatus(schoolId, held));
-  gateway.approvePlan = ({ planId }) => {
-    held = false;
-    return Promise.resolve({ accepted: true, runId: `run-after-${planId}` });
-  };
-  const app = await buildApi({
-    db,
-    gateway,
-    settings: createSettingsStore({ db, box }),
-    logger: pino({ level: 'warn' }),
-    secretsBox: box,
-    clock: () => NOW,
-    readiness: { temporal: () => Promise.resolve(true) },
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const { port } = app.server.address() as AddressInfo;
-  const teacherToken = (await issueTeacherToken({ db, schoolId: SCHOOL_ID, staffId: 't-1' })).secret;
-  const adminKey = (await issueAdminKey({ db, schoolId: SCHOOL_ID })).secret;
-  return {
-    schoolId: SCHOOL_ID,
-    adminKey,
-    baseUrl: `http://127.0.0.1:${port}`,
-    journalId: 'j-1',
-    teacherToken,
-    async stop() {
-      await app.close();
-      await db.dropDatabase();
-      await client.close();
-      await mongo.stop();
-    },
-  };
+export async function acquireServices(): Promise<TestServices & { stop(): Promise<void> }> {
+  const address = process.env.SFERUM_TEST_TEMPORAL_ADDRESS;
+  const mongoUri = process.env.MONGODB_URI;
+  if (address && mongoUri) {
+    return {
+      mongoUri,
+      temporalAddress: address,
+      temporalUiUrl: process.env.SFERUM_TEST_TEMPORAL_UI_URL || undefined,
+      stop: () => Promise.resolve(),
+    };
+  }
+  return startTestServices({ ui: true });
 }
 
-function heldStatus(schoolId: string, held: boolean): SyncStatus {
-  return {
-    schoolId,
-    period: '30',
-    state: held ? 'held' : 'idle',
-    currentRunId: null,
-    lastRun: {
-      runId: 'run-7',
-      planId: 'plan-7',
-      startedAt: new Date(NOW - 120_000).toISOString(),
-      finishedAt: new Date(NOW - 60_000).toISOString(),
-      chatsCreated: 4,
-      chatsAdopted: 0,
-      membersAdded: 12,
-      membersRemoved: 0,
-      adminsChanged: 2,
-      skippedNoVkId: 3,
-      unmanagedMembers: 0,
-      errors: 0,
-    },
-    nextRunAt: new Date(NOW + 30 * 60_000).toISOString(),
-    heldPlan: held
-      ? { planId: 'plan-8', reason: 'massRemoval', removals: 9, managedMembers: 20, chatsRemoved: 0 }
-      : null,
-    lastError: null,
-    blocked: null,
-    pendingChanges: 0,
-    runCount: 7,
+/**
+ * The demo school with every ID that names a workflow made unique, so tests sharing one Temporal
+ * server (`npm test`) never meet each other's `school-sync-…` or `journal-calls-…` workflows.
+ */
+export function uniqueDemoRoster(now: number, suffix: string) {
+  const demo = demoRoster(now);
+  const journal = (id: string): string => `${id}-${suffix}`;
+  const roster: RosterSnapshot = {
+    ...demo.roster,
+    school: { ...demo.roster.school, id: `e2e-${suffix}` },
+    journals: demo.roster.journals.map((j) => ({ ...j, id: journal(j.id) })),
+    lessons: demo.roster.lessons.map((l) => ({ ...l, journalId: journal(l.journalId) })),
+    templates: demo.roster.templates.map((t) => ({
+      ...t,
+      entries: t.entries.map((e) => ({ ...e, journalId: journal(e.journalId) })),
+    })),
   };
+  return { roster, journalId: journal(demo.journalId), lessonId: demo.lessonId };
+}
+
+/**
+ * The real stack (Temporal dev server, FerretDB/MongoDB, the VK API emulator, a worker with the
+ * production activities) with the HTTP API over it: the demo school imported, its community
+ * configured, an admin key and the journal teacher's token issued.
+ */
+export async function startE2eStack(
+  services: TestServices,
+  opts: { removalThreshold?: number } = {},
+): Promise<E2eStack> {
+  const stack = await startStack({ services });
+  let api: ZodApp | undefined;
+  const suffix = randomBytes(4).toString('hex');
+  const { roster, journalId, lessonId } = uniqueDemoRoster(Date.now(), suffix);
+  const schoolId = roster.school.id;
+  const stop = async (): Promise<void> => {
+    await api?.close();
+    await terminateSchoolWorkflows(stack, schoolId);
+    await stack.stop();
+  };
+  try {
+    await stack.startWorker();
+    const communityId = randomInt(100_000, 1_000_000);
+    const communityToken = `e2e-${randomBytes(16).toString('hex')}`;
+    stack.emulator.addCommunity(communityId, communityToken);
+    await stack.settings.save({
+      schoolId,
+      input: {
+        communityId,
+        token: communityToken,
+        period: '30',
+        enabled: true,
+        ...(opts.removalThreshold === undefined ? {} : { removalThreshold: opts.removalThreshold }),
+      },
+    });
+    await importSnapshot({
+      db: stack.db,
+      input: roster,
+      events: { rosterChanged: (e) => stack.gateway.rosterChanged(e) },
+    });
+    const teacherId = roster.journals.find((j) => j.id === journalId)?.teacherIds[0];
+    if (!teacherId) throw new Error('the demo journal has no teacher');
+    const teacherToken = (await issueTeacherToken({ db: stack.db, schoolId, staffId: teacherId }))
+      .secret;
+    const adminKey = (await issueAdminKey({ db: stack.db, schoolId })).secret;
+
+    api = await buildApi({
+      db: stack.db,
+      gateway: stack.gateway,
+      settings: stack.settings,
+      logger: stack.logger,
+      secretsBox: createSecretBox(DEV_SECRETS_KEY),
+      readiness: {
+        temporal: async () => {
+          try {
+            await stack.client.connection.workflowService.getSystemInfo({});
+            return true;
+          } catch {
+            return false;
+          }
+        },
+      },
+    });
+    await api.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = api.server.address() as AddressInfo;
+    return {
+      stack,
+      baseUrl: `http://127.0.0.1:${port}`,
+      schoolId,
+      journalId,
+      lessonId,
+      communityId,
+      teacherToken,
+      teacherId,
+      adminKey,
+      roster,
+      stop,
+    };
+  } catch (error) {
+    await stop().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The worker goes away with the stack: terminate what it ran, so nothing lingers on a shared server. */
+export async function terminateSchoolWorkflows(stack: Stack, schoolId: string): Promise<void> {
+  try {
+    const query = `SchoolId="${schoolId}" AND ExecutionStatus="Running"`;
+    for await (const wf of stack.client.workflow.list({ query })) {
+      await stack.client.workflow
+        .getHandle(wf.workflowId, wf.runId)
+        .terminate('end-to-end test finished')
+        .catch(() => undefined);
+    }
+  } catch {
+    // Visibility may lag or be unavailable; the workflows' IDs are unique to this test anyway.
+  }
+}
+
+/** Polls `probe` until it returns a value other than undefined, or fails with `what` at the deadline. */
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  { timeoutMs = 30_000, intervalMs = 250 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      const detail = lastError instanceof Error ? `: ${lastError.message}` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
 }

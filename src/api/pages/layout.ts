@@ -63,17 +63,19 @@ ${script}
 }
 
 /**
- * Shared by both pages' scripts: take `?token=` once into sessionStorage and drop it from the
- * address bar and history, then send it only as a header.
+ * Shared by both pages' scripts: take `?token=` (a teacher token) or `?key=` (an admin key, as
+ * `npm start` prints the school page) once into sessionStorage and drop both from the address bar
+ * and history, then send the credential only as a header.
  */
 export const CREDENTIAL_SCRIPT = `
 const STORAGE_KEY = 'sferum.credential';
 (function takeCredentialFromUrl() {
   const url = new URL(window.location.href);
-  const given = url.searchParams.get('token');
-  if (given) {
-    sessionStorage.setItem(STORAGE_KEY, given);
+  const given = url.searchParams.get('token') || url.searchParams.get('key');
+  if (url.searchParams.has('token') || url.searchParams.has('key')) {
+    if (given) sessionStorage.setItem(STORAGE_KEY, given);
     url.searchParams.delete('token');
+    url.searchParams.delete('key');
     history.replaceState(null, '', url.pathname + url.search + url.hash);
   }
 })();

@@ -8,7 +8,7 @@ import { schoolPage } from './school-page';
 
 /**
  * Only this response's inline script and style may run, and the page may talk to this origin
- * only; `no-referrer` keeps a `?token=` URL out of the Referer of the join link.
+ * only; `no-referrer` keeps a `?token=`/`?key=` URL out of the Referer of the join link.
  */
 function sendPage(reply: FastifyReply, render: (nonce: string) => string): void {
   const nonce = randomBytes(16).toString('base64');
@@ -48,7 +48,8 @@ export function registerPageRoutes(app: ZodApp): void {
       schema: {
         tags: ['pages'],
         summary: 'The school admin page (HTML): last sync, held plan, people without a VK ID',
-        description: 'Open with `?token=<admin key>` once; the page keeps it in sessionStorage.',
+        description:
+          'Open with `?key=<admin key>` (or `?token=`) once; the page keeps it in sessionStorage.',
         params: schoolParams,
         response: errorReplies(400),
       },

@@ -36,6 +36,10 @@ document.getElementById('audit-link').href = base + '/audit';
 const REASONS = { massRemoval: 'запуск удалил бы слишком много участников', chatRemoval: 'запуск удалил бы чат целиком' };
 const KINDS = { staffRoom: 'Учительская', classParents: 'Родительский чат', classStudents: 'Чат класса', subject: 'Предметный чат' };
 let heldPlanId = null;
+// A plan approved from this page stays out of sight until the workflow has applied it: the
+// workflow reports it as held until its next run has planned, a moment after the approval.
+let approvedPlanId = null;
+let timer = null;
 
 function show(text, kind) {
   const box = document.getElementById('message');
@@ -66,7 +70,7 @@ function renderStatus(s) {
   const blocked = document.getElementById('blocked');
   blocked.hidden = !s.blocked;
   blocked.textContent = s.blocked ? 'Синхронизация остановлена: ' + s.blocked.message : '';
-  const held = s.heldPlan;
+  const held = s.heldPlan && s.heldPlan.planId !== approvedPlanId ? s.heldPlan : null;
   heldPlanId = held ? held.planId : null;
   document.getElementById('held').hidden = !held;
   if (held) {
@@ -83,11 +87,20 @@ function renderNoVkId(data) {
     el('ul', {}, ...chat.people.map((p) => el('li', { text: (p.name || p.personId) + ' (' + p.personId + ')' }))))));
 }
 
+// Every 30 s; every second while a run is going or an approval is being applied.
+function schedule(ms) {
+  clearTimeout(timer);
+  timer = setTimeout(() => { void refresh(); }, ms);
+}
+
 async function refresh() {
   const [status, noVk] = await Promise.all([api('GET', base + '/status'), api('GET', base + '/no-vk-id')]);
-  if (status.status !== 200) { show(explainError(status), 'error'); return; }
-  renderStatus(status.data);
+  if (status.status !== 200) { show(explainError(status), 'error'); schedule(30000); return; }
+  const s = status.data;
+  if (approvedPlanId && !(s.heldPlan && s.heldPlan.planId === approvedPlanId)) approvedPlanId = null;
+  renderStatus(s);
   if (noVk.status === 200) renderNoVkId(noVk.data);
+  schedule(approvedPlanId || s.state === 'running' ? 1000 : 30000);
 }
 
 document.getElementById('sync-now').addEventListener('click', async () => {
@@ -109,14 +122,13 @@ document.getElementById('show-plan').addEventListener('click', async () => {
 document.getElementById('approve').addEventListener('click', async () => {
   if (!heldPlanId) return;
   const result = await api('POST', base + '/plans/' + encodeURIComponent(heldPlanId) + '/approve');
-  if (result.status === 200) show('План одобрен и применяется.');
+  if (result.status === 200) { approvedPlanId = heldPlanId; show('План одобрен и применяется.'); }
   else if (result.status === 409) show('План не одобрен: ' + result.data.reason, 'warn');
   else show(explainError(result), 'error');
   await refresh();
 });
 
 void refresh();
-setInterval(() => { void refresh(); }, 30000);
 `;
   return page({ title: 'Синхронизация чатов', nonce, body, script });
 }

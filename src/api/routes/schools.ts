@@ -221,18 +221,25 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
       schema: {
         tags: ['sync'],
         summary: 'Approve a plan held by the mass-removal guard',
-        description: '200 with accepted:true and the run that applies it; 409 with the reason when refused.',
+        description:
+          '200 with accepted:true and the run that applies it; 404 for an unknown plan; 409 with the reason when refused.',
         security,
         params: planParams,
         response: { 200: approveResultSchema, 409: approveResultSchema, ...errorReplies(...ADMIN_ERRORS) },
       },
     },
     async (request, reply) => {
-      const result = await gateway.approvePlan({
-        schoolId: request.params.id,
-        planId: request.params.planId,
-        approvedBy: actorOf(request.principal ?? raise()),
-      });
+      const { id: schoolId, planId } = request.params;
+      const approvedBy = actorOf(request.principal ?? raise());
+      // The store first: the workflow plans its next run as soon as it accepts, and the planning
+      // activity applies the stored plan only if the store already says it is approved (otherwise
+      // it would re-plan, and the guard would hold the same removals again).
+      const marked = await plans.approve({ schoolId, planId, approvedBy });
+      if (marked === 'missing') throw notFound('plan');
+      if (marked === 'notHeld') {
+        return reply.status(409).send({ accepted: false, reason: `plan ${planId} is not held` });
+      }
+      const result = await gateway.approvePlan({ schoolId, planId, approvedBy });
       return reply.status(result.accepted ? 200 : 409).send(result);
     },
   );
