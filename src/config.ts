@@ -17,6 +17,8 @@ const envSchema = z.object({
   TEMPORAL_UI_PORT: port.default(8233),
   MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb://').optional(),
   MONGODB_DB: z.string().min(1).default('sferum'),
+  /** Port of the MongoDB-compatible server `npm start` runs when MONGODB_URI is not set. */
+  LOCAL_MONGO_PORT: port.default(27027),
   API_HOST: z.string().min(1).default('127.0.0.1'),
   API_PORT: port.default(3000),
   API_PUBLIC_URL: z.url().optional(),

@@ -58,7 +58,7 @@ export async function startEverything(): Promise<void> {
     started.push(temporal);
     say('starting the MongoDB-compatible server…');
     const mongo = await startMongo({
-      port: 27027,
+      port: config.LOCAL_MONGO_PORT,
       dataDir: dataDir(),
       logFile: join(logDir, 'mongo.log'),
       externalUri: config.MONGODB_URI,
