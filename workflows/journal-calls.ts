@@ -446,14 +446,13 @@ export async function journalCallsWorkflow(
     }
     const planned = replan(current);
     const next = planned.next;
-    const wakeAt = Math.max(
-      Math.min(
-        next?.at ?? Infinity,
-        planned.replanAt,
-        retryStartAfter > Date.now() ? retryStartAfter : Infinity,
-      ),
-      Date.now(),
-    );
+    // After a failed automatic start the planner still says "start now" (it knows nothing of the
+    // failure), so the start waits for its retry time instead of spinning on 1 ms timers.
+    const dueAt =
+      next?.kind === 'start' && retryStartAfter > Date.now()
+        ? Math.max(next.at, retryStartAfter)
+        : (next?.at ?? Infinity);
+    const wakeAt = Math.max(Math.min(dueAt, planned.replanAt), Date.now());
     stateChanged = false;
     const interrupted = await condition(
       () => dirty || stateChanged || shouldContinueAsNew(),
