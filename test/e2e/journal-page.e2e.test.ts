@@ -103,6 +103,14 @@ void it('V2, V4, V5, V6: the teacher starts the video lesson, the link reaches t
     await row.waitFor();
     assert.match(await text(page, '#call-status'), /не идёт/, 'the workflow agrees after a reload');
     assert.equal(await page.locator('#start').isDisabled(), false, 'the stored token still works');
+
+    // The API counts the button presses by route pattern, never by the journal in the URL.
+    const metrics = await (await fetch(`${e2e.baseUrl}/metrics`)).text();
+    assert.match(
+      metrics,
+      /sferum_api_requests_total\{method="POST",route="\/journals\/:id\/call\/start",status="200"\} 1/,
+    );
+    assert.ok(!metrics.includes(e2e.journalId), 'no journal ID in the metric labels');
   } finally {
     await page.close();
   }
@@ -131,6 +139,15 @@ void it('the school page (opened with ?key=) shows the last run, approves a held
     async () => (await stack.gateway.syncStatus(schoolId))?.heldPlan ?? undefined,
     { timeoutMs: 60_000 },
   );
+
+  // docs/operating.md: `SyncState="held"` finds the school in the Web UI's list.
+  await eventually('the school in SyncState="held"', async () => {
+    const query = `SyncState="held" AND SchoolId="${schoolId}"`;
+    for await (const wf of stack.client.workflow.list({ query })) {
+      if (wf.workflowId === `school-sync-${schoolId}`) return true;
+    }
+    return undefined;
+  });
 
   const page = await browser.newPage({ viewport: { width: 1100, height: 900 }, locale: 'ru-RU' });
   try {
