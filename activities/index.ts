@@ -6,6 +6,7 @@ import { createRosterStore } from '../src/store/roster-store';
 import type { SettingsStore } from '../src/store/settings-store';
 import { createSyncStore } from '../src/store/sync-store';
 import type { WorkflowGateway } from '../src/workflow-gateway';
+import { createArchiveActivities } from './archive';
 import { withBoundary } from './boundary';
 import { createCallActivities } from './calls';
 import { createHelloActivities } from './hello';
@@ -44,6 +45,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createHelloActivities(deps),
     ...syncActivities,
     ...callActivities,
+    ...createArchiveActivities({ db: deps.db }),
   });
 }
 

@@ -1,0 +1,264 @@
+import type { CallDecision } from '../contracts/decisions';
+import type { Lesson, Template } from '../contracts/roster';
+import { AUTO_START_LEAD_MS } from '../domain/call-plan';
+import {
+  gridTimes,
+  selectTemplate,
+  templateDefects,
+  type TemplateDefect,
+} from '../domain/template-check';
+import { zonedDateTimeToEpoch } from '../domain/time';
+
+/**
+ * Turns the decisions a replay collected into one row per online lesson: did it get a call, how
+ * and when did the call start and end, and if it got none, why. Pure, so every rule below is
+ * tested without a server.
+ */
+
+/** A timer-driven action more than this late means the worker was not there when it was due. */
+export const LATE_TIMER_MS = 60_000;
+
+export type MissedReason =
+  /** V7: the template governing the lesson's date is incomplete; `missing` says which part. */
+  | { readonly code: 'templateIncomplete'; readonly missing: readonly TemplateDefect[] }
+  /** V2: published more than 20 minutes after its start: manual start only. */
+  | { readonly code: 'publishedTooLate'; readonly minutesAfterStart: number }
+  /** V2 likewise, for the online switch turned on too late. */
+  | { readonly code: 'onlineTooLate'; readonly minutesAfterStart: number }
+  /** V1: never published. */
+  | { readonly code: 'notPublished' }
+  /** V3: left unpublished while a later lesson of the journal was chosen for the call. */
+  | { readonly code: 'earlierUnpublished'; readonly chosenLessonId: string }
+  /** V3: a manual start was refused because the journal's one call was busy. */
+  | { readonly code: 'anotherCallRunning'; readonly refusals: number }
+  /** The platform failed every start, each after the activity's own retries. */
+  | { readonly code: 'platformError'; readonly attempts: number; readonly lastError: string | null }
+  /** The workflow woke long after the call was due: no worker was polling (the timer fired late). */
+  | { readonly code: 'workerUnavailable'; readonly lateMinutes: number }
+  /** The grid gives no time for the lesson's number. */
+  | { readonly code: 'noGridTime' }
+  /** No decision about the lesson at all: no journal workflow history covers it. */
+  | { readonly code: 'noHistory' };
+
+export type MissedReasonCode = MissedReason['code'];
+
+export interface AuditRow {
+  readonly journalId: string;
+  readonly lessonId: string;
+  readonly date: string;
+  readonly number: number;
+  /** Wall times in the school's zone from the template grid, null when the grid has none. */
+  readonly plannedStart: string | null;
+  readonly plannedEnd: string | null;
+  readonly online: boolean;
+  readonly status: Lesson['status'];
+  readonly started: {
+    readonly how: 'auto' | 'manual' | 'carriedOver';
+    readonly at: number;
+    /** `auto` or the staff ID who pressed the button. */
+    readonly by: string;
+    /** How late an automatic start was against its due time, when more than LATE_TIMER_MS. */
+    readonly lateMs: number | null;
+  } | null;
+  readonly ended: {
+    readonly how: 'auto' | 'manual' | 'inSferum';
+    readonly at: number;
+    readonly by: string;
+    readonly lateMs: number | null;
+  } | null;
+  readonly missed: MissedReason | null;
+}
+
+const minutes = (ms: number): number => Math.round(ms / 60_000);
+
+function lateBy(decision: CallDecision): number | null {
+  if (decision.dueAt === undefined) return null;
+  const late = decision.at - decision.dueAt;
+  return late > LATE_TIMER_MS ? late : null;
+}
+
+function servesLesson(decision: CallDecision, lessonId: string): boolean {
+  if (decision.lessonId === lessonId) return true;
+  const lessons = decision.details?.lessons;
+  return typeof lessons === 'string' && lessons.split(',').includes(lessonId);
+}
+
+function parseDefects(value: unknown): TemplateDefect[] | null {
+  if (typeof value !== 'string' || value === '') return null;
+  const known = new Set<string>(templateDefects);
+  const parts = value.split(',').filter((p): p is TemplateDefect => known.has(p));
+  return parts.length > 0 ? parts : null;
+}
+
+function explainMissed(args: {
+  lesson: Lesson;
+  own: readonly CallDecision[];
+  lessonStart: number | null;
+  templates: readonly Template[];
+}): MissedReason {
+  const { lesson, own, lessonStart } = args;
+  const skips = (reason: string): CallDecision[] =>
+    own.filter((d) => d.kind === 'skipped' && d.reason === reason);
+
+  const failures = own.filter((d) => d.kind === 'startFailed' && d.reason === 'platformError');
+  if (failures.length > 0) {
+    const last = failures[failures.length - 1]?.details?.error;
+    return {
+      code: 'platformError',
+      attempts: failures.length,
+      lastError: typeof last === 'string' ? last : null,
+    };
+  }
+  const refusals = own.filter((d) => d.kind === 'refused' && d.reason === 'anotherCallRunning');
+  if (refusals.length > 0) return { code: 'anotherCallRunning', refusals: refusals.length };
+  const earlier = skips('earlierUnpublished')[0];
+  if (earlier) {
+    const chosen = earlier.details?.chosenLessonId;
+    return { code: 'earlierUnpublished', chosenLessonId: typeof chosen === 'string' ? chosen : '' };
+  }
+  const incomplete = skips('templateIncomplete');
+  if (incomplete.length > 0) {
+    const fromDecision = incomplete
+      .map((d) => parseDefects(d.details?.missing))
+      .find((m) => m !== null);
+    // The workflow names the defects only for the lesson in focus; for the others the audit reads
+    // the template the same way the planner does.
+    const missing =
+      fromDecision ??
+      selectTemplate({ templates: args.templates, journalId: lesson.journalId, date: lesson.date })
+        .missing;
+    return { code: 'templateIncomplete', missing };
+  }
+  const tooLong = skips('startedTooLongAgo')[0];
+  if (tooLong) {
+    const after = lessonStart === null ? 0 : minutes(tooLong.at - lessonStart);
+    const before = own.filter((d) => d.at <= tooLong.at);
+    if (before.some((d) => d.kind === 'skipped' && d.reason === 'notPublished')) {
+      return { code: 'publishedTooLate', minutesAfterStart: after };
+    }
+    if (before.some((d) => d.kind === 'skipped' && d.reason === 'notOnline')) {
+      return { code: 'onlineTooLate', minutesAfterStart: after };
+    }
+    // Nothing held the lesson back, yet the workflow first saw it past the grace period: the
+    // timer due AUTO_START_LEAD_MS before the lesson fired late.
+    const dueAt = lessonStart === null ? tooLong.at : lessonStart - AUTO_START_LEAD_MS;
+    return { code: 'workerUnavailable', lateMinutes: minutes(tooLong.at - dueAt) };
+  }
+  if (skips('notPublished').length > 0) return { code: 'notPublished' };
+  if (skips('noGridTime').length > 0) return { code: 'noGridTime' };
+  return { code: 'noHistory' };
+}
+
+/** One row per online lesson, in date, journal and number order. */
+export function explainLessons(args: {
+  lessons: readonly Lesson[];
+  templates: readonly Template[];
+  timeZone: string;
+  /** Every decision of the journals concerned, any order. */
+  decisions: readonly CallDecision[];
+}): AuditRow[] {
+  const byTime = [...args.decisions].sort((a, b) => a.at - b.at);
+  const rows: AuditRow[] = [];
+  const lessons = args.lessons
+    .filter((l) => l.online)
+    .sort((a, b) =>
+      a.date !== b.date
+        ? a.date < b.date
+          ? -1
+          : 1
+        : a.journalId !== b.journalId
+          ? a.journalId < b.journalId
+            ? -1
+            : 1
+          : a.number - b.number,
+    );
+  for (const lesson of lessons) {
+    const selection = selectTemplate({
+      templates: args.templates,
+      journalId: lesson.journalId,
+      date: lesson.date,
+    });
+    const wall = selection.template ? gridTimes(selection.template, lesson.number) : null;
+    const lessonStart = wall
+      ? zonedDateTimeToEpoch({ date: lesson.date, time: wall.start, timeZone: args.timeZone })
+      : null;
+    const journal = byTime.filter((d) => d.journalId === lesson.journalId);
+    const own = journal.filter((d) => d.lessonId === lesson.id);
+
+    const start = own.find(
+      (d) => d.kind === 'autoStarted' || d.kind === 'manualStarted' || d.kind === 'carriedOver',
+    );
+    const started: AuditRow['started'] = start
+      ? {
+          how:
+            start.kind === 'autoStarted'
+              ? 'auto'
+              : start.kind === 'manualStarted'
+                ? 'manual'
+                : 'carriedOver',
+          at: start.at,
+          by: start.actor ?? 'auto',
+          lateMs: lateBy(start),
+        }
+      : null;
+    const end = start
+      ? journal.find(
+          (d) =>
+            d.at >= start.at &&
+            (d.kind === 'autoEnded' || d.kind === 'manualEnded' || d.kind === 'endedInSferum') &&
+            servesLesson(d, lesson.id),
+        )
+      : undefined;
+    const ended: AuditRow['ended'] = end
+      ? {
+          how:
+            end.kind === 'autoEnded' ? 'auto' : end.kind === 'manualEnded' ? 'manual' : 'inSferum',
+          at: end.at,
+          by: end.actor ?? 'auto',
+          lateMs: lateBy(end),
+        }
+      : null;
+    rows.push({
+      journalId: lesson.journalId,
+      lessonId: lesson.id,
+      date: lesson.date,
+      number: lesson.number,
+      plannedStart: wall?.start ?? null,
+      plannedEnd: wall?.end ?? null,
+      online: lesson.online,
+      status: lesson.status,
+      started,
+      ended,
+      missed: started
+        ? null
+        : explainMissed({ lesson, own, lessonStart, templates: args.templates }),
+    });
+  }
+  return rows;
+}
+
+/** The reason in words, for the text table and the CSV. */
+export function describeReason(reason: MissedReason): string {
+  switch (reason.code) {
+    case 'templateIncomplete':
+      return `template incomplete (${reason.missing.join(', ')}): manual start only`;
+    case 'publishedTooLate':
+      return `published too late (${reason.minutesAfterStart} min after the start): manual start only`;
+    case 'onlineTooLate':
+      return `switched online too late (${reason.minutesAfterStart} min after the start): manual start only`;
+    case 'notPublished':
+      return 'not published';
+    case 'earlierUnpublished':
+      return `not published while a later lesson (${reason.chosenLessonId}) got the call`;
+    case 'anotherCallRunning':
+      return `another call was running (manual start refused ${reason.refusals}×)`;
+    case 'platformError':
+      return `platform error after retries (${reason.attempts} failed start${reason.attempts === 1 ? '' : 's'}${reason.lastError ? `; last: ${reason.lastError}` : ''})`;
+    case 'workerUnavailable':
+      return `worker unavailable: the timer fired ${reason.lateMinutes} min late`;
+    case 'noGridTime':
+      return 'no start time in the template grid for this lesson number';
+    case 'noHistory':
+      return 'no decision recorded: no journal workflow history covers this lesson';
+  }
+}

@@ -1,0 +1,236 @@
+import type { Client } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker, type ReplayWorkerOptions } from '@temporalio/worker';
+import type { Db } from 'mongodb';
+import type { CallDecision, DecisionSinks } from '../contracts/decisions';
+import { workflowIds } from '../contracts/ids';
+import type { InjectedSinks } from '@temporalio/worker';
+import { addDays, zonedDateTimeToEpoch } from '../domain/time';
+import { createRosterStore } from '../store/roster-store';
+import { createHistoryArchive, journalRunsQuery } from './archive';
+import { explainLessons, type AuditRow } from './explain';
+
+/** Where the replay gets the workflow code: the very code the workers run. */
+export type ReplayWorkflowSource =
+  Pick<ReplayWorkerOptions, 'workflowBundle'> | Pick<ReplayWorkerOptions, 'workflowsPath'>;
+
+export interface ReplayInput {
+  readonly workflowId: string;
+  readonly runId: string;
+  /** A JSON history (the protojson form `historyToJSON` and `temporal workflow show` write). */
+  readonly history: unknown;
+}
+
+export interface ReplayFailure {
+  readonly workflowId: string;
+  readonly runId: string;
+  /** `DeterminismViolationError` when the code no longer makes the recorded decisions. */
+  readonly errorType: string;
+  readonly message: string;
+}
+
+export interface ReplayOutcome {
+  readonly replayed: number;
+  readonly failures: ReplayFailure[];
+  /** Decisions per run, keyed `workflowId/runId`, in the order the workflow made them. */
+  readonly decisions: Map<string, CallDecision[]>;
+}
+
+export type AuditProgress = (done: number, total: number) => void;
+
+/**
+ * Replays histories with the decision sink enabled during replay (`callDuringReplay`), so the
+ * decisions come from the code that made them, and reports each history that no longer replays.
+ * Histories are consumed lazily, one at a time: an audit of thousands of runs never holds them all.
+ */
+export async function replayDecisions(args: {
+  workflows: ReplayWorkflowSource;
+  histories: AsyncIterable<ReplayInput> | Iterable<ReplayInput>;
+  total?: number;
+  onProgress?: AuditProgress;
+}): Promise<ReplayOutcome> {
+  const decisions = new Map<string, CallDecision[]>();
+  const sinks: InjectedSinks<DecisionSinks> = {
+    decisions: {
+      record: {
+        fn(info, decision) {
+          const key = `${info.workflowId}/${info.runId}`;
+          const list = decisions.get(key) ?? [];
+          list.push(decision);
+          decisions.set(key, list);
+        },
+        callDuringReplay: true,
+      },
+    },
+  };
+  const failures: ReplayFailure[] = [];
+  let replayed = 0;
+  async function* feed(): AsyncGenerator<{ workflowId: string; history: unknown }> {
+    for await (const h of args.histories) yield { workflowId: h.workflowId, history: h.history };
+  }
+  for await (const result of Worker.runReplayHistories(
+    { ...args.workflows, sinks, replayName: 'audit' },
+    feed(),
+  )) {
+    replayed += 1;
+    if (result.error) {
+      failures.push({
+        workflowId: result.workflowId,
+        runId: result.runId,
+        errorType: result.error.name,
+        message: result.error.message,
+      });
+      // A run that no longer replays explains nothing: its partial decisions are not evidence.
+      decisions.delete(`${result.workflowId}/${result.runId}`);
+    }
+    args.onProgress?.(replayed, args.total ?? replayed);
+  }
+  return { replayed, failures, decisions };
+}
+
+export interface AuditReport {
+  readonly schoolId: string;
+  readonly journalId: string | null;
+  readonly from: string;
+  readonly to: string;
+  readonly timeZone: string;
+  readonly rows: AuditRow[];
+  readonly histories: number;
+  readonly failures: ReplayFailure[];
+}
+
+/** Run-time slack around the date range: a lesson is planned the day before and ended after it. */
+const SLACK_DAYS = 2;
+
+function datesBetween(from: string, to: string): string[] {
+  const dates: string[] = [];
+  for (let d = from; d <= to; d = addDays(d, 1)) dates.push(d);
+  return dates;
+}
+
+/**
+ * The audit: which online lessons of a school (or one journal) between two dates got a call, how
+ * it started and ended, and why the others got none. Reads the history archive; with a client it
+ * also takes open runs fresh from the server (their archived copy may be a pass behind).
+ */
+export async function runAudit(args: {
+  db: Db;
+  client?: Client;
+  schoolId: string;
+  journalId?: string;
+  from: string;
+  to: string;
+  workflows: ReplayWorkflowSource;
+  onProgress?: AuditProgress;
+}): Promise<AuditReport> {
+  const { db, schoolId, from, to } = args;
+  if (to < from) throw new RangeError(`the range ends (${to}) before it starts (${from})`);
+  const roster = createRosterStore({ db });
+  const school = await roster.getSchool(schoolId);
+  const timeZone = school?.timeZone ?? 'Europe/Moscow';
+  const rangeStart = zonedDateTimeToEpoch({
+    date: addDays(from, -SLACK_DAYS),
+    time: '00:00',
+    timeZone,
+  });
+  const rangeEnd = zonedDateTimeToEpoch({ date: addDays(to, SLACK_DAYS), time: '00:00', timeZone });
+
+  const archive = createHistoryArchive(db);
+  const runs = await archive.list({
+    schoolId,
+    ...(args.journalId ? { journalId: args.journalId } : {}),
+    from: new Date(rangeStart),
+    to: new Date(rangeEnd),
+  });
+  const fresh = args.client
+    ? await openRunsFromServer({
+        client: args.client,
+        schoolId,
+        journalId: args.journalId,
+        archivedOpen: runs.filter((r) => !r.closed),
+      })
+    : new Map<string, ReplayInput>();
+  const archivedKeys = new Set(runs.map((r) => `${r.workflowId}/${r.runId}`));
+  const extra = [...fresh.values()].filter((r) => !archivedKeys.has(`${r.workflowId}/${r.runId}`));
+
+  async function* histories(): AsyncGenerator<ReplayInput> {
+    for (const run of runs) {
+      const key = `${run.workflowId}/${run.runId}`;
+      const live = fresh.get(key);
+      if (live) {
+        yield live;
+        continue;
+      }
+      const json = await archive.readJson(run.workflowId, run.runId);
+      if (json !== null)
+        yield {
+          workflowId: run.workflowId,
+          runId: run.runId,
+          history: JSON.parse(json) as unknown,
+        };
+    }
+    yield* extra;
+  }
+  const outcome = await replayDecisions({
+    workflows: args.workflows,
+    histories: histories(),
+    total: runs.length + extra.length,
+    ...(args.onProgress ? { onProgress: args.onProgress } : {}),
+  });
+
+  const journalIds = args.journalId
+    ? [args.journalId]
+    : ((await roster.loadRoster(schoolId))?.journals.map((j) => j.id) ?? []);
+  const dates = datesBetween(from, to);
+  const lessons = (
+    await Promise.all(
+      journalIds.map((journalId) => roster.listLessons({ schoolId, journalId, dates })),
+    )
+  ).flat();
+  const templates = await roster.listTemplates(schoolId);
+  const decisions = [...outcome.decisions.values()].flat();
+  return {
+    schoolId,
+    journalId: args.journalId ?? null,
+    from,
+    to,
+    timeZone,
+    rows: explainLessons({ lessons, templates, timeZone, decisions }),
+    histories: outcome.replayed,
+    failures: outcome.failures,
+  };
+}
+
+/**
+ * Open runs as the server has them now. Lists them through visibility; a server without it (the
+ * time-skipping test server) still refreshes the archived open runs by their IDs.
+ */
+async function openRunsFromServer(args: {
+  client: Client;
+  schoolId: string;
+  journalId: string | undefined;
+  archivedOpen: readonly { workflowId: string; runId: string }[];
+}): Promise<Map<string, ReplayInput>> {
+  const wanted: { workflowId: string; runId: string }[] = [...args.archivedOpen];
+  try {
+    const query = `${journalRunsQuery(args.schoolId)} AND ExecutionStatus = 'Running'`;
+    for await (const info of args.client.workflow.list({ query })) {
+      if (args.journalId && info.workflowId !== workflowIds.journalCalls(args.journalId)) continue;
+      wanted.push({ workflowId: info.workflowId, runId: info.runId });
+    }
+  } catch {
+    // No visibility on this server: the archived open runs are all we know of.
+  }
+  const fresh = new Map<string, ReplayInput>();
+  for (const { workflowId, runId } of wanted) {
+    const key = `${workflowId}/${runId}`;
+    if (fresh.has(key)) continue;
+    try {
+      const history = await args.client.workflow.getHandle(workflowId, runId).fetchHistory();
+      fresh.set(key, { workflowId, runId, history: JSON.parse(historyToJSON(history)) as unknown });
+    } catch {
+      // Gone from the server (closed and past retention): the archived copy stands.
+    }
+  }
+  return fresh;
+}
