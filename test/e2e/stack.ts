@@ -4,6 +4,7 @@ import { buildApi } from '../../src/api/server';
 import type { ZodApp } from '../../src/api/context';
 import type { RosterSnapshot } from '../../src/contracts/roster';
 import { demoRoster } from '../../src/dev/demo';
+import { addDays, epochToZonedDate, zonedDateTimeToEpoch } from '../../src/domain/time';
 import { issueAdminKey, issueTeacherToken } from '../../src/store/auth-store';
 import { importSnapshot } from '../../src/store/roster-import';
 import { createSecretBox, DEV_SECRETS_KEY } from '../../src/store/secrets';
@@ -47,11 +48,23 @@ export async function acquireServices(): Promise<TestServices & { stop(): Promis
 }
 
 /**
+ * The demo lesson starts 22 minutes after the time given and lasts 45; its call ends 20 minutes
+ * later. Late in the Moscow evening that would cross midnight while the lesson is dated today, so
+ * then the demo is made as of tomorrow 07:38, and its lesson starts tomorrow at 08:00.
+ */
+function demoClock(now: number): number {
+  const zone = 'Europe/Moscow';
+  const today = epochToZonedDate(now, zone);
+  if (epochToZonedDate(now + 2 * 60 * 60_000, zone) === today) return now;
+  return zonedDateTimeToEpoch({ date: addDays(today, 1), time: '07:38', timeZone: zone });
+}
+
+/**
  * The demo school with every ID that names a workflow made unique, so tests sharing one Temporal
  * server (`npm test`) never meet each other's `school-sync-…` or `journal-calls-…` workflows.
  */
 export function uniqueDemoRoster(now: number, suffix: string) {
-  const demo = demoRoster(now);
+  const demo = demoRoster(demoClock(now));
   const journal = (id: string): string => `${id}-${suffix}`;
   const roster: RosterSnapshot = {
     ...demo.roster,
