@@ -69,14 +69,23 @@ export interface SchoolSyncTestHooks {
 }
 
 /**
+ * What continue-as-new carries besides the shared contract: when the next periodic run is due
+ * (so continuing is not itself a reason to sync) and whether a run was explicitly asked for.
+ */
+type CarriedState = CarriedSyncState & {
+  readonly nextRunAt?: number | null;
+  readonly runRequested?: boolean;
+};
+
+/**
  * One per school: keeps its chats, members and admins equal to the plan (C1–C5, S1–S4). Runs on
  * its period, and within seconds of a `rosterChanged` signal.
  */
 export async function schoolSyncWorkflow(
-  input: SchoolSyncInput & { testHooks?: SchoolSyncTestHooks },
+  input: SchoolSyncInput & { carried?: CarriedState; testHooks?: SchoolSyncTestHooks },
 ): Promise<void> {
   const { schoolId } = input;
-  const carried = input.carried;
+  const carried: CarriedState | undefined = input.carried;
   let period: SyncPeriod = carried?.period ?? DEFAULT_SYNC_PERIOD;
   let lastRun: RunSummary | null = carried?.lastRun ?? null;
   let heldPlan: HeldPlan | null = carried?.heldPlan ?? null;
@@ -85,9 +94,10 @@ export async function schoolSyncWorkflow(
   let blocked: SyncBlock | null = carried?.blocked ?? null;
   let runCount = carried?.runCount ?? 0;
   let requestedRunId: string | null = null;
-  let wakeUp = false;
+  /** Settings saved or the period changed: run at once (a block only lifts on new settings). */
+  let wakeUp = carried?.runRequested ?? false;
   let currentRunId: string | null = null;
-  let nextRunAt: number | null = null;
+  let nextRunAt: number | null = carried?.nextRunAt ?? null;
   let lastError: string | null = null;
 
   const newRunId = (): string => `run-${uuid4()}`;
@@ -129,7 +139,8 @@ export async function schoolSyncWorkflow(
     setPeriodUpdate,
     ({ period: next }) => {
       period = next;
-      wakeUp = true;
+      // The new period starts with a run now; a blocked school waits for new settings still.
+      if (!blocked) wakeUp = true;
       return { period };
     },
     {
@@ -188,7 +199,8 @@ export async function schoolSyncWorkflow(
     try {
       const planned = await planSync({ schoolId, runId, approvedPlanId });
       approvedPlanId = null;
-      if (!isReady(planned)) {
+      if (isReady(planned)) blocked = null;
+      else {
         blocked = {
           reason: planned.status,
           since: startedAt,
@@ -252,39 +264,58 @@ export async function schoolSyncWorkflow(
   };
 
   publishState();
+  // A continued execution runs at once only for what the previous one had not served yet; the
+  // continue-as-new itself is no reason to sync.
+  let runNow =
+    !carried ||
+    wakeUp ||
+    (blocked === null && (pendingChanges > 0 || nextRunAt === null || nextRunAt <= Date.now()));
   for (;;) {
-    const runId = requestedRunId ?? newRunId();
-    requestedRunId = null;
-    pendingChanges = 0;
-    wakeUp = false;
-    await runOnce(runId);
+    if (runNow) {
+      const runId = requestedRunId ?? newRunId();
+      requestedRunId = null;
+      pendingChanges = 0;
+      wakeUp = false;
+      await runOnce(runId);
+      nextRunAt = blocked ? null : Date.now() + periodToMs(period);
+    }
+    runNow = true;
 
-    const periodMs = periodToMs(period);
-    nextRunAt = blocked ? null : Date.now() + periodMs;
+    // While blocked (bad token, no settings) roster changes wait for new settings; they are kept.
     const woke = () =>
-      pendingChanges > 0 || requestedRunId !== null || wakeUp || shouldContinueAsNew();
-    if (blocked) {
+      requestedRunId !== null ||
+      wakeUp ||
+      (blocked === null && pendingChanges > 0) ||
+      shouldContinueAsNew();
+    if (blocked || nextRunAt === null) {
       await condition(woke);
-    } else {
-      await condition(woke, periodMs, {
+    } else if (nextRunAt > Date.now()) {
+      await condition(woke, nextRunAt - Date.now(), {
         summary: `next sync in ${period === 'continuous' ? '1' : period} min`,
       });
     }
-    if (pendingChanges > 0 && requestedRunId === null && !shouldContinueAsNew()) {
+    if (
+      pendingChanges > 0 &&
+      blocked === null &&
+      requestedRunId === null &&
+      !shouldContinueAsNew()
+    ) {
       // Imports often come as a burst of change sets: wait a moment so they make one run.
       await sleep(ROSTER_SETTLE_MS, { summary: 'let a burst of roster changes settle' });
     }
     if (shouldContinueAsNew()) {
       await condition(allHandlersFinished);
-      const state: CarriedSyncState = {
+      const state: CarriedState = {
         period,
         lastRun,
         heldPlan,
         approvedPlanId,
-        // A change or request that arrived but was not run yet makes the next run start at once.
-        pendingChanges: pendingChanges + (requestedRunId !== null || wakeUp ? 1 : 0),
+        pendingChanges,
         blocked,
         runCount,
+        nextRunAt,
+        // A request that arrived but was not run yet makes the next execution run at once.
+        runRequested: requestedRunId !== null || wakeUp,
       };
       return continueAsNew<typeof schoolSyncWorkflow>({
         schoolId,
