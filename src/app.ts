@@ -74,7 +74,10 @@ export async function openApp(args: {
 let runtimeInstalled = false;
 
 /** Routes the SDK's own logs through pino and exposes its metrics for Prometheus. */
-export function installRuntime(logger: Logger, metricsPort: number | null): void {
+export function installRuntime(
+  logger: Logger,
+  metrics: { host: string; port: number } | null,
+): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   Runtime.install({
@@ -97,9 +100,9 @@ export function installRuntime(logger: Logger, metricsPort: number | null): void
     },
     telemetryOptions: {
       logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
-      ...(metricsPort === null
+      ...(metrics === null
         ? {}
-        : { metrics: { prometheus: { bindAddress: `127.0.0.1:${metricsPort}` } } }),
+        : { metrics: { prometheus: { bindAddress: `${metrics.host}:${metrics.port}` } } }),
     },
   });
 }

@@ -11,6 +11,7 @@ import { createSyncStore } from './store/sync-store';
 import { runEmulatorCli } from './emulator/cli';
 import { startEverything } from './dev/launcher';
 import { printPlan } from './plan-report';
+import { registerAuditCommands } from './audit/cli';
 
 const program = new Command()
   .name('sferum-sync')
@@ -54,7 +55,7 @@ program
     const logger = createLogger(config.LOG_LEVEL);
     if (!config.MONGODB_URI) throw new Error('MONGODB_URI is required');
     const app = await openApp({ config, logger, mongoUri: config.MONGODB_URI });
-    installRuntime(logger, config.METRICS_PORT);
+    installRuntime(logger, { host: config.METRICS_HOST, port: config.METRICS_PORT });
     const worker = await startWorker(app);
     await worker.run();
     await app.close();
@@ -136,6 +137,8 @@ program
       process.stdout.write(`${issued.secret}\n`);
     });
   });
+
+registerAuditCommands(program, withApp);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof TypedError && Array.isArray(error.details?.errors)) {

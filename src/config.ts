@@ -32,6 +32,7 @@ const envSchema = z.object({
     .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   METRICS_PORT: port.default(9464),
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   SFERUM_TOOLS_DIR: z.string().min(1).optional(),
   SFERUM_DATA_DIR: z.string().min(1).optional(),
 });

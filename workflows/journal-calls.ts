@@ -150,7 +150,8 @@ export async function journalCallsWorkflow(
       next ? `Next: ${describe(next, tz)}` : 'No automatic action scheduled',
       ...(plan?.manualOnly ? [`Manual only: ${plan.manualOnly.reasons.join(', ')}`] : []),
     ];
-    setCurrentDetails(lines.join('\n'));
+    // The Web UI renders details as Markdown: a list keeps the lines apart.
+    setCurrentDetails(lines.map((line) => `- ${line}`).join('\n'));
   }
 
   /**

@@ -77,7 +77,7 @@ export async function startEverything(): Promise<void> {
       logger,
       mongoUri: mongo.uri,
     });
-    installRuntime(logger, config.METRICS_PORT);
+    installRuntime(logger, { host: config.METRICS_HOST, port: config.METRICS_PORT });
     say('building the workflow bundle and starting the worker…');
     worker = await startWorker(app, { identity: 'sferum-dev-worker' });
     workerRun = worker.run();
