@@ -21,6 +21,7 @@ import { errorBody, handleError } from './errors';
 import { createApiMetrics } from './metrics';
 import { registerPageRoutes } from './pages/routes';
 import type { PlanPort, RosterPort } from './ports';
+import { createAuditPort, registerAuditRoutes, type AuditPort } from './routes/audit';
 import { registerHealthRoutes } from './routes/health';
 import { registerJournalRoutes } from './routes/journals';
 import { registerSchoolRoutes } from './routes/schools';
@@ -34,6 +35,8 @@ export interface ApiDeps {
   readonly roster?: RosterPort;
   /** Defaults to the plans the sync stores in `db`. */
   readonly plans?: PlanPort;
+  /** Defaults to the replay audit over the history archive in `db` (no open runs from the server). */
+  readonly audit?: AuditPort;
   readonly logger: Logger;
   /**
    * The routes never decrypt anything: secrets are encrypted inside `settings`. The box is part
@@ -145,6 +148,7 @@ export async function buildApi(deps: ApiDeps): Promise<ZodApp> {
   registerHealthRoutes(app, ctx);
   registerJournalRoutes(app, ctx);
   registerSchoolRoutes(app, ctx);
+  registerAuditRoutes(app, ctx, deps.audit ?? createAuditPort({ db: deps.db }));
   registerPageRoutes(app);
   return app;
 }

@@ -1,0 +1,81 @@
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  Runtime,
+  makeTelemetryFilterString,
+} from '@temporalio/worker';
+import { replayDecisions, type ReplayInput } from '../src/audit/replay-audit';
+
+/**
+ * Replay throughput of the audit: 1,000 journal-day histories (the recorded full school day of
+ * journal J1, cloned under 1,000 workflow IDs, as a city's journals for one day would be) replayed
+ * through one replay worker with the decision sink on. The bound: a 1,000-journal school day
+ * audited in 20 s, i.e. at least 50 histories per second.
+ */
+const HISTORIES = 1_000;
+const BOUND_PER_SECOND = 50;
+const FIXTURE = resolve(__dirname, '..', 'test', 'fixtures', 'histories', 'journal-calls-j1.json');
+
+export async function run(): Promise<void> {
+  Runtime.install({
+    logger: new DefaultLogger('ERROR'),
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }), forward: {} },
+    },
+  });
+  const quiet = (): void => undefined;
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: join(__dirname, '..', 'workflows'),
+    logger: {
+      trace: quiet,
+      debug: quiet,
+      info: quiet,
+      warn: quiet,
+      error: console.error,
+      log: quiet,
+    },
+  });
+  const text = await readFile(FIXTURE, 'utf8');
+  const events = (JSON.parse(text) as { events: unknown[] }).events.length;
+  // Each clone is parsed afresh, as the audit parses each archived history.
+  function* histories(): Generator<ReplayInput> {
+    for (let i = 0; i < HISTORIES; i++) {
+      yield {
+        workflowId: `journal-calls-bench-${i}`,
+        runId: `bench-${i}`,
+        history: JSON.parse(text) as unknown,
+      };
+    }
+  }
+  // One short warm-up, so the measurement excludes creating the replay worker's V8 isolate pool.
+  await replayDecisions({
+    workflows: { workflowBundle: bundle },
+    histories: [...histories()].slice(0, 10),
+  });
+
+  const started = performance.now();
+  const outcome = await replayDecisions({
+    workflows: { workflowBundle: bundle },
+    histories: histories(),
+  });
+  const seconds = (performance.now() - started) / 1000;
+  if (outcome.failures.length > 0)
+    throw new Error(`${outcome.failures.length} histories failed to replay`);
+  const decisions = [...outcome.decisions.values()].reduce((n, list) => n + list.length, 0);
+  const perSecond = outcome.replayed / seconds;
+  console.log(
+    `replay ${outcome.replayed} journal-day histories (${events} events each, ${decisions} decisions): ` +
+      `${seconds.toFixed(1)} s, ${perSecond.toFixed(0)} histories/s, ` +
+      `${(perSecond / BOUND_PER_SECOND).toFixed(2)}× the ${BOUND_PER_SECOND}/s bound`,
+  );
+}
+
+if (require.main === module) {
+  run().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,109 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import type { App } from '../app';
+import { workflowSourceFromEnv } from '../worker';
+import { archiveFromVisibility, createHistoryArchive } from './archive';
+import { runAudit } from './replay-audit';
+import { formatReport, progressReporter, type ReportFormat } from './report';
+import { DEFAULT_ARCHIVE_EVERY, ensureArchiveSchedule } from './schedule';
+
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+function isoDate(value: string): string {
+  if (!ISO_DATE.test(value) || Number.isNaN(Date.parse(value))) {
+    throw new InvalidArgumentError('not a YYYY-MM-DD date');
+  }
+  return value;
+}
+
+interface AuditOptions {
+  school: string;
+  journal?: string;
+  from: string;
+  to?: string;
+  json?: boolean;
+  csv?: boolean;
+}
+
+interface ArchiveOptions {
+  school?: string;
+  schedule?: boolean;
+  every: string;
+}
+
+/**
+ * The `audit` and `archive` commands. `withApp` is the CLI's own: it opens MongoDB and the
+ * Temporal client from the configuration and closes them afterwards.
+ */
+export function registerAuditCommands(
+  program: Command,
+  withApp: <T>(run: (app: App) => Promise<T>) => Promise<T>,
+): void {
+  program
+    .command('audit')
+    .description(
+      'replay the journal workflows and say, for every online lesson, how its call started and ended, ' +
+        'or why it had none; exits 1 if any history no longer replays',
+    )
+    .requiredOption('--school <id>', 'school ID')
+    .option('--journal <id>', 'only this journal')
+    .requiredOption('--from <date>', 'first lesson date (YYYY-MM-DD)', isoDate)
+    .option('--to <date>', 'last lesson date (YYYY-MM-DD); defaults to --from', isoDate)
+    .option('--json', 'print JSON')
+    .option('--csv', 'print CSV')
+    .action(async (opts: AuditOptions) => {
+      if (opts.json && opts.csv) throw new InvalidArgumentError('choose one of --json and --csv');
+      const format: ReportFormat = opts.json ? 'json' : opts.csv ? 'csv' : 'text';
+      await withApp(async (app) => {
+        const report = await runAudit({
+          db: app.db,
+          client: app.client,
+          schoolId: opts.school,
+          ...(opts.journal ? { journalId: opts.journal } : {}),
+          from: opts.from,
+          to: opts.to ?? opts.from,
+          workflows: workflowSourceFromEnv(),
+          onProgress: progressReporter(process.stderr),
+        });
+        process.stdout.write(formatReport(report, format));
+        if (report.failures.length > 0) {
+          process.stderr.write(
+            `replay failed for ${report.failures.length} run(s): the workflow code changed incompatibly ` +
+              '(see docs/audit.md, "Versioning a workflow change")\n',
+          );
+          process.exitCode = 1;
+        }
+      });
+    });
+
+  program
+    .command('archive')
+    .description(
+      'copy the journal workflow histories the server still holds into MongoDB now (idempotent); ' +
+        'with --schedule, install the Temporal Schedule that does it periodically instead',
+    )
+    .option('--school <id>', 'only this school')
+    .option('--schedule', 'create or update the history-archiver schedule')
+    .option('--every <duration>', 'schedule interval, e.g. "15 minutes"', DEFAULT_ARCHIVE_EVERY)
+    .action(async (opts: ArchiveOptions) => {
+      await withApp(async (app) => {
+        if (opts.schedule) {
+          const done = await ensureArchiveSchedule(app.client, { every: opts.every });
+          process.stdout.write(`history-archiver schedule ${done} (every ${opts.every})\n`);
+          return;
+        }
+        await createHistoryArchive(app.db).ensureIndexes();
+        const outcome = await archiveFromVisibility({
+          db: app.db,
+          client: app.client,
+          ...(opts.school ? { schoolId: opts.school } : {}),
+          onRun: (done) => {
+            if (done % 100 === 0) process.stderr.write(`archived ${done} runs\n`);
+          },
+        });
+        process.stdout.write(
+          `${JSON.stringify({ archived: outcome.archived, unchanged: outcome.unchanged, failed: outcome.failed }, null, 2)}\n`,
+        );
+        if (outcome.failed.length > 0) process.exitCode = 1;
+      });
+    });
+}
