@@ -95,8 +95,14 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
       if (!settings.enabled) return { status: 'disabled' };
 
       if (approvedPlanId) {
+        // The workflow's approvePlan update names a held plan; mark it approved and apply it as is
+        // (a retry finds it approved already).
         const approved = await sync.getPlan(schoolId, approvedPlanId);
-        if (approved && approved.status === 'approved') {
+        if (
+          approved &&
+          (approved.status === 'held' || approved.status === 'approved') &&
+          (await sync.approvePlan(schoolId, approvedPlanId, approved.approvedBy ?? 'approvePlan'))
+        ) {
           return summarize({ ...approved, status: 'ready' });
         }
       }
