@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
@@ -69,7 +70,9 @@ export async function run(): Promise<void> {
   console.log(
     `replay ${outcome.replayed} journal-day histories (${events} events each, ${decisions} decisions): ` +
       `${seconds.toFixed(1)} s, ${perSecond.toFixed(0)} histories/s, ` +
-      `${(perSecond / BOUND_PER_SECOND).toFixed(2)}× the ${BOUND_PER_SECOND}/s bound`,
+      `${(perSecond / BOUND_PER_SECOND).toFixed(2)}× the ${BOUND_PER_SECOND}/s bound ` +
+      // Replay is CPU-bound: on a shared machine the load average says how much CPU it really had.
+      `(load average ${(loadavg()[0] ?? 0).toFixed(1)})`,
   );
 }
 
