@@ -15,6 +15,8 @@ import { createSettingsStore, type SettingsStore } from './store/settings-store'
 import { createWorkflowGateway, type WorkflowGateway } from './workflow-gateway';
 import { createSferumWorker, type WorkflowSource } from './worker';
 import { buildApi } from './api/server';
+import { createAuditPort } from './api/routes/audit';
+import { ensureArchiveSchedule } from './audit/schedule';
 
 /**
  * The process-wide pieces every entry point shares: one MongoDB connection, one Temporal client,
@@ -112,6 +114,8 @@ export async function startWorker(
   opts: { workflows?: WorkflowSource; identity?: string } = {},
 ): Promise<Worker> {
   const connection = await NativeConnection.connect({ address: app.config.TEMPORAL_ADDRESS });
+  // The archive must run wherever a worker runs: closed runs vanish after the server's retention.
+  await ensureArchiveSchedule(app.client);
   const worker = await createSferumWorker({
     connection,
     namespace: app.config.TEMPORAL_NAMESPACE,
@@ -131,6 +135,7 @@ export async function startApi(app: App) {
     settings: app.settings,
     logger: app.logger,
     secretsBox: app.box,
+    audit: createAuditPort({ db: app.db, client: app.client }),
     readiness: {
       temporal: async () => {
         try {

@@ -5,6 +5,7 @@ import { ensureRosterIndexes } from './roster-store';
 import { ensureStudyProfileIndexes } from './study-profiles';
 import { createSyncStore } from './sync-store';
 import { createCallStore } from './call-store';
+import { createHistoryArchive } from '../audit/archive';
 
 /**
  * One MongoDB connection per process. The server may be MongoDB or FerretDB, so nothing here
@@ -26,4 +27,5 @@ export async function ensureIndexes(db: Db): Promise<void> {
   await ensureStudyProfileIndexes(db);
   await createSyncStore(db).ensureIndexes();
   await createCallStore(db).ensureIndexes();
+  await createHistoryArchive(db).ensureIndexes();
 }
