@@ -4,6 +4,8 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  // Aliased: the replay test splices its own `patched` import into this list.
+  patched as hasPatch,
   proxyActivities,
   proxySinks,
   setCurrentDetails,
@@ -54,6 +56,8 @@ const { decisions } = proxySinks<DecisionSinks>();
 const RETRY_FAILED_START_MS = 60_000;
 /** After the journal could not be loaded, try again this much later. */
 const RELOAD_AFTER_FAILURE_MS = 60_000;
+/** Workflow patch: a manual start after the lesson's automatic end gets no automatic end. */
+const PATCH_NO_PAST_AUTO_END = 'manual-start-after-auto-end-has-no-auto-end';
 /** Lessons remembered as called; older ones have long left the planner's today/tomorrow window. */
 const CALLED_LESSONS_KEPT = 64;
 
@@ -172,9 +176,15 @@ export async function journalCallsWorkflow(
     const started = await startCall({ schoolId, journalId, lessonId, callKey, actor: actorId });
     sequence += 1;
     const lesson = current.lessons.find((l) => l.id === lessonId);
-    const autoEndAt = lesson
+    let autoEndAt = lesson
       ? autoEndFor({ lesson, templates: current.templates, timeZone: current.timeZone })
       : null;
+    // V5: a call started by hand once its lesson's automatic end has passed (a lesson published
+    // too late to start by itself) would be ended the moment it starts; it ends by hand instead.
+    // Patched, so histories recorded before this rule still replay as they ran.
+    if (autoEndAt !== null && autoEndAt <= Date.now() && hasPatch(PATCH_NO_PAST_AUTO_END)) {
+      autoEndAt = null;
+    }
     running = {
       callKey,
       callId: started.callId,

@@ -524,6 +524,32 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
     });
   });
 
+  void test('V5: a call started by hand after its lesson’s automatic end time is not ended at once; it ends by hand', async () => {
+    const day = await nextSchoolDay();
+    const fake = new FakeJournal(
+      [lesson('L1', day, 1, { status: 'draft' })],
+      [template(day, [{ journalId: JOURNAL, weekday: isoWeekday(day), number: 1 }])],
+    );
+    await withJournal(fake, async ({ handle }) => {
+      // Lesson 1 ran 08:30–09:15, so its automatic end (09:35) has passed when it is published.
+      await advanceTo(day, '09:50');
+      fake.setStatus('L1', 'published');
+      await handle.signal(lessonsChangedSignal, { lessonIds: ['L1'] });
+      const started = await handle.executeUpdate(startCallUpdate, {
+        args: [{ lessonId: 'L1', requestedBy: TEACHER }],
+      });
+      assert.equal(started.accepted, true);
+      await advanceTo(day, '10:30');
+      assert.equal(fake.of('endCall').length, 0, 'the call the teacher just started still runs');
+      const state = await handle.query(callStateQuery);
+      assert.equal(state.running?.lessonId, 'L1');
+      assert.equal(state.running?.autoEndAt, null, 'manual end only');
+      const ended = await handle.executeUpdate(endCallUpdate, { args: [{ requestedBy: TEACHER }] });
+      assert.equal(ended.accepted, true);
+      assert.equal(fake.of('endCall').length, 1);
+    });
+  });
+
   void test('V1: a lesson unpublished after its call was scheduled does not start', async () => {
     const day = await nextSchoolDay();
     const fake = new FakeJournal(
