@@ -193,6 +193,8 @@ export const WRITE_METHODS = [
 
 export interface WriteCounter {
   readonly byMethod: Record<string, number>;
+  /** Called after a write was applied, before the emulator answers: a test may kill its caller here. */
+  onApplied: ((method: string, params: Readonly<Record<string, string>>) => void) | null;
   total(): number;
   reset(): void;
 }
@@ -213,17 +215,21 @@ export function countEmulatorWrites(): WriteCounter {
     assert.ok(handler, `the emulator has no ${name}`);
     table[name] = (ctx, params) => {
       byMethod[name] = (byMethod[name] ?? 0) + 1;
-      return handler(ctx, params);
+      const result = handler(ctx, params);
+      counter.onApplied?.(name, params);
+      return result;
     };
   }
-  installed = {
+  const counter: WriteCounter = {
     byMethod,
+    onApplied: null,
     total: () => Object.values(byMethod).reduce((n, v) => n + v, 0),
     reset: () => {
       for (const k of Object.keys(byMethod)) byMethod[k] = 0;
     },
   };
-  return installed;
+  installed = counter;
+  return counter;
 }
 
 /** Waits until the school's workflow has finished a run with the given ID (or any run after `count`). */

@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { importSnapshot } from '../../src/store/roster-import';
+import { createSyncStore } from '../../src/store/sync-store';
+import { useServices, workflowBundle } from '../support/services';
+import { startStack, type Stack } from '../support/stack';
+import {
+  countEmulatorWrites,
+  duplicateTitles,
+  emulatorChats,
+  mediumRoster,
+  planVsEmulator,
+  runFinished,
+  until,
+} from './school-sync-support';
+
+/**
+ * Idempotence under faults (issue 5): the emulator answers error 10 and HTTP 502, drops
+ * connections after applying the action, and allows fewer requests per second than the client
+ * expects; the worker process is killed with SIGKILL in the middle of the first run and started
+ * again. The sync still converges to the plan with no duplicate chat and no member lost.
+ */
+
+const services = useServices();
+const writes = countEmulatorWrites();
+
+interface WorkerProcess {
+  readonly child: ChildProcess;
+  readonly stderr: string[];
+  readonly exited: Promise<void>;
+}
+
+function spawnWorker(stack: Stack, bundlePath: string): Promise<WorkerProcess> {
+  const stderr: string[] = [];
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', require.resolve('./sync-faults-worker')],
+    {
+      env: {
+        ...process.env,
+        MONGODB_URI: services().mongoUri,
+        TEST_DB_NAME: stack.db.databaseName,
+        TEMPORAL_ADDRESS: services().temporalAddress,
+        TASK_QUEUE: stack.taskQueue,
+        EMULATOR_URL: stack.emulator.url,
+        WORKFLOW_BUNDLE: bundlePath,
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise<WorkerProcess>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready\n')) resolve({ child, stderr, exited });
+    });
+    child.once('exit', (code) =>
+      reject(
+        new Error(`worker exited (${code}) before it was ready: ${stderr.join('').slice(-2000)}`),
+      ),
+    );
+  });
+}
+
+void test('idempotence under faults: with errors 10, HTTP 502, replies dropped after the action, a lowered rate limit and the worker SIGKILLed mid-run, the sync converges to the plan with no duplicate chat and no lost member', async () => {
+  const stack = await startStack({ services: services() });
+  const dir = await mkdtemp(join(tmpdir(), 'sync-faults-'));
+  const workers: WorkerProcess[] = [];
+  try {
+    const bundlePath = join(dir, 'workflows.js');
+    await writeFile(bundlePath, (await workflowBundle()).code);
+
+    const roster = mediumRoster('sync-faults', [5]);
+    const schoolId = roster.school.id;
+    const communityId = 8800;
+    const token = `fault-token-${randomBytes(12).toString('hex')}`;
+    stack.emulator.addCommunity(communityId, token);
+    await stack.settings.save({ schoolId, input: { communityId, token, period: '30' } });
+    stack.emulator.setFaults({
+      errorRate10: 0.1,
+      http502Rate: 0.1,
+      dropAfterRate: 0.15,
+      latencyMs: 30,
+      rateLimitPerSecond: 8,
+    });
+
+    const first = await spawnWorker(stack, bundlePath);
+    workers.push(first);
+    writes.reset();
+    // SIGKILL the worker right after the platform applied the third createChat and before it
+    // answers: the chat exists, our record of its ID is lost with the process.
+    const createdTitles: string[] = [];
+    let killedTitle: string | undefined;
+    writes.onApplied = (method, params) => {
+      if (method !== 'messages.createChat') return;
+      createdTitles.push(params.title ?? '');
+      if (createdTitles.length === 3 && killedTitle === undefined) {
+        killedTitle = params.title ?? '';
+        first.child.kill('SIGKILL');
+      }
+    };
+    await importSnapshot({
+      db: stack.db,
+      input: roster,
+      events: { rosterChanged: (e) => stack.gateway.rosterChanged(e) },
+    });
+
+    await until('the worker is killed mid-run', () => killedTitle !== undefined, 120_000);
+    await first.exited;
+    // No worker answers queries now; the store says no run was recorded yet.
+    assert.equal(
+      await createSyncStore(stack.db).latestRun(schoolId),
+      null,
+      'the first run had finished',
+    );
+    const atKill = {
+      chats: emulatorChats(stack.emulator, communityId).length,
+      writes: writes.total(),
+    };
+    const recorded = (await createSyncStore(stack.db).listChats(schoolId)).filter(
+      (c) => c.chatId !== null,
+    );
+    assert.ok(atKill.chats > 0, 'nothing was created before the kill');
+    const lost = (await createSyncStore(stack.db).listChats(schoolId)).find(
+      (c) => c.title === killedTitle,
+    );
+    assert.ok(
+      lost?.createIntentAt && lost.chatId === null,
+      'the killed createChat left an intent without an ID',
+    );
+    assert.ok(
+      (await planVsEmulator(stack, schoolId, communityId)).length > 0,
+      'the first run was already complete when the worker was killed',
+    );
+
+    workers.push(await spawnWorker(stack, bundlePath));
+
+    // The interrupted run finishes on the new worker; under faults a run may leave some operations
+    // for the next one, so ask for more runs (at most three) until the emulator equals the plan.
+    let s = await runFinished(stack, schoolId, { runCountAtLeast: 1 }, 300_000);
+    let runs = 1;
+    for (;;) {
+      const problems = await planVsEmulator(stack, schoolId, communityId);
+      if (problems.length === 0) break;
+      assert.ok(
+        runs < 4,
+        `not converged after ${runs} runs:\n  ${problems.slice(0, 15).join('\n  ')}`,
+      );
+      const { runId } = await stack.gateway.syncNow({ schoolId, requestedBy: 'fault-test' });
+      s = await runFinished(stack, schoolId, { runId }, 300_000);
+      runs += 1;
+    }
+
+    const chats = emulatorChats(stack.emulator, communityId);
+    assert.deepEqual(duplicateTitles(chats), [], 'a chat was created twice');
+    assert.deepEqual(
+      duplicateTitles(
+        createdTitles.map((title) => ({ chatId: 0, title, members: [], admins: [] })),
+      ),
+      [],
+      'createChat was applied twice for one title',
+    );
+    const adopted = (await createSyncStore(stack.db).listChats(schoolId)).find(
+      (c) => c.title === killedTitle,
+    );
+    assert.equal(
+      adopted?.chatId,
+      chats.find((c) => c.title === killedTitle)?.chatId,
+      'the lost chat was adopted',
+    );
+    const managed = await createSyncStore(stack.db).listChats(schoolId);
+    assert.equal(chats.length, managed.filter((c) => c.chatId !== null && !c.retired).length);
+    assert.equal(
+      new Set(managed.map((c) => c.chatId)).size,
+      managed.length,
+      'two records share a chat',
+    );
+    const injected = stack.emulator.stats.errors;
+    assert.ok((injected['10'] ?? 0) > 0, 'no error 10 was injected');
+    assert.ok((injected['6'] ?? 0) > 0, 'the lowered rate limit was never hit');
+    console.log(
+      `faults: killed after createChat "${killedTitle}": ${atKill.chats} chats (${recorded.length} recorded, ${atKill.writes} writes); ` +
+        `converged in ${runs} run(s); last run ${JSON.stringify(s.lastRun)}; emulator errors ${JSON.stringify(injected)}`,
+    );
+  } finally {
+    writes.onApplied = null;
+    for (const w of workers) {
+      if (w.child.exitCode === null && w.child.signalCode === null) {
+        w.child.kill('SIGTERM');
+        await Promise.race([w.exited, new Promise((r) => setTimeout(r, 10_000))]);
+        if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+      }
+    }
+    await stack.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
