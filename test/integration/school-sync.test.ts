@@ -133,7 +133,7 @@ void describe('school sync on the dev server, MongoDB and the emulator', () => {
     });
   });
 
-  void test('C3/§6/P2: on a medium school, a change set (a student moved to another class, a new class teacher) and a parent unlinking are in the emulator within 60 s, without waiting for the 30-minute period', async () => {
+  void test('C1–C5/C3/§6/P2: a medium school equals the plan and a second run writes nothing; a change set (a student moved to another class, a new class teacher) and a parent unlinking are in the emulator within 60 s, without waiting for the 30-minute period', async () => {
     await withStack(async (stack) => {
       const roster = mediumRoster('sync-medium', [5, 6]);
       assert.ok(roster.classes.length >= 4, `medium school has ${roster.classes.length} classes`);
@@ -141,7 +141,12 @@ void describe('school sync on the dev server, MongoDB and the emulator', () => {
       const first = await runFinished(stack, schoolId, { runCountAtLeast: 1 }, 180_000);
       assert.equal(first.lastRun?.errors, 0);
       assert.deepEqual(await planVsEmulator(stack, schoolId, communityId), []);
-      const runsBefore = first.runCount;
+      // Idempotent at this size too: a second run writes nothing.
+      writes.reset();
+      const again = await stack.gateway.syncNow({ schoolId, requestedBy: 'test' });
+      const second = await runFinished(stack, schoolId, { runId: again.runId });
+      assert.equal(chatWrites(), 0, `the second run wrote: ${JSON.stringify(writes.byMethod)}`);
+      const runsBefore = second.runCount;
 
       const [classA, classB] = roster.classes;
       assert.ok(classA && classB);
