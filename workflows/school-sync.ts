@@ -75,6 +75,8 @@ export interface SchoolSyncTestHooks {
 type CarriedState = CarriedSyncState & {
   readonly nextRunAt?: number | null;
   readonly runRequested?: boolean;
+  /** The run ID syncNow or approvePlan already returned: the continued execution runs under it. */
+  readonly requestedRunId?: string | null;
 };
 
 /**
@@ -93,7 +95,7 @@ export async function schoolSyncWorkflow(
   let pendingChanges = carried?.pendingChanges ?? 0;
   let blocked: SyncBlock | null = carried?.blocked ?? null;
   let runCount = carried?.runCount ?? 0;
-  let requestedRunId: string | null = null;
+  let requestedRunId: string | null = carried?.requestedRunId ?? null;
   /** Settings saved or the period changed: run at once (a block only lifts on new settings). */
   let wakeUp = carried?.runRequested ?? false;
   let currentRunId: string | null = null;
@@ -269,6 +271,7 @@ export async function schoolSyncWorkflow(
   let runNow =
     !carried ||
     wakeUp ||
+    requestedRunId !== null ||
     (blocked === null && (pendingChanges > 0 || nextRunAt === null || nextRunAt <= Date.now()));
   for (;;) {
     if (runNow) {
@@ -315,7 +318,8 @@ export async function schoolSyncWorkflow(
         runCount,
         nextRunAt,
         // A request that arrived but was not run yet makes the next execution run at once.
-        runRequested: requestedRunId !== null || wakeUp,
+        runRequested: wakeUp,
+        requestedRunId,
       };
       return continueAsNew<typeof schoolSyncWorkflow>({
         schoolId,

@@ -280,7 +280,7 @@ void describe('school sync workflow (time-skipping)', () => {
     });
   });
 
-  void test('continue-as-new (forced by a low history threshold) loses no roster change arriving around it and adds no run of its own', async () => {
+  void test('continue-as-new (forced by a low history threshold) loses no roster change or syncNow arriving around it (the promised run ID is the run) and adds no run of its own', async () => {
     const fake = new FakeSync();
     await withSchool(fake, { continueAsNewAfterEvents: 20 }, async (h) => {
       // The first run is long enough to pass the threshold; a change arrives in its middle.
@@ -289,6 +289,8 @@ void describe('school sync workflow (time-skipping)', () => {
       await until('the first run records', () => fake.records.length === 1);
       const firstRunId = (await h.describe()).runId;
       await h.signal(rosterChangedSignal, { changeId: 'just-before-continue-as-new' });
+      // So does a syncNow: the run ID it returns is the run that happens after continue-as-new.
+      const requested = await h.executeUpdate(syncNowUpdate, { args: [{ requestedBy: 'test' }] });
       fake.recordGate = null;
       release();
 
@@ -299,6 +301,7 @@ void describe('school sync workflow (time-skipping)', () => {
       await env.sleep(ROSTER_SETTLE_MS + 1_000);
       const afterCan = await runsFinished(fake, h, 2);
       assert.equal(afterCan.lastRun?.runId, fake.plans[1]?.runId);
+      assert.equal(fake.plans[1]?.runId, requested.runId, 'the run syncNow promised was lost');
 
       // Continue-as-new by itself is not a reason to sync: no run until the next change or period.
       await env.sleep(10 * MINUTE);
