@@ -11,7 +11,7 @@ import { generateRoster } from '../../src/domain/roster-generator';
 import { importChangeSet, importSnapshot } from '../../src/store/roster-import';
 import { useServices } from '../support/services';
 import { startStack } from '../support/stack';
-import { GENERATED_TODAY, converged, runFinished } from './school-sync-support';
+import { GENERATED_TODAY, converged, runFinished, until } from './school-sync-support';
 
 /**
  * §7 / S1 / S2: a recognisable community token and proxy password are planted in the school
@@ -77,12 +77,14 @@ function readable(json: string): string {
   return parts.join('\n');
 }
 
-void test('§7 S1 S2: a planted community token and proxy password appear in no workflow history, log or MongoDB document after a sync through the proxy', async () => {
+void test('§7 S1 S2: a planted community token and proxy password (and a refused token) appear in no workflow history, log or MongoDB document after syncs through the proxy', async () => {
   const token = `PLANTEDTOKEN${randomBytes(16).toString('hex')}`;
   const proxyUser = 'school-proxy-user';
   const proxyPassword = `PLANTEDPROXYPASS${randomBytes(8).toString('hex')}`;
   const basic = Buffer.from(`${proxyUser}:${proxyPassword}`).toString('base64');
-  const secrets = { token, proxyPassword, basic };
+  /** A token the platform refuses: its failure (VK error 5) goes into histories and logs too. */
+  const wrongToken = `PLANTEDWRONGTOKEN${randomBytes(16).toString('hex')}`;
+  const secrets = { token, proxyPassword, basic, wrongToken };
 
   const proxy = await startProxy(proxyUser, proxyPassword);
   const logger = pino(
@@ -137,8 +139,30 @@ void test('§7 S1 S2: a planted community token and proxy password appear in no 
     });
     await runFinished(stack, schoolId, { runCountAtLeast: (before?.runCount ?? 0) + 1 });
     stack.emulator.setFaults({ errorRate10: 0, http502Rate: 0 });
-    const faulted = Object.values(stack.emulator.stats.errors).reduce((n, v) => n + v, 0);
-    assert.ok(faulted > 0 || (stack.emulator.stats.byMethod.execute ?? 0) > 0);
+
+    // New settings with a token the platform refuses: the run fails with MessengerAuth and blocks.
+    const proxySettings = {
+      server: '127.0.0.1',
+      port: proxy.port,
+      username: proxyUser,
+      password: proxyPassword,
+      auth: true,
+    };
+    await stack.settings.save({
+      schoolId,
+      input: { communityId, token: wrongToken, period: '30', proxy: proxySettings },
+    });
+    await stack.gateway.settingsChanged({ schoolId });
+    const blocked = await until(
+      'the refused token blocks the school',
+      async () => {
+        const s = await stack.gateway.syncStatus(schoolId);
+        return s?.blocked?.reason === 'auth' ? s : false;
+      },
+      60_000,
+    );
+    assert.ok((stack.emulator.stats.errors['5'] ?? 0) > 0, 'the platform never refused the token');
+    assert.ok(blocked.blocked && !JSON.stringify(blocked).includes(wrongToken));
 
     // Every workflow this stack ran: the school sync and the journal workflows it ensured.
     const histories: string[] = [];
@@ -153,6 +177,8 @@ void test('§7 S1 S2: a planted community token and proxy password appear in no 
     assert.match(historyText, /schoolSyncWorkflow/);
     // The search reads inside payloads: the school ID, which only the input payload carries, is found.
     assert.match(historyText, /"schoolId":"secrets-school"/);
+    // The refused token's failure is recorded in the history, message and all.
+    assert.match(historyText, /MessengerAuth/);
 
     const logs = logLines.join('\n');
     assert.ok(logs.length > 0 && /sync run recorded/.test(logs), 'the logs were not captured');
