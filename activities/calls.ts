@@ -196,7 +196,11 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
       if (!call?.callId) throw new TypedError(ErrorType.NotFound, `call ${callKey} is unknown`);
       if (call.status === 'ended') return { alreadyEnded: call.endedInSferum };
       const { messenger } = await deps.messengers.forSchool(schoolId);
-      const { alreadyEnded } = await messenger.finishCall({ callId: call.callId });
+      await deps.calls.recordFinishRequested(callKey);
+      const { alreadyEnded: gone } = await messenger.finishCall({ callId: call.callId });
+      // V5: "gone" on a retry is most likely our own earlier forceFinish whose answer was lost,
+      // not a teacher ending the call in Sferum; only a first request's "gone" is Sferum's end.
+      const alreadyEnded = gone && call.finishRequestedAt === null;
       await deps.calls.recordEnded(callKey, { endedBy: actor, endedInSferum: alreadyEnded });
       deps.logger.info({ schoolId, callKey, actor, alreadyEnded }, 'call ended');
       return { alreadyEnded };

@@ -19,6 +19,8 @@ const callDocSchema = z.object({
   endedAt: z.date().nullable().default(null),
   endedBy: z.string().nullable().default(null),
   endedInSferum: z.boolean(),
+  /** When we first sent calls.forceFinish: a later "call gone" may be our own end whose answer was lost. */
+  finishRequestedAt: z.date().nullable().default(null),
 });
 export type CallDoc = z.infer<typeof callDocSchema>;
 
@@ -40,6 +42,8 @@ export interface CallStore {
     doc: Pick<CallDoc, '_id' | 'schoolId' | 'journalId' | 'lessonId' | 'startedBy'>,
   ): Promise<void>;
   recordStarted(callKey: string, callId: string, joinLink: string): Promise<void>;
+  /** Notes that calls.forceFinish is about to be sent (kept from the first attempt on). */
+  recordFinishRequested(callKey: string): Promise<void>;
   recordEnded(callKey: string, args: { endedBy: string; endedInSferum: boolean }): Promise<void>;
   writeLessonLink(link: Omit<LessonLink, 'publishedAt' | 'endedAt'>): Promise<void>;
   getLessonLink(lessonId: string): Promise<LessonLink | null>;
@@ -84,6 +88,12 @@ export function createCallStore(db: Db): CallStore {
       await calls.updateOne(
         { _id: callKey },
         { $set: { status: 'running', callId, joinLink, startedAt: new Date() } },
+      );
+    },
+    async recordFinishRequested(callKey) {
+      await calls.updateOne(
+        { _id: callKey, finishRequestedAt: null },
+        { $set: { finishRequestedAt: new Date() } },
       );
     },
     async recordEnded(callKey, { endedBy, endedInSferum }) {
