@@ -315,6 +315,8 @@ interface Scenario {
    * applied but its answer dropped; the end's calls.forceFinish applied but its answer dropped.
    */
   readonly faults?: boolean;
+  /** The first calls.start is applied by the platform but its answer is dropped. */
+  readonly loseStartAnswer?: boolean;
   /**
    * Kill the (child-process) worker with SIGKILL once the start is recorded `starting` (the
    * platform request is in flight) or `running` (the platform answered, the link is not out yet).
@@ -402,6 +404,16 @@ async function runLesson(t: TestContext, scenario: Scenario): Promise<Outcome> {
   live.watch = watch;
   const faults = scenario.faults ? new FaultScript(stack) : undefined;
   live.faults = faults;
+  if (scenario.loseStartAnswer) {
+    stack.emulator.setFaults({ dropAfterRate: 1 });
+    void until(
+      'the first calls.start to be applied',
+      120_000,
+      () => stack.emulator.state.calls.length > 0,
+    )
+      .then(() => stack.emulator.setFaults({ dropAfterRate: 0 }))
+      .catch(() => undefined);
+  }
   const calls = createCallStore(stack.db);
 
   if (scenario.killWhen && child) {
@@ -542,6 +554,14 @@ describe(
       );
       assert.equal(watch.maxActive, 1, 'the emulator never shows two active calls');
       assert.deepEqual(orphans, []);
+    });
+
+    void test('V3 when calls.start is applied but its answer is lost: the call nobody knows of is never announced; the journal shows one call, ended by the button', async (t) => {
+      const { watch, orphans } = await runLesson(t, { chatBySync: true, loseStartAnswer: true });
+      // VK has no idempotency key on calls.start and no way to list calls: the lost call stays
+      // unknown (and running on the platform); the test pins that limitation down.
+      assert.equal(orphans.length, 1, 'the call whose answer was lost');
+      assert.equal(watch.maxAnnounced, 1);
     });
 
     void test('V3 and crash safety: the worker killed after the platform started the call, before the link was out, restarts and announces that same call once', async (t) => {
