@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { activityInfo } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import {
@@ -77,6 +78,8 @@ class FakeJournal {
   /** Calls the fake platform has running; the workflow must never have two (V3). */
   private readonly active = new Set<string>();
   maxActive = 0;
+  /** The platform refuses to post links (publishLink fails for good). */
+  failLinks = false;
 
   constructor(lessons: Lesson[], templates: Template[]) {
     this.lessons = lessons;
@@ -124,6 +127,11 @@ class FakeJournal {
       },
       publishLink: ({ lessonId, callKey }) => {
         this.recorded.push({ kind: 'publishLink', at: at(), lessonId, callKey });
+        if (this.failLinks) {
+          return Promise.reject(
+            ApplicationFailure.nonRetryable('messenger down', 'MessengerUnavailable'),
+          );
+        }
         return Promise.resolve({ published: true });
       },
       endCall: ({ callKey, actor }) => {
@@ -374,6 +382,52 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
     });
   });
 
+  void test('V2: a lesson tomorrow is planned the evening before and starts 20 min before it, across midnight', async () => {
+    const evening = await nextSchoolDay();
+    const fake = new FakeJournal(
+      [lesson('T1', shiftDate(evening, 1), 1), lesson('D3', shiftDate(evening, 2), 3)],
+      [template(evening, [{ journalId: JOURNAL, weekday: 1, number: 1 }])],
+    );
+    await advanceTo(evening, '19:00');
+    await withJournal(fake, async ({ handle }) => {
+      const tomorrow = shiftDate(evening, 1);
+      const planned = await handle.query(callStateQuery);
+      assert.deepEqual(planned.next, { kind: 'start', lessonId: 'T1', at: msk(tomorrow, '08:10') });
+      await advanceTo(tomorrow, '09:00');
+      const starts = fake.of('startCall');
+      assert.deepEqual(
+        starts.map((s) => s.lessonId),
+        ['T1'],
+        'the lesson the day after tomorrow is not started yet',
+      );
+      assertAt(starts[0]?.at, msk(tomorrow, '08:10'), 'start of tomorrow’s lesson');
+      assert.ok(
+        fake.decisions.some(
+          (d) => d.kind === 'skipped' && d.lessonId === 'D3' && d.reason === 'notTodayOrTomorrow',
+        ),
+      );
+    });
+  });
+
+  void test('V1: the journal button is refused, with the reason, for a lesson that is not online or not in the journal', async () => {
+    const day = await nextSchoolDay();
+    const fake = new FakeJournal(
+      [lesson('L1', day, 1, { online: false })],
+      [template(day, [{ journalId: JOURNAL, weekday: isoWeekday(day), number: 1 }])],
+    );
+    await withJournal(fake, async ({ handle }) => {
+      const press = (lessonId: string) =>
+        handle.executeUpdate(startCallUpdate, { args: [{ lessonId, requestedBy: TEACHER }] });
+      assert.deepEqual(await press('L1'), { accepted: false, reason: 'lessonNotOnline' });
+      assert.deepEqual(await press('L-other'), { accepted: false, reason: 'lessonNotFound' });
+      await assert.rejects(
+        handle.executeUpdate(startCallUpdate, { args: [{ lessonId: '', requestedBy: TEACHER }] }),
+        'a malformed argument is rejected by the validator',
+      );
+      assert.equal(fake.of('startCall').length, 0);
+    });
+  });
+
   void test('V2: the journal button starts a call before its automatic time; it is not started twice and still ends automatically (V5)', async () => {
     const day = await nextSchoolDay();
     const fake = new FakeJournal(
@@ -600,6 +654,26 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       assertAt(ends[0]?.at, msk(day, '10:30'), 'end 20 min after lesson 2');
       assert.ok(fake.decisions.some((d) => d.kind === 'carriedOver' && d.lessonId === 'L2'));
       assert.equal(fake.maxActive, 1);
+    });
+  });
+
+  void test('§6 back-to-back: when the second lesson’s link cannot be posted, the call still runs and ends on time', async () => {
+    const day = await nextSchoolDay();
+    const fake = new FakeJournal(
+      [lesson('L1', day, 1), lesson('L2', day, 2)],
+      [template(day, [{ journalId: JOURNAL, weekday: isoWeekday(day), number: 1 }])],
+    );
+    fake.failLinks = true;
+    await withJournal(fake, async ({ handle }) => {
+      await advanceTo(day, '11:00');
+      const { status } = await handle.describe();
+      assert.equal(status.name, 'RUNNING', 'the journal workflow survives the failed link');
+      assert.equal(fake.of('startCall').length, 1);
+      assert.ok(fake.of('publishLink').length >= 1, 'the link for lesson 2 was tried');
+      assert.ok(fake.decisions.some((d) => d.kind === 'carriedOver' && d.lessonId === 'L2'));
+      const ends = fake.of('endCall');
+      assert.equal(ends.length, 1, 'the running call is not forgotten');
+      assertAt(ends[0]?.at, msk(day, '10:30'), 'end 20 min after lesson 2');
     });
   });
 
