@@ -194,8 +194,21 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
         throw new TypedError(ErrorType.NotFound, `plan ${planId} has no chat ${chatKey}`);
       }
       const { messenger, communityId, removeUnmanaged } = await deps.messengers.forSchool(schoolId);
-      const result = { ...emptyResult(chatKey) };
       let record: ChatRecord | null = await sync.getChat(schoolId, chatKey);
+      // An earlier attempt of this run may have created the chat or added members already.
+      const earlier = record?.runProgress?.runId === runId ? record.runProgress : null;
+      const result = {
+        ...emptyResult(chatKey),
+        ...(earlier
+          ? {
+              created: earlier.created,
+              adopted: earlier.adopted,
+              added: earlier.added,
+              removed: earlier.removed,
+              adminsChanged: earlier.adminsChanged,
+            }
+          : {}),
+      };
       const save = async (patch: Partial<ChatRecord>): Promise<void> => {
         const base: ChatRecord = record ?? {
           schoolId,
@@ -221,6 +234,14 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
           retired: base.retired,
           ...patch,
           lastRunId: runId,
+          runProgress: {
+            runId,
+            created: result.created,
+            adopted: result.adopted,
+            added: result.added,
+            removed: result.removed,
+            adminsChanged: result.adminsChanged,
+          },
         };
         await sync.upsertChat(next);
         record = next;
@@ -307,6 +328,10 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
       const managedAfter = [...new Set([...managedBefore, ...desired.members])]
         .filter((id) => nowPresent.has(id) && (wanted.has(id) || !removedSet.has(id)))
         .sort((a, b) => a - b);
+      result.added += added.done.length;
+      result.removed += removed.done.length;
+      result.adminsChanged += promoted.done.length + demoted.done.length;
+      result.failedOps = added.failed + removed.failed + promoted.failed + demoted.failed;
       await save({
         chatId,
         managedMembers: managedAfter,
@@ -314,10 +339,6 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
         retired: desired.retire,
       });
 
-      result.added = added.done.length;
-      result.removed = removed.done.length;
-      result.adminsChanged = promoted.done.length + demoted.done.length;
-      result.failedOps = added.failed + removed.failed + promoted.failed + demoted.failed;
       if (added.retryable || removed.retryable || promoted.retryable || demoted.retryable) {
         throw new TypedError(
           ErrorType.MessengerUnavailable,

@@ -24,6 +24,21 @@ const managedChatSchema = z.object({
   managedAdmins: z.array(z.number().int()),
   retired: z.boolean(),
   lastRunId: z.string().nullable(),
+  /**
+   * What the attempts of one run have done to this chat so far, so a retried attempt (after a
+   * fault or a killed worker) still reports the chat it created or the members it added.
+   */
+  runProgress: z
+    .object({
+      runId: z.string(),
+      created: z.boolean(),
+      adopted: z.boolean(),
+      added: z.number().int(),
+      removed: z.number().int(),
+      adminsChanged: z.number().int(),
+    })
+    .nullable()
+    .optional(),
   updatedAt: z.date(),
 });
 export type ManagedChat = z.infer<typeof managedChatSchema>;
