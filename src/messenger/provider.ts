@@ -21,32 +21,45 @@ export function createMessengerProvider(args: {
   apiVersion: string;
   rateLimitPerSecond: number;
 }): MessengerProvider {
-  const cache = new Map<string, { version: string; school: SchoolMessenger }>();
+  // The entry holds the promise, so activities asking at once after a settings change share one
+  // new messenger instead of each building (and leaking) its own.
+  const cache = new Map<string, { version: string; school: Promise<SchoolMessenger> }>();
   return {
     async forSchool(schoolId) {
       const pub = await args.settings.getPublic(schoolId);
       if (!pub) throw new TypedError(ErrorType.NotConfigured, `school ${schoolId} has no settings`);
       const cached = cache.get(schoolId);
       if (cached?.version === pub.updatedAt) return cached.school;
-      const settings = await args.settings.messengerSettings({
-        schoolId,
-        baseUrl: args.baseUrl,
-        apiVersion: args.apiVersion,
-        rateLimitPerSecond: args.rateLimitPerSecond,
-      });
-      if (!settings) throw new TypedError(ErrorType.NotConfigured, `school ${schoolId} has no settings`);
-      await cached?.school.messenger.close();
-      const school: SchoolMessenger = {
-        messenger: createVkMessenger(settings),
-        communityId: settings.communityId,
-        removeUnmanaged: pub.removeUnmanaged,
-      };
+      const school = (async (): Promise<SchoolMessenger> => {
+        const settings = await args.settings.messengerSettings({
+          schoolId,
+          baseUrl: args.baseUrl,
+          apiVersion: args.apiVersion,
+          rateLimitPerSecond: args.rateLimitPerSecond,
+        });
+        if (!settings) {
+          throw new TypedError(ErrorType.NotConfigured, `school ${schoolId} has no settings`);
+        }
+        return {
+          messenger: createVkMessenger(settings),
+          communityId: settings.communityId,
+          removeUnmanaged: pub.removeUnmanaged,
+        };
+      })();
       cache.set(schoolId, { version: pub.updatedAt, school });
+      school.catch(() => {
+        if (cache.get(schoolId)?.school === school) cache.delete(schoolId);
+      });
+      // undici closes gracefully: requests in flight on the old messenger still finish.
+      if (cached) await cached.school.then((old) => old.messenger.close()).catch(() => undefined);
       return school;
     },
     async close() {
-      for (const { school } of cache.values()) await school.messenger.close();
+      const entries = [...cache.values()];
       cache.clear();
+      for (const { school } of entries) {
+        await school.then((s) => s.messenger.close()).catch(() => undefined);
+      }
     },
   };
 }
