@@ -32,7 +32,7 @@ import {
 } from '../src/contracts/journal-calls';
 import { CallStateKey, NextActionAtKey } from '../src/contracts/search-attributes';
 import { autoEndFor, planCalls, type CallAction, type CallPlan } from '../src/domain/call-plan';
-import { formatZonedTime } from '../src/domain/time';
+import { epochToZonedDate, formatZonedTime } from '../src/domain/time';
 
 const { loadJournal } = proxyActivities<CallActivities>({
   startToCloseTimeout: '30 seconds',
@@ -58,6 +58,8 @@ const RETRY_FAILED_START_MS = 60_000;
 const RELOAD_AFTER_FAILURE_MS = 60_000;
 /** Workflow patch: a manual start after the lesson's automatic end gets no automatic end. */
 const PATCH_NO_PAST_AUTO_END = 'manual-start-after-auto-end-has-no-auto-end';
+/** Workflow patch: the journal is reloaded when the school day changes. */
+const PATCH_RELOAD_EACH_DAY = 'reload-journal-each-day';
 /** Lessons remembered as called; older ones have long left the planner's today/tomorrow window. */
 const CALLED_LESSONS_KEPT = 64;
 
@@ -77,6 +79,8 @@ export async function journalCallsWorkflow(
   let sequence = input.carried?.sequence ?? 0;
   let calledLessonIds: string[] = [...(input.carried?.calledLessonIds ?? [])];
   let ctx: JournalContext | null = null;
+  /** The school date on which `ctx` was loaded. */
+  let ctxDate: string | null = null;
   let dirty = true;
   let stateChanged = false;
   let plan: CallPlan | null = null;
@@ -90,9 +94,16 @@ export async function journalCallsWorkflow(
   };
 
   async function context(): Promise<JournalContext> {
-    if (dirty || !ctx) {
+    // The journal is loaded for a few days around its day (yesterday to the day after tomorrow):
+    // a new school day needs a fresh load, or a journal nobody signals would run out of lessons.
+    const newDay =
+      ctx !== null &&
+      epochToZonedDate(Date.now(), ctx.timeZone) !== ctxDate &&
+      hasPatch(PATCH_RELOAD_EACH_DAY);
+    if (dirty || !ctx || newDay) {
       dirty = false;
       ctx = await loadJournal({ schoolId, journalId });
+      ctxDate = epochToZonedDate(Date.now(), ctx.timeZone);
     }
     return ctx;
   }

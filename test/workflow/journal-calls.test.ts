@@ -98,7 +98,12 @@ class FakeJournal {
     const at = (): number => activityInfo().currentAttemptScheduledTimestampMs;
     return {
       loadJournal: () => {
-        this.recorded.push({ kind: 'loadJournal', at: at() });
+        const now = at();
+        this.recorded.push({ kind: 'loadJournal', at: now });
+        // As the real activity: lessons from yesterday to the day after tomorrow (school time).
+        const today = mskDate(now);
+        const from = shiftDate(today, -1);
+        const to = shiftDate(today, 2);
         const context: JournalContext = {
           found: true,
           timeZone: TZ,
@@ -109,7 +114,7 @@ class FakeJournal {
             subjectChat: true,
             teacherIds: [TEACHER],
           },
-          lessons: structuredClone(this.lessons),
+          lessons: structuredClone(this.lessons.filter((l) => l.date >= from && l.date <= to)),
           templates: structuredClone(this.templates),
         };
         return Promise.resolve(context);
@@ -406,6 +411,25 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
           (d) => d.kind === 'skipped' && d.lessonId === 'D3' && d.reason === 'notTodayOrTomorrow',
         ),
       );
+    });
+  });
+
+  void test('V2: a journal left alone for days still starts the lessons of each new day (the journal is reloaded as days pass)', async () => {
+    const day = await nextSchoolDay();
+    const later = shiftDate(day, 4);
+    const fake = new FakeJournal(
+      [lesson('L-now', day, 1), lesson('L-later', later, 1)],
+      [template(day, [{ journalId: JOURNAL, weekday: 1, number: 1 }])],
+    );
+    await withJournal(fake, async () => {
+      await advanceTo(later, '09:00');
+      const starts = fake.of('startCall');
+      assert.deepEqual(
+        starts.map((s) => s.lessonId),
+        ['L-now', 'L-later'],
+        'the lesson four days on, beyond the first load, is started too',
+      );
+      assertAt(starts[1]?.at, msk(later, '08:10'), 'start of the later lesson');
     });
   });
 
