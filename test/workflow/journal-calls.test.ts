@@ -628,6 +628,40 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
     });
   });
 
+  void test('V1: a call started by hand for an unpublished lesson shows its link only once the lesson is published', async () => {
+    const day = await nextSchoolDay();
+    const fake = new FakeJournal(
+      [lesson('L1', day, 1, { status: 'draft' })],
+      [template(day, [{ journalId: JOURNAL, weekday: isoWeekday(day), number: 1 }])],
+    );
+    await withJournal(fake, async ({ handle }) => {
+      await advanceTo(day, '08:20');
+      const started = await handle.executeUpdate(startCallUpdate, {
+        args: [{ lessonId: 'L1', requestedBy: TEACHER }],
+      });
+      assert.equal(started.accepted, true);
+      assert.equal(started.accepted && started.linkPublished, false, 'no link for students yet');
+      assert.deepEqual((await handle.query(callStateQuery)).running?.linkPendingLessonIds, ['L1']);
+      await advanceTo(day, '08:35');
+      assert.equal(fake.of('publishLink').length, 0);
+
+      fake.setStatus('L1', 'published');
+      await handle.signal(lessonsChangedSignal, { lessonIds: ['L1'] });
+      const linked = await waitForState(
+        handle,
+        (s) => s.running?.linkPendingLessonIds.length === 0,
+      );
+      assert.equal(linked.running?.lessonId, 'L1');
+      const links = fake.of('publishLink');
+      assert.deepEqual(
+        links.map((l) => [l.lessonId, l.callKey]),
+        [['L1', fake.of('startCall')[0]?.callKey]],
+      );
+      assertAt(links[0]?.at, msk(day, '08:35'), 'link posted on publication');
+      assert.equal(fake.of('startCall').length, 1);
+    });
+  });
+
   void test('V1: a lesson unpublished after its call was scheduled does not start', async () => {
     const day = await nextSchoolDay();
     const fake = new FakeJournal(
