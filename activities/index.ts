@@ -17,7 +17,7 @@ export interface ActivityDeps {
   readonly logger: Logger;
   readonly settings: SettingsStore;
   readonly messengers: MessengerProvider;
-  readonly gateway: Pick<WorkflowGateway, 'ensureJournalCalls'>;
+  readonly gateway: Pick<WorkflowGateway, 'ensureJournalCalls' | 'lessonsChanged'>;
 }
 
 /** All activities the worker registers, built over injected clients, behind the failure boundary. */

@@ -13,6 +13,7 @@ import type { WorkflowGateway } from '../src/workflow-gateway';
 
 export interface RosterReader {
   loadRoster(schoolId: string): Promise<RosterSnapshot | null>;
+  getState(schoolId: string): Promise<{ version: number } | null>;
 }
 
 export interface SyncActivityDeps {
@@ -21,7 +22,7 @@ export interface SyncActivityDeps {
   readonly settings: SettingsStore;
   readonly sync: SyncStore;
   readonly messengers: MessengerProvider;
-  readonly gateway: Pick<WorkflowGateway, 'ensureJournalCalls'>;
+  readonly gateway: Pick<WorkflowGateway, 'ensureJournalCalls' | 'lessonsChanged'>;
 }
 
 const emptyResult = (chatKey: string): ChatApplyResult => ({
@@ -372,12 +373,19 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
 
     async ensureJournalWorkflows({ schoolId }) {
       const roster = await deps.roster.loadRoster(schoolId);
+      const state = await deps.roster.getState(schoolId);
       const journals = (roster?.journals ?? []).filter(
         (j) => j.subjectChat && j.kind === 'general',
       );
+      // A new roster version may have published, moved or switched lessons: every journal
+      // re-plans once. Otherwise a plain start adopts the running workflows without waking them.
+      const rosterMoved =
+        state !== null && state.version !== (await sync.getJournalsNotifiedVersion(schoolId));
       for (const journal of journals) {
-        await deps.gateway.ensureJournalCalls({ schoolId, journalId: journal.id });
+        if (rosterMoved) await deps.gateway.lessonsChanged({ schoolId, journalId: journal.id });
+        else await deps.gateway.ensureJournalCalls({ schoolId, journalId: journal.id });
       }
+      if (rosterMoved) await sync.setJournalsNotifiedVersion(schoolId, state.version);
       return { journals: journals.length };
     },
   };

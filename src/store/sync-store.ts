@@ -121,12 +121,16 @@ export interface SyncStore {
   approvePlan(schoolId: string, planId: string, approvedBy: string): Promise<boolean>;
   saveRun(run: RunSummary & { schoolId: string }): Promise<void>;
   latestRun(schoolId: string): Promise<RunSummary | null>;
+  /** The roster version the school's journal workflows were last told about. */
+  getJournalsNotifiedVersion(schoolId: string): Promise<number | null>;
+  setJournalsNotifiedVersion(schoolId: string, version: number): Promise<void>;
 }
 
 export function createSyncStore(db: Db): SyncStore {
   const chats = db.collection<ManagedChat>('managed_chats');
   const plans = db.collection<StoredPlan>('sync_plans');
   const runs = db.collection<z.infer<typeof runDocSchema>>('sync_runs');
+  const meta = db.collection<{ _id: string; journalsNotifiedVersion: number }>('sync_meta');
   const chatId = (schoolId: string, key: string): string => `${schoolId}:${key}`;
 
   return {
@@ -213,6 +217,19 @@ export function createSyncStore(db: Db): SyncStore {
         unmanagedMembers: counts.unmanagedMembers,
         errors: counts.errors,
       };
+    },
+
+    async getJournalsNotifiedVersion(schoolId) {
+      const doc = await meta.findOne({ _id: schoolId });
+      return typeof doc?.journalsNotifiedVersion === 'number' ? doc.journalsNotifiedVersion : null;
+    },
+
+    async setJournalsNotifiedVersion(schoolId, version) {
+      await meta.updateOne(
+        { _id: schoolId },
+        { $set: { journalsNotifiedVersion: version } },
+        { upsert: true },
+      );
     },
   };
 }

@@ -554,69 +554,58 @@ describe(
       assert.deepEqual(orphans, []);
     });
 
-    // Known bug, outside this test's files: a roster import signals only the school sync, whose
-    // ensureJournalWorkflows starts journal workflows without a signal, so a running journal
-    // workflow never re-plans. With gateway.lessonsChanged sent after the import this passes in
-    // about a second. Fix: ensureJournalWorkflows (activities/sync.ts) should signal
-    // lessonsChanged (signal-with-start) for journals whose lessons or templates the change touched.
-    void test(
-      'V1, V2: a lesson published by a roster change set from the school system starts its call at once',
-      {
-        todo: 'roster imports do not re-plan the journal workflows (activities/sync.ts ensureJournalWorkflows)',
-      },
-      async (t) => {
-        const stack = await startStack({ services: services() });
-        const live: { school?: School } = {};
-        t.after(async () => {
-          for (const id of live.school
-            ? [
-                workflowIds.journalCalls(live.school.journalId),
-                workflowIds.schoolSync(live.school.schoolId),
-              ]
-            : []) {
-            await stack.client.workflow
-              .getHandle(id)
-              .terminate('test over')
-              .catch(() => undefined);
-          }
-          await stack.stop();
-        });
-        const token = `community-token-${randomBytes(12).toString('hex')}`;
-        stack.emulator.addCommunity(COMMUNITY_ID, token);
-        await stack.startWorker();
-        // The lesson starts in about 12 minutes: its call is due the moment it is published.
-        const school = schoolStartingSoon(-8 * MINUTE, 'draft');
-        live.school = school;
-        const { schoolId, journalId, lessonId } = school;
-        await stack.settings.save({
-          schoolId,
-          input: { communityId: COMMUNITY_ID, token, period: '30', enabled: true },
-        });
-        // The production wiring: imports signal the school sync, which looks after the journals.
-        const events = {
-          rosterChanged: (e: { schoolId: string; changeId: string }) =>
-            stack.gateway.rosterChanged(e),
-        };
-        await importSnapshot({ db: stack.db, input: school.roster, events });
-        await until('the sync to start the journal workflow', 60_000, () =>
-          stack.gateway.callState(journalId),
-        );
-        const draft = school.roster.lessons.find((l) => l.id === lessonId)!;
-        await importChangeSet({
-          db: stack.db,
-          input: { schoolId, upsert: { lessons: [{ ...draft, status: 'published' }] } },
-          events,
-        });
-        const published = Date.now();
-        const calls = createCallStore(stack.db);
-        const link = await until('the call link on the published lesson', 30_000, () =>
-          calls.getLessonLink(lessonId),
-        );
-        t.diagnostic(
-          `link on the lesson ${link.publishedAt.getTime() - published} ms after the change set`,
-        );
-      },
-    );
+    void test('V1, V2: a lesson published by a roster change set from the school system starts its call at once', async (t) => {
+      const stack = await startStack({ services: services() });
+      const live: { school?: School } = {};
+      t.after(async () => {
+        for (const id of live.school
+          ? [
+              workflowIds.journalCalls(live.school.journalId),
+              workflowIds.schoolSync(live.school.schoolId),
+            ]
+          : []) {
+          await stack.client.workflow
+            .getHandle(id)
+            .terminate('test over')
+            .catch(() => undefined);
+        }
+        await stack.stop();
+      });
+      const token = `community-token-${randomBytes(12).toString('hex')}`;
+      stack.emulator.addCommunity(COMMUNITY_ID, token);
+      await stack.startWorker();
+      // The lesson starts in about 12 minutes: its call is due the moment it is published.
+      const school = schoolStartingSoon(-8 * MINUTE, 'draft');
+      live.school = school;
+      const { schoolId, journalId, lessonId } = school;
+      await stack.settings.save({
+        schoolId,
+        input: { communityId: COMMUNITY_ID, token, period: '30', enabled: true },
+      });
+      // The production wiring: imports signal the school sync, which looks after the journals.
+      const events = {
+        rosterChanged: (e: { schoolId: string; changeId: string }) =>
+          stack.gateway.rosterChanged(e),
+      };
+      await importSnapshot({ db: stack.db, input: school.roster, events });
+      await until('the sync to start the journal workflow', 60_000, () =>
+        stack.gateway.callState(journalId),
+      );
+      const draft = school.roster.lessons.find((l) => l.id === lessonId)!;
+      await importChangeSet({
+        db: stack.db,
+        input: { schoolId, upsert: { lessons: [{ ...draft, status: 'published' }] } },
+        events,
+      });
+      const published = Date.now();
+      const calls = createCallStore(stack.db);
+      const link = await until('the call link on the published lesson', 30_000, () =>
+        calls.getLessonLink(lessonId),
+      );
+      t.diagnostic(
+        `link on the lesson ${link.publishedAt.getTime() - published} ms after the change set`,
+      );
+    });
 
     void test('V3 when calls.start is applied but its answer is lost: the call nobody knows of is never announced; the journal shows one call, ended by the button', async (t) => {
       const { watch, orphans } = await runLesson(t, { chatBySync: true, loseStartAnswer: true });
