@@ -128,7 +128,7 @@ void test('§7 S1 S2: a planted community token and proxy password (and a refuse
     assert.equal(proxy.counts.refused, 0, 'the proxy refused the credentials');
 
     // A second sync under faults, so failures (and their messages) are logged and recorded too.
-    stack.emulator.setFaults({ errorRate10: 0.3, http502Rate: 0.2 });
+    stack.emulator.setFaults({ errorRate10: 0.1, http502Rate: 0.1 });
     const student = roster.students.find((s) => s.active && s.vkId !== null);
     assert.ok(student);
     const before = await stack.gateway.syncStatus(schoolId);
@@ -137,7 +137,7 @@ void test('§7 S1 S2: a planted community token and proxy password (and a refuse
       input: { schoolId, remove: {}, upsert: { students: [{ ...student, active: false }] } },
       events,
     });
-    await runFinished(stack, schoolId, { runCountAtLeast: (before?.runCount ?? 0) + 1 });
+    await runFinished(stack, schoolId, { runCountAtLeast: (before?.runCount ?? 0) + 1 }, 300_000);
     stack.emulator.setFaults({ errorRate10: 0, http502Rate: 0 });
 
     // New settings with a token the platform refuses: the run fails with MessengerAuth and blocks.
