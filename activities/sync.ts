@@ -159,6 +159,19 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
       const threshold = settings.removalThreshold;
       const massRemoval = managedMembers > 0 && removals / managedMembers > threshold;
       const status = chatsRemoved > 0 || massRemoval ? 'held' : 'ready';
+      if (status === 'held') {
+        // The same plan still held (a periodic run, a sync now): keep its ID, so an approval of
+        // the plan the admin is looking at is not refused as stale.
+        const latest = await sync.latestPlan(schoolId);
+        if (
+          latest?.status === 'held' &&
+          latest.held !== null &&
+          JSON.stringify(latest.chats) === JSON.stringify(chats) &&
+          JSON.stringify(latest.skipped) === JSON.stringify(plan.skipped)
+        ) {
+          return summarize(latest);
+        }
+      }
       const stored = await sync.savePlan({
         schoolId,
         runId,

@@ -261,6 +261,16 @@ void describe('school sync on the dev server, MongoDB and the emulator', () => {
       );
       assert.equal(chatWrites(), 0, `a held plan wrote: ${JSON.stringify(writes.byMethod)}`);
       assert.equal(JSON.stringify(emulatorChats(stack.emulator, communityId)), before);
+      // Asking again while nothing changed holds the same plan: the ID the admin sees stays valid.
+      const again = await stack.gateway.syncNow({ schoolId, requestedBy: 'test' });
+      const stillHeld = await runFinished(stack, schoolId, { runCountAtLeast: held.runCount + 1 });
+      assert.equal(stillHeld.state, 'held');
+      assert.equal(
+        stillHeld.heldPlan?.planId,
+        heldPlan.planId,
+        `run ${again.runId} re-held a new plan`,
+      );
+      assert.equal(chatWrites(), 0);
       const removedVkIds = roster.students.filter((s) => removed.has(s.id) && s.vkId !== null);
       assert.ok(removedVkIds.length > 0);
 
