@@ -5,7 +5,9 @@ import { VkApiError } from '../src/messenger/vk-errors';
 /**
  * The activity boundary: typed errors become `ApplicationFailure`s with their type string and
  * retryability, so Temporal's retry policy is the only retry loop. Messages come from our own
- * typed errors, which never carry secrets; anything else is reported by its class name only.
+ * typed errors, which never carry secrets (the VK client redacts the token and proxy password from
+ * everything it raises); any other error keeps its class name as the type and its message, which
+ * comes from MongoDB or validation and names fields, not values.
  */
 export function toFailure(error: unknown): ApplicationFailure {
   if (error instanceof ApplicationFailure) return error;

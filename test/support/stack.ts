@@ -47,7 +47,7 @@ export async function startStack(args: {
     settings,
     baseUrl: emulator.url,
     apiVersion: '5.199',
-    rateLimitPerSecond: 20,
+    rateLimitPerSecond: 18,
   });
   // The production gateway, pointed at this test's own task queue.
   const taskQueue = `it-${Math.random().toString(36).slice(2, 10)}`;
