@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { CallActivities } from '../src/contracts/call-activities';
+import type { CallActivities, JournalContext } from '../src/contracts/call-activities';
 import { ErrorType, TypedError } from '../src/contracts/errors';
 import type { RosterSnapshot } from '../src/contracts/roster';
 import { chatKeys, planChats } from '../src/domain/chat-plan';
@@ -32,6 +32,43 @@ export function stableRandomId(key: string): number {
 
 function linkMessage(subject: string, lessonNumber: number, joinLink: string): string {
   return `Видеоурок «${subject}», ${lessonNumber}-й урок. Подключиться: ${joinLink}`;
+}
+
+/**
+ * What the journal workflow plans from: the journal, its lessons on the given dates and the
+ * school's templates with only this journal's entries, so the history stays small.
+ */
+export async function loadJournalContext(args: {
+  roster: Pick<RosterStore, 'getSchool' | 'getJournal' | 'listLessons' | 'listTemplates'>;
+  schoolId: string;
+  journalId: string;
+  dates: (timeZone: string) => readonly string[];
+}): Promise<JournalContext> {
+  const { roster, schoolId, journalId } = args;
+  const school = await roster.getSchool(schoolId);
+  const journal = await roster.getJournal({ schoolId, journalId });
+  const timeZone = school?.timeZone ?? 'Europe/Moscow';
+  if (!school || !journal) {
+    return { found: false, timeZone, journal: null, lessons: [], templates: [] };
+  }
+  const lessons = await roster.listLessons({ schoolId, journalId, dates: args.dates(timeZone) });
+  const templates = (await roster.listTemplates(schoolId)).map((t) => ({
+    ...t,
+    entries: t.entries.filter((e) => e.journalId === journalId),
+  }));
+  return {
+    found: true,
+    timeZone,
+    journal: {
+      id: journal.id,
+      classId: journal.classId,
+      kind: journal.kind,
+      subjectChat: journal.subjectChat,
+      teacherIds: journal.teacherIds,
+    },
+    lessons,
+    templates,
+  };
 }
 
 export function createCallActivities(deps: CallActivityDeps): CallActivities {
@@ -116,32 +153,15 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
 
   return {
     async loadJournal({ schoolId, journalId }) {
-      const school = await deps.roster.getSchool(schoolId);
-      const journal = await deps.roster.getJournal({ schoolId, journalId });
-      const timeZone = school?.timeZone ?? 'Europe/Moscow';
-      if (!school || !journal) {
-        return { found: false, timeZone, journal: null, lessons: [], templates: [] };
-      }
-      const today = epochToZonedDate(now(), timeZone);
-      const dates = [-1, 0, 1, 2].map((d) => addDays(today, d));
-      const lessons = await deps.roster.listLessons({ schoolId, journalId, dates });
-      const templates = (await deps.roster.listTemplates(schoolId)).map((t) => ({
-        ...t,
-        entries: t.entries.filter((e) => e.journalId === journalId),
-      }));
-      return {
-        found: true,
-        timeZone,
-        journal: {
-          id: journal.id,
-          classId: journal.classId,
-          kind: journal.kind,
-          subjectChat: journal.subjectChat,
-          teacherIds: journal.teacherIds,
+      return loadJournalContext({
+        roster: deps.roster,
+        schoolId,
+        journalId,
+        dates: (timeZone) => {
+          const today = epochToZonedDate(now(), timeZone);
+          return [-1, 0, 1, 2].map((d) => addDays(today, d));
         },
-        lessons,
-        templates,
-      };
+      });
     },
 
     async startCall({ schoolId, journalId, lessonId, callKey, actor }) {

@@ -14,6 +14,7 @@ import type { SyncActivities } from '../../src/contracts/sync-activities';
 import { addDays, epochToZonedDate, zonedDateTimeToEpoch } from '../../src/domain/time';
 import { importSnapshot } from '../../src/store/roster-import';
 import { createRosterStore } from '../../src/store/roster-store';
+import { loadJournalContext } from '../../activities/calls';
 import {
   JOURNAL_CALLS_WORKFLOW,
   SCHOOL_SYNC_WORKFLOW,
@@ -137,31 +138,8 @@ export function scenarioCallActivities(args: { db: Db; day: string }): CallActiv
   const roster = createRosterStore({ db: args.db });
   const dates = [-1, 0, 1, 2].map((d) => addDays(args.day, d));
   return {
-    async loadJournal({ schoolId, journalId }) {
-      const school = await roster.getSchool(schoolId);
-      const journal = await roster.getJournal({ schoolId, journalId });
-      const timeZone = school?.timeZone ?? TIME_ZONE;
-      if (!school || !journal)
-        return { found: false, timeZone, journal: null, lessons: [], templates: [] };
-      const lessons = await roster.listLessons({ schoolId, journalId, dates });
-      const templates = (await roster.listTemplates(schoolId)).map((t) => ({
-        ...t,
-        entries: t.entries.filter((e) => e.journalId === journalId),
-      }));
-      return {
-        found: true,
-        timeZone,
-        journal: {
-          id: journal.id,
-          classId: journal.classId,
-          kind: journal.kind,
-          subjectChat: journal.subjectChat,
-          teacherIds: journal.teacherIds,
-        },
-        lessons,
-        templates,
-      };
-    },
+    loadJournal: ({ schoolId, journalId }) =>
+      loadJournalContext({ roster, schoolId, journalId, dates: () => dates }),
     async startCall({ schoolId, journalId, lessonId: id, callKey }) {
       if (journalId === FAILING_JOURNAL) {
         // What the VK client makes of error 10 (internal server error): retryable.
