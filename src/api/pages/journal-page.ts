@@ -53,13 +53,6 @@ let view = null;
 let state = null;
 let selectedLessonId = null;
 
-function show(text, kind) {
-  const box = document.getElementById('message');
-  box.textContent = text;
-  box.className = 'notice ' + (kind || 'info');
-  box.hidden = !text;
-}
-
 function explainError(result) {
   if (result.status === 401) return 'Нет доступа: откройте журнал по ссылке с вашим ключом.';
   if (result.status === 403) return 'Этот журнал вам не назначен.';

@@ -63,7 +63,7 @@ ${script}
 }
 
 /**
- * Shared by both pages' scripts: take `?token=` (a teacher token) or `?key=` (an admin key, as
+ * Shared by both pages' scripts (the API helper, element builder and message box): take `?token=` (a teacher token) or `?key=` (an admin key, as
  * `npm start` prints the school page) once into sessionStorage and drop both from the address bar
  * and history, then send the credential only as a header.
  */
@@ -98,5 +98,11 @@ function el(tag, attrs, ...children) {
   }
   for (const c of children) if (c !== null && c !== undefined) node.append(c);
   return node;
+}
+function show(text, kind) {
+  const box = document.getElementById('message');
+  box.textContent = text;
+  box.className = 'notice ' + (kind || 'info');
+  box.hidden = !text;
 }
 `;

@@ -41,13 +41,6 @@ let heldPlanId = null;
 let approvedPlanId = null;
 let timer = null;
 
-function show(text, kind) {
-  const box = document.getElementById('message');
-  box.textContent = text;
-  box.className = 'notice ' + (kind || 'info');
-  box.hidden = !text;
-}
-
 function explainError(result) {
   if (result.status === 401) return 'Нет доступа: откройте страницу по ссылке с ключом администратора школы.';
   if (result.status === 403) return 'Нет доступа к этой школе.';
