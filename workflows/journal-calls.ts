@@ -288,9 +288,10 @@ export async function journalCallsWorkflow(
         } catch (error) {
           lastError = failureText(error);
           record({
-            kind: 'startFailed',
+            kind: 'endFailed',
             lessonId: action.lessonId,
-            reason: 'endFailed',
+            reason: 'platformError',
+            dueAt: action.at,
             details: { error: lastError },
           });
         }

@@ -16,6 +16,8 @@ export type CallDecisionKind =
   | 'refused'
   | 'skipped'
   | 'startFailed'
+  /** An automatic end failed after its retries; the call keeps running and the end is retried. */
+  | 'endFailed'
   | 'linkPublished';
 
 export interface CallDecision {
