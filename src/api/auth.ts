@@ -108,6 +108,24 @@ export function requireSchoolAdmin(request: FastifyRequest, schoolId: string): P
  * teacher gets the same 403 whether the journal exists elsewhere, nowhere, or without them, so
  * the answer reveals nothing about other schools' journals.
  */
+/**
+ * The pre-validation hook of every school admin route: the path's school is checked before the
+ * body is read, so another school's admin key learns nothing from validation errors.
+ */
+export function schoolAdminGuard(
+  request: FastifyRequest,
+  _reply: unknown,
+  done: (error?: Error) => void,
+): void {
+  const params = request.params as { id?: unknown };
+  try {
+    requireSchoolAdmin(request, typeof params.id === 'string' ? params.id : '');
+    done();
+  } catch (error) {
+    done(error as Error);
+  }
+}
+
 export async function requireJournalAccess(
   request: FastifyRequest,
   roster: RosterPort,

@@ -15,6 +15,7 @@ import { addDays, epochToZonedDate, zonedDateTimeToEpoch } from '../../src/domai
 import { importSnapshot } from '../../src/store/roster-import';
 import { createRosterStore } from '../../src/store/roster-store';
 import { loadJournalContext } from '../../activities/calls';
+import { LESSON_GRID } from '../../src/domain/roster-generator';
 import {
   JOURNAL_CALLS_WORKFLOW,
   SCHOOL_SYNC_WORKFLOW,
@@ -43,16 +44,8 @@ export const SCHOOL_ID = 'school-audit';
 export const TIME_ZONE = 'Europe/Moscow';
 export const TEACHER_ID = 'stf-t1';
 
-export const GRID = [
-  { number: 1, start: '08:30', end: '09:15' },
-  { number: 2, start: '09:25', end: '10:10' },
-  { number: 3, start: '10:30', end: '11:15' },
-  { number: 4, start: '11:35', end: '12:20' },
-  { number: 5, start: '12:30', end: '13:15' },
-  { number: 6, start: '13:25', end: '14:10' },
-  { number: 7, start: '14:20', end: '15:05' },
-  { number: 8, start: '15:15', end: '16:00' },
-] as const;
+/** The generator's bell schedule: 45-minute lessons from 08:30. */
+export const GRID = LESSON_GRID;
 
 export const JOURNALS = ['j1', 'j2', 'j3', 'j4', 'j5'] as const;
 export const CAN_JOURNAL = 'j6';

@@ -1,13 +1,12 @@
 import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import type { FastifyRequest } from 'fastify';
 import type { Db } from 'mongodb';
 import { z } from 'zod';
 import { runAudit, type AuditReport, type ReplayWorkflowSource } from '../../audit/replay-audit';
 import { formatCsv, formatText, toJson } from '../../audit/report';
 import { idSchema } from '../../contracts/roster';
 import { workflowSourceFromEnv } from '../../worker';
-import { requireSchoolAdmin } from '../auth';
+import { schoolAdminGuard } from '../auth';
 import type { RouteContext, ZodApp } from '../context';
 import { ApiError, errorReplies } from '../errors';
 import { schoolParams } from '../schemas';
@@ -81,15 +80,7 @@ export function registerAuditRoutes(app: ZodApp, ctx: RouteContext, audit: Audit
     '/schools/:id/audit',
     {
       onRequest: ctx.authenticate,
-      preValidation: (request: FastifyRequest, _reply: unknown, done: (error?: Error) => void) => {
-        const params = request.params as { id?: unknown };
-        try {
-          requireSchoolAdmin(request, typeof params.id === 'string' ? params.id : '');
-          done();
-        } catch (error) {
-          done(error as Error);
-        }
-      },
+      preValidation: schoolAdminGuard,
       schema: {
         tags: ['audit'],
         summary:

@@ -49,7 +49,10 @@ export function registerHealthRoutes(app: ZodApp, ctx: RouteContext): void {
       const ready = mongodb && temporal;
       return reply
         .status(ready ? 200 : 503)
-        .send({ status: ready ? ('ready' as const) : ('not ready' as const), checks: { mongodb, temporal } });
+        .send({
+          status: ready ? ('ready' as const) : ('not ready' as const),
+          checks: { mongodb, temporal },
+        });
     },
   );
 }

@@ -23,7 +23,11 @@ const AUTH_ERRORS = [400, 401, 403, 404, 429] as const;
 type LessonView = z.infer<typeof lessonViewSchema>;
 
 function viewLesson(lesson: Lesson, templates: readonly Template[]): LessonView {
-  const { template } = selectTemplate({ templates, journalId: lesson.journalId, date: lesson.date });
+  const { template } = selectTemplate({
+    templates,
+    journalId: lesson.journalId,
+    date: lesson.date,
+  });
   const times = template === null ? null : gridTimes(template, lesson.number);
   return { ...lesson, start: times?.start ?? null, end: times?.end ?? null };
 }
@@ -49,7 +53,8 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
       ...auth,
       schema: {
         tags: ['journals'],
-        summary: "Today's and tomorrow's lessons of the journal, in the school's time zone (V1, V2)",
+        summary:
+          "Today's and tomorrow's lessons of the journal, in the school's time zone (V1, V2)",
         security: [{ bearer: [] }],
         params: journalParams,
         response: { 200: journalLessonsSchema, ...errorReplies(...AUTH_ERRORS) },
@@ -61,7 +66,11 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
       const today = epochToZonedDate(ctx.clock(), timeZone);
       const tomorrow = addDays(today, 1);
       const [lessons, templates] = await Promise.all([
-        roster.listLessons({ schoolId: principal.schoolId, journalId: journal.id, dates: [today, tomorrow] }),
+        roster.listLessons({
+          schoolId: principal.schoolId,
+          journalId: journal.id,
+          dates: [today, tomorrow],
+        }),
         roster.listTemplates(principal.schoolId),
       ]);
       return {
@@ -82,7 +91,8 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
       ...auth,
       schema: {
         tags: ['journals'],
-        summary: 'The journal call state: running call and join link (V6), next automatic action, manual-only reasons (V7), warnings (V3)',
+        summary:
+          'The journal call state: running call and join link (V6), next automatic action, manual-only reasons (V7), warnings (V3)',
         security: [{ bearer: [] }],
         params: journalParams,
         response: { 200: journalCallStateSchema, ...errorReplies(...AUTH_ERRORS) },
@@ -105,7 +115,9 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
       return {
         journalId: journal.id,
         workflowStarted: true,
-        running: state.running ? { ...state.running, lessonIds: [...state.running.lessonIds] } : null,
+        running: state.running
+          ? { ...state.running, lessonIds: [...state.running.lessonIds] }
+          : null,
         next: state.next ? { ...state.next } : null,
         manualOnly: state.manualOnly ? { reasons: [...state.manualOnly.reasons] } : null,
         warnings: [...state.warnings],
@@ -142,7 +154,9 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
         return reply.status(409).send({
           accepted: false as const,
           reason: result.reason,
-          ...(result.runningLessonId === undefined ? {} : { runningLessonId: result.runningLessonId }),
+          ...(result.runningLessonId === undefined
+            ? {}
+            : { runningLessonId: result.runningLessonId }),
         });
       }
       return reply.status(200).send(result);
@@ -156,7 +170,8 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
       schema: {
         tags: ['journals'],
         summary: 'End the running video lesson (V5, the journal button)',
-        description: '200 when ended (or already ended); 409 with the reason when the workflow refused.',
+        description:
+          '200 when ended (or already ended); 409 with the reason when the workflow refused.',
         security: [{ bearer: [] }],
         params: journalParams,
         response: { 200: endAcceptedSchema, 409: refusedSchema, ...errorReplies(...AUTH_ERRORS) },
@@ -169,7 +184,8 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
         journalId: journal.id,
         requestedBy: actorOf(principal),
       });
-      if (!result.accepted) return reply.status(409).send({ accepted: false as const, reason: result.reason });
+      if (!result.accepted)
+        return reply.status(409).send({ accepted: false as const, reason: result.reason });
       return reply.status(200).send(result);
     },
   );
@@ -180,7 +196,8 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
       ...auth,
       schema: {
         tags: ['lessons'],
-        summary: 'Switch a lesson online or change its status (V1); the journal workflow replans at once',
+        summary:
+          'Switch a lesson online or change its status (V1); the journal workflow replans at once',
         security: [{ bearer: [] }],
         params: lessonParams,
         body: lessonPatchBody,
@@ -190,9 +207,13 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
     async (request) => {
       const principal = request.principal;
       if (principal === null) throw new ApiError('unauthorized', 'authentication required');
-      const lesson = await roster.getLesson({ schoolId: principal.schoolId, lessonId: request.params.id });
+      const lesson = await roster.getLesson({
+        schoolId: principal.schoolId,
+        lessonId: request.params.id,
+      });
       // A teacher learns nothing about lessons outside their journals: the same 403 either way.
-      if (lesson === null && principal.kind === 'teacher') throw new ApiError('forbidden', 'not allowed');
+      if (lesson === null && principal.kind === 'teacher')
+        throw new ApiError('forbidden', 'not allowed');
       if (lesson === null) throw notFound('lesson');
       const { journal } = await requireJournalAccess(request, roster, lesson.journalId);
       assertOnlineAllowed(journal, request.body.online);
@@ -200,12 +221,23 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
         ...(request.body.online === undefined ? {} : { online: request.body.online }),
         ...(request.body.status === undefined ? {} : { status: request.body.status }),
       };
-      const updated = await roster.updateLesson({ schoolId: principal.schoolId, lessonId: lesson.id, patch });
+      const updated = await roster.updateLesson({
+        schoolId: principal.schoolId,
+        lessonId: lesson.id,
+        patch,
+      });
       if (updated === null) throw notFound('lesson');
       try {
-        await gateway.lessonsChanged({ schoolId: principal.schoolId, journalId: journal.id, lessonIds: [lesson.id] });
+        await gateway.lessonsChanged({
+          schoolId: principal.schoolId,
+          journalId: journal.id,
+          lessonIds: [lesson.id],
+        });
       } catch (error) {
-        request.log.warn({ err: error, journalId: journal.id }, 'lesson saved but the journal workflow was not signalled');
+        request.log.warn(
+          { err: error, journalId: journal.id },
+          'lesson saved but the journal workflow was not signalled',
+        );
         throw new ApiError(
           'unavailable',
           'the lesson was saved, but the call schedule could not be updated; repeat the request',
@@ -220,7 +252,10 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
 function assertOnlineAllowed(journal: Journal, online: boolean | undefined): void {
   if (online === true && !journal.subjectChat) {
     throw new ApiError('invalid_input', 'invalid body', [
-      { path: 'online', message: 'the journal has no subject chat, so its lessons cannot be online (V1)' },
+      {
+        path: 'online',
+        message: 'the journal has no subject chat, so its lessons cannot be online (V1)',
+      },
     ]);
   }
 }

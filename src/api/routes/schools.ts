@@ -1,9 +1,14 @@
-import type { FastifyRequest, FastifySchemaCompiler } from 'fastify';
+import type { FastifySchemaCompiler } from 'fastify';
 import { z } from 'zod';
-import { changeSetSchema, personKinds, rosterSnapshotSchema, vkLinkEventSchema } from '../../contracts/roster';
+import {
+  changeSetSchema,
+  personKinds,
+  rosterSnapshotSchema,
+  vkLinkEventSchema,
+} from '../../contracts/roster';
 import { schoolSettingsInputSchema } from '../../contracts/settings';
 import { chatKinds, planChats } from '../../domain/chat-plan';
-import { actorOf, requireSchoolAdmin } from '../auth';
+import { actorOf, schoolAdminGuard } from '../auth';
 import type { RouteContext, ZodApp } from '../context';
 import { ApiError, errorReplies, notFound } from '../errors';
 import {
@@ -54,25 +59,21 @@ function assertSameSchool(pathSchoolId: string, bodySchoolId: unknown, field: st
   }
 }
 
-function fullName(p: { lastName: string; firstName: string; middleName?: string | undefined }): string {
-  return [p.lastName, p.firstName, p.middleName].filter((s) => s !== undefined && s !== '').join(' ');
+function fullName(p: {
+  lastName: string;
+  firstName: string;
+  middleName?: string | undefined;
+}): string {
+  return [p.lastName, p.firstName, p.middleName]
+    .filter((s) => s !== undefined && s !== '')
+    .join(' ');
 }
 
 export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
   const { roster, gateway, settings, plans } = ctx;
   const auth = {
     onRequest: ctx.authenticate,
-    // The path's school is checked before the body is read, so another school's admin key
-    // learns nothing from validation errors.
-    preValidation: (request: FastifyRequest, _reply: unknown, done: (error?: Error) => void) => {
-      const params = request.params as { id?: unknown };
-      try {
-        requireSchoolAdmin(request, typeof params.id === 'string' ? params.id : '');
-        done();
-      } catch (error) {
-        done(error as Error);
-      }
-    },
+    preValidation: schoolAdminGuard,
   };
   const security = [{ bearer: [] }];
 
@@ -83,7 +84,8 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
       schema: {
         tags: ['schools'],
         summary: 'Save the school settings: community ID and token (S1), proxy (S2), period (S3)',
-        description: 'The reply never contains the token or the proxy password, only whether they are set.',
+        description:
+          'The reply never contains the token or the proxy password, only whether they are set.',
         security,
         params: schoolParams,
         body: schoolSettingsInputSchema,
@@ -124,7 +126,8 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
       validatorCompiler: passThrough,
       schema: {
         tags: ['roster'],
-        summary: 'Import a full roster snapshot; every error is listed with its path and nothing is written on error',
+        summary:
+          'Import a full roster snapshot; every error is listed with its path and nothing is written on error',
         security,
         params: schoolParams,
         body: rosterSnapshotSchema,
@@ -134,8 +137,15 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
     async (request) => {
       const params = schoolParams.parse(request.params);
       const body: unknown = request.body;
-      const school = typeof body === 'object' && body !== null ? (body as { school?: unknown }).school : undefined;
-      assertSameSchool(params.id, typeof school === 'object' && school !== null ? (school as { id?: unknown }).id : undefined, 'school.id');
+      const school =
+        typeof body === 'object' && body !== null
+          ? (body as { school?: unknown }).school
+          : undefined;
+      assertSameSchool(
+        params.id,
+        typeof school === 'object' && school !== null ? (school as { id?: unknown }).id : undefined,
+        'school.id',
+      );
       return roster.importSnapshot({ input: body });
     },
   );
@@ -158,7 +168,13 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
     async (request) => {
       const params = schoolParams.parse(request.params);
       const body: unknown = request.body;
-      assertSameSchool(params.id, typeof body === 'object' && body !== null ? (body as { schoolId?: unknown }).schoolId : undefined, 'schoolId');
+      assertSameSchool(
+        params.id,
+        typeof body === 'object' && body !== null
+          ? (body as { schoolId?: unknown }).schoolId
+          : undefined,
+        'schoolId',
+      );
       return roster.importChangeSet({ input: body });
     },
   );
@@ -176,7 +192,8 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
         response: { 200: importOutcomeSchema, ...errorReplies(...ADMIN_ERRORS) },
       },
     },
-    async (request) => roster.applyVkLinkEvent({ schoolId: request.params.id, input: request.body }),
+    async (request) =>
+      roster.applyVkLinkEvent({ schoolId: request.params.id, input: request.body }),
   );
 
   app.post(
@@ -192,7 +209,10 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
       },
     },
     async (request) =>
-      gateway.syncNow({ schoolId: request.params.id, requestedBy: actorOf(request.principal ?? raise()) }),
+      gateway.syncNow({
+        schoolId: request.params.id,
+        requestedBy: actorOf(request.principal ?? raise()),
+      }),
   );
 
   app.get(
@@ -201,14 +221,18 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
       ...auth,
       schema: {
         tags: ['sync'],
-        summary: 'A stored sync plan (chats to create, members to add and remove, admin changes, skipped people)',
+        summary:
+          'A stored sync plan (chats to create, members to add and remove, admin changes, skipped people)',
         security,
         params: planParams,
         response: { 200: planSchema, ...errorReplies(...ADMIN_ERRORS) },
       },
     },
     async (request) => {
-      const plan = await plans.getPlan({ schoolId: request.params.id, planId: request.params.planId });
+      const plan = await plans.getPlan({
+        schoolId: request.params.id,
+        planId: request.params.planId,
+      });
       if (plan === null) throw notFound('plan');
       return plan;
     },
@@ -225,7 +249,11 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
           '200 with accepted:true and the run that applies it; 404 for an unknown plan; 409 with the reason when refused.',
         security,
         params: planParams,
-        response: { 200: approveResultSchema, 409: approveResultSchema, ...errorReplies(...ADMIN_ERRORS) },
+        response: {
+          200: approveResultSchema,
+          409: approveResultSchema,
+          ...errorReplies(...ADMIN_ERRORS),
+        },
       },
     },
     async (request, reply) => {
