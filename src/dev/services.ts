@@ -13,6 +13,8 @@ import { consoleProgress, ensureFerretDb, ensureTemporalCli, findMongod, type Pr
 
 export interface RunningService {
   readonly name: string;
+  /** The server's process, when this code started it (memory and CPU readings, fault drills). */
+  readonly pid?: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -84,7 +86,7 @@ export async function startTemporalDevServer(args: {
     const uiPort = args.uiPort;
     await waitUntil('Temporal Web UI', () => portOpen(uiPort), { timeoutMs: 30_000, process: proc });
   }
-  return { name: 'temporal', address, uiUrl, namespace, stop: () => proc.stop() };
+  return { name: 'temporal', address, uiUrl, namespace, pid: proc.pid, stop: () => proc.stop() };
 }
 
 export interface MongoServer extends RunningService {
@@ -150,7 +152,7 @@ export async function startMongo(args: {
     timeoutMs: 30_000,
     process: proc,
   });
-  return { name: kind, uri, kind, stop: () => proc.stop() };
+  return { name: kind, uri, kind, pid: proc.pid, stop: () => proc.stop() };
 }
 
 async function ping(uri: string): Promise<boolean> {
