@@ -29,14 +29,18 @@ async function main(): Promise<void> {
   }
   const seconds = (performance.now() - started) / 1000;
   const written = writeResults(join(__dirname, 'results'), { startedAt, seconds });
-  process.stdout.write(`\nbench: ${files.length} files in ${seconds.toFixed(0)} s; results in ${written.join(', ')}\n`);
+  process.stdout.write(
+    `\nbench: ${files.length} files in ${seconds.toFixed(0)} s; results in ${written.join(', ')}\n`,
+  );
 }
 
 main().then(
   // Benchmarks leave Temporal's native runtime and sockets behind; the run is over.
   () => process.exit(0),
   (error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exit(1);
   },
 );

@@ -56,7 +56,9 @@ function row(m: Measure): string[] {
   return [
     m.metric,
     `${fmt(m.value)} ${m.unit}`,
-    m.bound === undefined ? '' : `${m.kind === 'atLeast' ? '≥' : '≤'} ${fmt(m.bound)} ${m.unit}${m.boundSource ? ` (${m.boundSource})` : ''}`,
+    m.bound === undefined
+      ? ''
+      : `${m.kind === 'atLeast' ? '≥' : '≤'} ${fmt(m.bound)} ${m.unit}${m.boundSource ? ` (${m.boundSource})` : ''}`,
     r === undefined ? '' : `${r.toFixed(2)}×${ok === false ? ' (outside)' : ''}`,
   ];
 }
@@ -65,7 +67,10 @@ function table(rows: string[][]): string {
   const head = ['measure', 'value', 'bound', 'ratio'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string =>
-    cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 

@@ -33,9 +33,7 @@ async function scratchDir(): Promise<string> {
   return dir;
 }
 
-export async function startOwnTemporal(
-  opts: { dbFile?: string } = {},
-): Promise<TemporalDevServer> {
+export async function startOwnTemporal(opts: { dbFile?: string } = {}): Promise<TemporalDevServer> {
   await ensureTemporalCli();
   const dir = await scratchDir();
   const server = await startTemporalDevServer({
