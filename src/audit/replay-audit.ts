@@ -9,6 +9,7 @@ import { addDays, zonedDateTimeToEpoch } from '../domain/time';
 import { createRosterStore } from '../store/roster-store';
 import { createHistoryArchive, journalRunsQuery } from './archive';
 import { explainLessons, type AuditRow } from './explain';
+import { historyIncidents, type Incident } from './incidents';
 
 /** Where the replay gets the workflow code: the very code the workers run. */
 export type ReplayWorkflowSource =
@@ -34,6 +35,8 @@ export interface ReplayOutcome {
   readonly failures: ReplayFailure[];
   /** Decisions per run, keyed `workflowId/runId`, in the order the workflow made them. */
   readonly decisions: Map<string, CallDecision[]>;
+  /** What got in the runs' way (retries, late timers, lost workers), read from the histories. */
+  readonly incidents: Incident[];
 }
 
 export type AuditProgress = (done: number, total: number) => void;
@@ -64,9 +67,13 @@ export async function replayDecisions(args: {
     },
   };
   const failures: ReplayFailure[] = [];
+  const incidents: Incident[] = [];
   let replayed = 0;
   async function* feed(): AsyncGenerator<{ workflowId: string; history: unknown }> {
-    for await (const h of args.histories) yield { workflowId: h.workflowId, history: h.history };
+    for await (const h of args.histories) {
+      incidents.push(...historyIncidents(h));
+      yield { workflowId: h.workflowId, history: h.history };
+    }
   }
   for await (const result of Worker.runReplayHistories(
     { ...args.workflows, sinks, replayName: 'audit' },
@@ -85,7 +92,7 @@ export async function replayDecisions(args: {
     }
     args.onProgress?.(replayed, args.total ?? replayed);
   }
-  return { replayed, failures, decisions };
+  return { replayed, failures, decisions, incidents };
 }
 
 export interface AuditReport {
@@ -95,6 +102,8 @@ export interface AuditReport {
   readonly to: string;
   readonly timeZone: string;
   readonly rows: AuditRow[];
+  /** Outages inside the range, oldest first, with their reasons. */
+  readonly incidents: Incident[];
   readonly histories: number;
   readonly failures: ReplayFailure[];
 }
@@ -189,6 +198,11 @@ export async function runAudit(args: {
   ).flat();
   const templates = await roster.listTemplates(schoolId);
   const decisions = [...outcome.decisions.values()].flat();
+  const rangeOpen = zonedDateTimeToEpoch({ date: from, time: '00:00', timeZone });
+  const rangeClose = zonedDateTimeToEpoch({ date: addDays(to, 1), time: '00:00', timeZone });
+  const incidents = outcome.incidents
+    .filter((i) => i.at >= rangeOpen && i.at < rangeClose)
+    .sort((a, b) => a.at - b.at);
   return {
     schoolId,
     journalId: args.journalId ?? null,
@@ -196,6 +210,7 @@ export async function runAudit(args: {
     to,
     timeZone,
     rows: explainLessons({ lessons, templates, timeZone, decisions }),
+    incidents,
     histories: outcome.replayed,
     failures: outcome.failures,
   };

@@ -1,5 +1,6 @@
-import { formatZonedTime } from '../domain/time';
+import { epochToZonedDate, formatZonedTime } from '../domain/time';
 import { describeReason, type AuditRow } from './explain';
+import { describeIncident } from './incidents';
 import type { AuditReport } from './replay-audit';
 
 /**
@@ -71,6 +72,13 @@ export function formatText(report: AuditReport): string {
       `${report.rows.length} online lessons, ${report.rows.length - missed} with a call, ${missed} missed; ` +
       `${report.histories} histories replayed.`,
   ];
+  if (report.incidents.length > 0) {
+    summary.push('', `Incidents (${report.incidents.length}):`);
+    for (const i of report.incidents)
+      summary.push(
+        `  ${epochToZonedDate(i.at, report.timeZone)} ${formatZonedTime(i.at, report.timeZone)} ${i.workflowId}: ${describeIncident(i)}`,
+      );
+  }
   if (report.failures.length > 0) {
     summary.push(
       `REPLAY FAILED for ${report.failures.length} run(s): the workflow code no longer matches them.`,
@@ -101,6 +109,7 @@ export function toJson(report: AuditReport): unknown {
       ended: row.ended && { ...row.ended, at: iso(row.ended.at) },
       missed: row.missed && { ...row.missed, text: describeReason(row.missed) },
     })),
+    incidents: report.incidents.map((i) => ({ ...i, at: iso(i.at), text: describeIncident(i) })),
   };
 }
 

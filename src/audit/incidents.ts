@@ -1,0 +1,263 @@
+import { z } from 'zod';
+
+/**
+ * What went wrong around a run, read from its history without replaying it: the outages a
+ * worker, the Temporal server, MongoDB or VK caused. Decisions (explain.ts) say what the workflow
+ * chose; incidents say what got in its way and why, e.g. "startCall succeeded on attempt 7 after
+ * 34 s; last error: MongoServerSelectionError", so a late or missed call has its cause beside it.
+ *
+ * Temporal writes a retried activity's started event only once, for its last attempt, carrying the
+ * attempt number and the previous attempt's failure; that is where the reason of an outage lives.
+ */
+
+/** A timer that fired this much later than set means nobody (server or worker) was there. */
+export const LATE_FIRE_MS = 5_000;
+
+export type IncidentKind =
+  /** An activity that needed more than one attempt; `reason` is the last failure before success. */
+  | 'activityRetried'
+  /** An activity that failed for good (after its retries or non-retryable). */
+  | 'activityFailed'
+  | 'activityTimedOut'
+  /** A workflow task no worker completed in time: the worker was killed or stalled. */
+  | 'workflowTaskTimedOut'
+  /** A workflow task the worker failed, e.g. a non-determinism error after a deploy. */
+  | 'workflowTaskFailed'
+  /** A timer fired well after its due time: the server was down or no worker was polling. */
+  | 'timerLate';
+
+export interface Incident {
+  readonly kind: IncidentKind;
+  readonly workflowId: string;
+  readonly runId: string;
+  /** When it was seen in the history (epoch ms): the activity's final start, the timer's firing… */
+  readonly at: number;
+  /** The activity type, or the timer's summary ("start call for lesson … at 08:10"). */
+  readonly subject: string;
+  readonly attempts: number | null;
+  /** How long the trouble held things up: first schedule to final start, or the timer's lateness. */
+  readonly delayMs: number;
+  /** The error type and message, as the failing side reported them. */
+  readonly reason: string;
+}
+
+const failureSchema = z.looseObject({
+  message: z.string().optional(),
+  applicationFailureInfo: z.looseObject({ type: z.string().optional() }).optional(),
+  timeoutFailureInfo: z.looseObject({ timeoutType: z.string().optional() }).optional(),
+  cause: z.looseObject({ message: z.string().optional() }).optional(),
+});
+type FailureJson = z.infer<typeof failureSchema>;
+
+const payloadsSchema = z.looseObject({ data: z.string().optional() }).optional();
+
+const eventSchema = z.looseObject({
+  eventId: z.union([z.string(), z.number()]),
+  eventType: z.string(),
+  eventTime: z.string().optional(),
+  userMetadata: z.looseObject({ summary: payloadsSchema }).optional(),
+  activityTaskScheduledEventAttributes: z
+    .looseObject({ activityType: z.looseObject({ name: z.string() }).optional() })
+    .optional(),
+  activityTaskStartedEventAttributes: z
+    .looseObject({
+      scheduledEventId: z.union([z.string(), z.number()]),
+      attempt: z.number().optional(),
+      lastFailure: failureSchema.optional(),
+    })
+    .optional(),
+  activityTaskCompletedEventAttributes: z
+    .looseObject({ scheduledEventId: z.union([z.string(), z.number()]) })
+    .optional(),
+  activityTaskFailedEventAttributes: z
+    .looseObject({
+      scheduledEventId: z.union([z.string(), z.number()]),
+      failure: failureSchema.optional(),
+    })
+    .optional(),
+  activityTaskTimedOutEventAttributes: z
+    .looseObject({
+      scheduledEventId: z.union([z.string(), z.number()]),
+      failure: failureSchema.optional(),
+    })
+    .optional(),
+  workflowTaskTimedOutEventAttributes: z
+    .looseObject({ timeoutType: z.string().optional() })
+    .optional(),
+  workflowTaskFailedEventAttributes: z
+    .looseObject({ cause: z.string().optional(), failure: failureSchema.optional() })
+    .optional(),
+  timerStartedEventAttributes: z
+    .looseObject({ timerId: z.string().optional(), startToFireTimeout: z.string().optional() })
+    .optional(),
+  timerFiredEventAttributes: z
+    .looseObject({ startedEventId: z.union([z.string(), z.number()]) })
+    .optional(),
+});
+
+const historySchema = z.looseObject({ events: z.array(eventSchema) });
+
+/** `EVENT_TYPE_ACTIVITY_TASK_STARTED` (protojson) and `ActivityTaskStarted` (older CLI) alike. */
+function eventKind(type: string): string {
+  return type
+    .replace(/^EVENT_TYPE_/, '')
+    .replace(/_/g, '')
+    .toUpperCase();
+}
+
+function describeFailure(failure: FailureJson | undefined): string {
+  if (failure === undefined) return 'no failure recorded';
+  const type = failure.applicationFailureInfo?.type ?? failure.timeoutFailureInfo?.timeoutType;
+  const message = failure.message ?? failure.cause?.message ?? '';
+  const first = message.split('\n', 1)[0] ?? '';
+  return type ? `${type}: ${first}` : first;
+}
+
+function decodeSummary(data: string | undefined): string | undefined {
+  if (data === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(data, 'base64').toString('utf8'));
+    return typeof value === 'string' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** protojson durations are seconds with a suffix: "20347.241s". */
+function durationMs(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const match = /^(\d+(?:\.\d+)?)s$/.exec(text);
+  return match ? Math.round(Number(match[1]) * 1000) : undefined;
+}
+
+/** Incidents of one run, in history order. Throws when the input is not a JSON history. */
+export function historyIncidents(args: {
+  workflowId: string;
+  runId: string;
+  history: unknown;
+}): Incident[] {
+  const { events } = historySchema.parse(args.history);
+  const byId = new Map(events.map((e) => [String(e.eventId), e]));
+  const time = (e: { eventTime?: string | undefined } | undefined): number =>
+    e?.eventTime ? Date.parse(e.eventTime) : Number.NaN;
+  const activityName = (scheduledId: string | number): string =>
+    byId.get(String(scheduledId))?.activityTaskScheduledEventAttributes?.activityType?.name ??
+    'activity';
+  // A failed activity's last start carries its attempt count but the failure sits on the failed
+  // event: only a completed activity's retries are reported as retries.
+  const completed = new Set(
+    events.flatMap((e) =>
+      e.activityTaskCompletedEventAttributes
+        ? [String(e.activityTaskCompletedEventAttributes.scheduledEventId)]
+        : [],
+    ),
+  );
+  const incidents: Incident[] = [];
+  const push = (incident: Omit<Incident, 'workflowId' | 'runId'>): void => {
+    incidents.push({ workflowId: args.workflowId, runId: args.runId, ...incident });
+  };
+
+  for (const event of events) {
+    const at = time(event);
+    switch (eventKind(event.eventType)) {
+      case 'ACTIVITYTASKSTARTED': {
+        const attrs = event.activityTaskStartedEventAttributes;
+        const attempts = attrs?.attempt ?? 1;
+        if (attrs === undefined || attempts <= 1) break;
+        if (!completed.has(String(attrs.scheduledEventId))) break;
+        const scheduled = byId.get(String(attrs.scheduledEventId));
+        push({
+          kind: 'activityRetried',
+          at,
+          subject: activityName(attrs.scheduledEventId),
+          attempts,
+          delayMs: Math.max(0, at - time(scheduled)),
+          reason: describeFailure(attrs.lastFailure),
+        });
+        break;
+      }
+      case 'ACTIVITYTASKFAILED':
+      case 'ACTIVITYTASKTIMEDOUT': {
+        const attrs =
+          event.activityTaskFailedEventAttributes ?? event.activityTaskTimedOutEventAttributes;
+        if (attrs === undefined) break;
+        const scheduled = byId.get(String(attrs.scheduledEventId));
+        const started = events.find(
+          (e) =>
+            e.activityTaskStartedEventAttributes !== undefined &&
+            String(e.activityTaskStartedEventAttributes.scheduledEventId) ===
+              String(attrs.scheduledEventId),
+        );
+        push({
+          kind: event.activityTaskFailedEventAttributes ? 'activityFailed' : 'activityTimedOut',
+          at,
+          subject: activityName(attrs.scheduledEventId),
+          attempts: started?.activityTaskStartedEventAttributes?.attempt ?? null,
+          delayMs: Math.max(0, at - time(scheduled)),
+          reason: describeFailure(attrs.failure),
+        });
+        break;
+      }
+      case 'WORKFLOWTASKTIMEDOUT':
+        push({
+          kind: 'workflowTaskTimedOut',
+          at,
+          subject: 'workflow task',
+          attempts: null,
+          delayMs: 0,
+          reason: `${event.workflowTaskTimedOutEventAttributes?.timeoutType ?? 'timeout'}: no worker completed the task in time (worker stopped, killed or overloaded)`,
+        });
+        break;
+      case 'WORKFLOWTASKFAILED': {
+        const attrs = event.workflowTaskFailedEventAttributes;
+        // A sticky worker gone is routine: the task is simply retried on the normal queue.
+        if (attrs?.cause === 'WORKFLOW_TASK_FAILED_CAUSE_RESET_STICKY_TASK_QUEUE') break;
+        push({
+          kind: 'workflowTaskFailed',
+          at,
+          subject: 'workflow task',
+          attempts: null,
+          delayMs: 0,
+          reason: `${attrs?.cause ?? 'failed'}: ${describeFailure(attrs?.failure)}`,
+        });
+        break;
+      }
+      case 'TIMERFIRED': {
+        const started = byId.get(String(event.timerFiredEventAttributes?.startedEventId));
+        const timeout = durationMs(started?.timerStartedEventAttributes?.startToFireTimeout);
+        if (started === undefined || timeout === undefined) break;
+        const late = at - (time(started) + timeout);
+        if (!(late > LATE_FIRE_MS)) break;
+        push({
+          kind: 'timerLate',
+          at,
+          subject:
+            decodeSummary(started.userMetadata?.summary?.data) ??
+            `timer ${started.timerStartedEventAttributes?.timerId ?? ''}`.trim(),
+          attempts: null,
+          delayMs: late,
+          reason: 'the timer fired late: the Temporal server was down or no worker was polling',
+        });
+        break;
+      }
+    }
+  }
+  return incidents;
+}
+
+export function describeIncident(incident: Incident): string {
+  const seconds = (ms: number): string => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+  switch (incident.kind) {
+    case 'activityRetried':
+      return `${incident.subject} succeeded on attempt ${incident.attempts ?? '?'} after ${seconds(incident.delayMs)}; last error: ${incident.reason}`;
+    case 'activityFailed':
+      return `${incident.subject} failed after ${incident.attempts ?? '?'} attempt(s) in ${seconds(incident.delayMs)}: ${incident.reason}`;
+    case 'activityTimedOut':
+      return `${incident.subject} timed out after ${seconds(incident.delayMs)}: ${incident.reason}`;
+    case 'workflowTaskTimedOut':
+    case 'workflowTaskFailed':
+      return `workflow task: ${incident.reason}`;
+    case 'timerLate':
+      return `"${incident.subject}" fired ${seconds(incident.delayMs)} late: ${incident.reason}`;
+  }
+}
