@@ -43,6 +43,15 @@ export interface EmulatorFaults {
   readonly rateLimitPerSecond: number | null;
 }
 
+/** A fault `strikeNext` makes happen exactly once, on a chosen request. */
+export type StrikeFault = 'dropBefore' | 'http502' | 'error10' | 'dropAfter';
+
+/** The request a scripted fault struck: its method and parameters, the token left out. */
+export interface StruckRequest {
+  readonly method: string;
+  readonly params: Readonly<Record<string, string>>;
+}
+
 export const noFaults: EmulatorFaults = {
   errorRate10: 0,
   http502Rate: 0,
@@ -85,6 +94,12 @@ export interface Emulator {
   readonly faults: EmulatorFaults;
   addCommunity(communityId: number, token: string): void;
   setFaults(faults: Partial<EmulatorFaults>): void;
+  /**
+   * Makes the next request of `method` (any method if absent) fail with `fault`, once, whatever
+   * the random rates: a drill that must see each fault strike does not depend on chance.
+   * Resolves with the request it struck.
+   */
+  strikeNext(fault: StrikeFault, method?: string): Promise<StruckRequest>;
   setOptions(options: Partial<EmulatorOptions>): void;
   /** What `GET /__emulator/state` returns. */
   snapshot(): StateDump;
@@ -293,6 +308,11 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     args.stateFile === undefined ? emptyState() : await loadStateFile(args.stateFile);
   const sent = new Map<string, number[]>();
   const flood = new Map<number, number[]>();
+  const strikes: {
+    fault: StrikeFault;
+    method: string | undefined;
+    resolve: (req: StruckRequest) => void;
+  }[] = [];
   const persister =
     args.stateFile === undefined ? undefined : new StatePersister(args.stateFile, () => state);
   const changed = (): void => persister?.changed();
@@ -387,11 +407,44 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
   ): Promise<void> {
     stats.requests++;
     bump(stats.byMethod, name);
-    if (random() < faults.dropBeforeRate) {
+    // The earliest armed strike for this method is this request's; if the request fails before
+    // the strike's point (auth, rate limit), the strike waits for the next one.
+    const strikeAt = strikes.findIndex((s) => s.method === undefined || s.method === name);
+    const strike = strikeAt < 0 ? undefined : strikes.splice(strikeAt, 1)[0];
+    let fired = false;
+    try {
+      await serveMethod(req, res, url, name, strike, () => (fired = true));
+    } finally {
+      if (strike && !fired) strikes.unshift(strike);
+    }
+  }
+
+  async function serveMethod(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    name: string,
+    strike: (typeof strikes)[number] | undefined,
+    onFired: () => void,
+  ): Promise<void> {
+    // A scripted fault reports what it struck, so it reads the parameters before striking.
+    const early = strike ? await readParams(req, url) : undefined;
+    const struck = (fault: StrikeFault): boolean => {
+      if (strike?.fault !== fault) return false;
+      onFired();
+      strike.resolve({
+        method: name,
+        params: Object.fromEntries(
+          Object.entries(early ?? {}).filter(([key]) => key !== 'access_token'),
+        ),
+      });
+      return true;
+    };
+    if (struck('dropBefore') || random() < faults.dropBeforeRate) {
       req.socket.destroy();
       return;
     }
-    if (random() < faults.http502Rate) {
+    if (struck('http502') || random() < faults.http502Rate) {
       res.writeHead(502, { 'content-type': 'text/html' });
       res.end(
         '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>',
@@ -400,7 +453,7 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     }
     if (faults.latencyMs > 0) await sleep(faults.latencyMs);
 
-    const params = await readParams(req, url);
+    const params = early ?? (await readParams(req, url));
     const fail = (err: ApiError): void => {
       bump(stats.errors, err.code);
       sendJson(res, 200, {
@@ -424,7 +477,7 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     if (!/^5\.\d+$/.test(version)) return fail(new ApiError(8, 'invalid v (version) param'));
     const at = now();
     if (overRateLimit(caller.hash, at)) return fail(new ApiError(6));
-    if (random() < faults.errorRate10) return fail(new ApiError(10));
+    if (struck('error10') || random() < faults.errorRate10) return fail(new ApiError(10));
 
     let dirty = false;
     const ctx: CallContext = {
@@ -447,7 +500,7 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
       throw err;
     }
     if (dirty) changed();
-    if (random() < faults.dropAfterRate) {
+    if (struck('dropAfter') || random() < faults.dropAfterRate) {
       res.socket?.destroy();
       return;
     }
@@ -588,6 +641,10 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     }
   }
 
+  function strikeNext(fault: StrikeFault, method?: string): Promise<StruckRequest> {
+    return new Promise((resolve) => strikes.push({ fault, method, resolve }));
+  }
+
   function setFaults(patch: Partial<EmulatorFaults>): void {
     faults = { ...faults, ...definedOnly<EmulatorFaults>(faultsSchema.parse(patch)) };
   }
@@ -686,6 +743,7 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     },
     addCommunity,
     setFaults,
+    strikeNext,
     setOptions,
     snapshot,
     reset,

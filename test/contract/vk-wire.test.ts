@@ -414,6 +414,35 @@ void describe('VK wire format (emulator, no client)', () => {
     }
   });
 
+  void it('scripted faults (strikeNext) strike the next request of their method exactly once and report what they struck', async () => {
+    const q = await startPlatform();
+    try {
+      const lost = q.emulator.strikeNext('dropAfter', 'messages.createChat');
+      const refused = q.emulator.strikeNext('error10', 'messages.createChat');
+      const list = { v, access_token: q.token };
+      assert.equal((await rawCall(q.emulator, 'messages.getConversations', list)).status, 200);
+      await assert.rejects(
+        rawCall(q.emulator, 'messages.createChat', { title: 'Потерянный ответ', ...list }),
+      );
+      assert.deepEqual(await lost, {
+        method: 'messages.createChat',
+        params: { title: 'Потерянный ответ', v },
+      });
+      assert.equal(q.emulator.snapshot().chats.length, 1, 'the dropped createChat applied');
+      const second = await rawCall(q.emulator, 'messages.createChat', { title: 'Второй', ...list });
+      assertErrorEnvelope(second.json, 10);
+      assert.equal((await refused).params.title, 'Второй');
+      const third = await rawCall(q.emulator, 'messages.createChat', { title: 'Третий', ...list });
+      assert.ok('response' in third.json, 'a strike struck twice');
+      assert.deepEqual(
+        q.emulator.snapshot().chats.map((c) => c.title),
+        ['Потерянный ответ', 'Третий'],
+      );
+    } finally {
+      await q.emulator.close();
+    }
+  });
+
   void it('control endpoints reject bad bodies with 400 and name the field', async () => {
     const res = await fetch(`${p.emulator.url}/__emulator/faults`, {
       method: 'POST',

@@ -1,5 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { decisionSinks } from '../../src/decision-sink';
 import { createLogger } from '../../src/logger';
@@ -10,9 +10,10 @@ import { createSettingsStore } from '../../src/store/settings-store';
 import { createWorkflowGateway } from '../../src/workflow-gateway';
 
 /**
- * Run by sync-faults.test.ts as a separate process, so the test can SIGKILL it in the middle of a
- * sync: the same worker `startStack().startWorker()` builds (production activities, the test's
- * database, task queue and emulator), with everything passed in the environment.
+ * A production worker in a process of its own (started by worker-process.ts), so a test or a drill
+ * can SIGKILL it in the middle of a sync: the worker `startStack().startWorker()` builds (the
+ * production activities over the test's database, task queue and emulator), with everything
+ * passed in the environment.
  */
 function need(name: string): string {
   const value = process.env[name];
@@ -23,6 +24,8 @@ function need(name: string): string {
 async function main(): Promise<void> {
   const address = need('TEMPORAL_ADDRESS');
   const taskQueue = need('TASK_QUEUE');
+  // The SDK's own warnings (failed polls while a drill has the server down) would drown the test output.
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
   const { client: mongo, db } = await connectMongo(need('MONGODB_URI'), need('TEST_DB_NAME'));
   const logger = createLogger(process.env.LOG_LEVEL ?? 'silent');
   const settings = createSettingsStore({ db, box: createSecretBox(DEV_SECRETS_KEY) });
@@ -30,7 +33,7 @@ async function main(): Promise<void> {
     settings,
     baseUrl: need('EMULATOR_URL'),
     apiVersion: '5.199',
-    rateLimitPerSecond: 20,
+    rateLimitPerSecond: 18,
   });
   const connection = await Connection.connect({ address });
   const gateway = createWorkflowGateway(new Client({ connection }), { taskQueue });
