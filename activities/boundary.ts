@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { TypedError } from '../src/contracts/errors';
+import { TransientOpsError } from '../src/messenger/op-failures';
 import { VkApiError } from '../src/messenger/vk-errors';
 
 /**
@@ -21,10 +22,12 @@ export function toFailure(error: unknown): ApplicationFailure {
     });
   }
   if (error instanceof TypedError) {
+    const delay = error instanceof TransientOpsError ? error.retryDelayMs : undefined;
     return ApplicationFailure.create({
       type: error.type,
       message: error.message,
       nonRetryable: error.nonRetryable,
+      ...(delay === undefined ? {} : { nextRetryDelay: delay }),
     });
   }
   const name = error instanceof Error ? error.name : typeof error;
