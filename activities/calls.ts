@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { activityInfo, heartbeat } from '@temporalio/activity';
+import { z } from 'zod';
 import type { CallActivities, JournalContext } from '../src/contracts/call-activities';
 import { ErrorType, TypedError } from '../src/contracts/errors';
 import type { RosterSnapshot } from '../src/contracts/roster';
@@ -23,7 +25,45 @@ export interface CallActivityDeps {
   /** The sync's own chat apply, reused so a subject chat is made exactly as the sync makes it (C2). */
   readonly applyChat: SyncActivities['applyChat'];
   readonly now?: () => number;
+  /** Where a start leaves its platform call for the next attempt; Temporal's heartbeat by default. */
+  readonly attempts?: AttemptMemory;
 }
+
+/**
+ * Carries what one attempt of an activity did to the next attempt, outside MongoDB: the attempt
+ * that started a platform call may be unable to write it down (MongoDB down, worker killed).
+ */
+export interface AttemptMemory {
+  /** What an earlier attempt left, if anything. */
+  recall(): unknown;
+  leave(details: unknown): void;
+}
+
+/**
+ * Temporal keeps an activity's last heartbeat details for its next attempt (`heartbeatDetails`).
+ * Called outside an activity (a benchmark driving the functions directly) there is no next attempt.
+ */
+export const heartbeatMemory: AttemptMemory = {
+  recall: () => (inActivity() ? (activityInfo().heartbeatDetails as unknown) : undefined),
+  leave: (details) => {
+    if (inActivity()) heartbeat(details);
+  },
+};
+
+function inActivity(): boolean {
+  try {
+    activityInfo();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const startedCallSchema = z.object({
+  callKey: z.string(),
+  callId: z.string(),
+  joinLink: z.string(),
+});
 
 /** VK's `random_id` is a signed 32-bit value; derived from the key so a retried send lands once. */
 export function stableRandomId(key: string): number {
@@ -73,6 +113,7 @@ export async function loadJournalContext(args: {
 
 export function createCallActivities(deps: CallActivityDeps): CallActivities {
   const now = deps.now ?? (() => Date.now());
+  const attempts = deps.attempts ?? heartbeatMemory;
 
   /** C2: the subject chat is created when its first online lesson needs it. */
   async function ensureSubjectChat(
@@ -174,8 +215,17 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
           lessonId,
           startedBy: actor,
         });
-        const { messenger } = await deps.messengers.forSchool(schoolId);
-        const started = await messenger.startCall();
+        // The platform has no idempotency key: a call an earlier attempt started but could not
+        // record is reused, or a second one would run that nobody announces or ends.
+        const earlier = startedCallSchema.safeParse(attempts.recall());
+        let started: { callId: string; joinLink: string };
+        if (earlier.success && earlier.data.callKey === callKey) {
+          started = earlier.data;
+        } else {
+          const { messenger } = await deps.messengers.forSchool(schoolId);
+          started = await messenger.startCall();
+        }
+        attempts.leave({ callKey, callId: started.callId, joinLink: started.joinLink });
         await deps.calls.recordStarted(callKey, started.callId, started.joinLink);
         call = await deps.calls.getCall(callKey);
         deps.logger.info({ schoolId, journalId, lessonId, callKey, actor }, 'call started');

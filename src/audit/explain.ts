@@ -1,6 +1,7 @@
 import type { CallDecision } from '../contracts/decisions';
+import { workflowIds } from '../contracts/ids';
 import type { Lesson, Template } from '../contracts/roster';
-import { AUTO_START_LEAD_MS } from '../domain/call-plan';
+import { AUTO_START_LEAD_MS, LATE_START_GRACE_MS } from '../domain/call-plan';
 import {
   gridTimes,
   selectTemplate,
@@ -8,6 +9,7 @@ import {
   type TemplateDefect,
 } from '../domain/template-check';
 import { zonedDateTimeToEpoch } from '../domain/time';
+import type { Incident } from './incidents';
 
 /**
  * Turns the decisions a replay collected into one row per online lesson: did it get a call, how
@@ -67,6 +69,12 @@ export interface AuditRow {
     readonly lateMs: number | null;
   } | null;
   readonly missed: MissedReason | null;
+  /**
+   * The outages that held this lesson's call up: the journal workflow's incidents between the
+   * automatic start's due time and the start (for a missed lesson, while its start window was
+   * open). What makes a late call's lateness, or a missed call's platform error, concrete.
+   */
+  readonly causes: readonly Incident[];
 }
 
 const minutes = (ms: number): number => Math.round(ms / 60_000);
@@ -149,6 +157,24 @@ function explainMissed(args: {
   return { code: 'noHistory' };
 }
 
+/** Slack around a cause window: history event times and decision times are a moment apart. */
+const CAUSE_SLACK_MS = 1_000;
+
+function causesOf(args: {
+  incidents: readonly Incident[];
+  journalId: string;
+  from: number;
+  to: number;
+}): Incident[] {
+  const workflowId = workflowIds.journalCalls(args.journalId);
+  return args.incidents.filter(
+    (i) =>
+      i.workflowId === workflowId &&
+      i.at >= args.from - CAUSE_SLACK_MS &&
+      i.at <= args.to + CAUSE_SLACK_MS,
+  );
+}
+
 /** One row per online lesson, in date, journal and number order. */
 export function explainLessons(args: {
   lessons: readonly Lesson[];
@@ -156,7 +182,10 @@ export function explainLessons(args: {
   timeZone: string;
   /** Every decision of the journals concerned, any order. */
   decisions: readonly CallDecision[];
+  /** The journal workflows' incidents (incidents.ts), to name each late or missed call's cause. */
+  incidents?: readonly Incident[];
 }): AuditRow[] {
+  const incidents = args.incidents ?? [];
   const byTime = [...args.decisions].sort((a, b) => a.at - b.at);
   const rows: AuditRow[] = [];
   const lessons = args.lessons
@@ -232,6 +261,18 @@ export function explainLessons(args: {
       missed: started
         ? null
         : explainMissed({ lesson, own, lessonStart, templates: args.templates }),
+      causes: !start
+        ? lessonStart === null
+          ? []
+          : causesOf({
+              incidents,
+              journalId: lesson.journalId,
+              from: lessonStart - AUTO_START_LEAD_MS,
+              to: lessonStart + LATE_START_GRACE_MS,
+            })
+        : start.kind === 'autoStarted' && start.dueAt !== undefined
+          ? causesOf({ incidents, journalId: lesson.journalId, from: start.dueAt, to: start.at })
+          : [],
     });
   }
   return rows;

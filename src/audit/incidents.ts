@@ -10,7 +10,7 @@ import { z } from 'zod';
  * attempt number and the previous attempt's failure; that is where the reason of an outage lives.
  */
 
-/** A timer that fired this much later than set means nobody (server or worker) was there. */
+/** A timer that fired, or a task picked up, this much later than due means someone was not there. */
 export const LATE_FIRE_MS = 5_000;
 
 export type IncidentKind =
@@ -23,7 +23,15 @@ export type IncidentKind =
   | 'workflowTaskTimedOut'
   /** A workflow task the worker failed, e.g. a non-determinism error after a deploy. */
   | 'workflowTaskFailed'
-  /** A timer fired well after its due time: the server was down or no worker was polling. */
+  /**
+   * A workflow task, or an activity's first attempt, picked up well after it was scheduled: no
+   * worker was polling (stopped, killed, cut off from the server) or the server was down.
+   */
+  | 'waitedForWorker'
+  /**
+   * A timer fired well after its due time. Timers fire on the server whether or not a worker
+   * polls, so this is the server: down, or too far behind.
+   */
   | 'timerLate';
 
 export interface Incident {
@@ -81,6 +89,9 @@ const eventSchema = z.looseObject({
       failure: failureSchema.optional(),
     })
     .optional(),
+  workflowTaskStartedEventAttributes: z
+    .looseObject({ scheduledEventId: z.union([z.string(), z.number()]) })
+    .optional(),
   workflowTaskTimedOutEventAttributes: z
     .looseObject({ timeoutType: z.string().optional() })
     .optional(),
@@ -105,12 +116,24 @@ function eventKind(type: string): string {
     .toUpperCase();
 }
 
+/** What an activity timeout means for the attempt, in words an operator can act on. */
+const timeoutMeaning: Readonly<Record<string, string>> = {
+  TIMEOUT_TYPE_START_TO_CLOSE:
+    'the attempt never reported back: its worker was killed, cut off from the server or hung',
+  TIMEOUT_TYPE_HEARTBEAT: 'the attempt stopped heartbeating: its worker was killed or hung',
+  TIMEOUT_TYPE_SCHEDULE_TO_START: 'no worker picked it up in time',
+  TIMEOUT_TYPE_SCHEDULE_TO_CLOSE: 'it ran out of its overall time',
+};
+
 function describeFailure(failure: FailureJson | undefined): string {
   if (failure === undefined) return 'no failure recorded';
-  const type = failure.applicationFailureInfo?.type ?? failure.timeoutFailureInfo?.timeoutType;
+  const timeout = failure.timeoutFailureInfo?.timeoutType;
+  const type = failure.applicationFailureInfo?.type ?? timeout;
   const message = failure.message ?? failure.cause?.message ?? '';
   const first = message.split('\n', 1)[0] ?? '';
-  return type ? `${type}: ${first}` : first;
+  const meaning = timeout === undefined ? undefined : timeoutMeaning[timeout];
+  const text = type ? `${type}: ${first}` : first;
+  return meaning ? `${text} (${meaning})` : text;
 }
 
 function decodeSummary(data: string | undefined): string | undefined {
@@ -156,6 +179,24 @@ export function historyIncidents(args: {
   const push = (incident: Omit<Incident, 'workflowId' | 'runId'>): void => {
     incidents.push({ workflowId: args.workflowId, runId: args.runId, ...incident });
   };
+  /** A task picked up at `at` that was scheduled long before: nobody was there to take it. */
+  const waited = (
+    at: number,
+    scheduled: { eventTime?: string | undefined } | undefined,
+    subject: string,
+  ): void => {
+    const delayMs = at - time(scheduled);
+    if (!(delayMs > LATE_FIRE_MS)) return;
+    push({
+      kind: 'waitedForWorker',
+      at,
+      subject,
+      attempts: null,
+      delayMs,
+      reason:
+        'no worker picked the task up: none was polling (stopped, killed or cut off from the server), or the server was down',
+    });
+  };
 
   for (const event of events) {
     const at = time(event);
@@ -163,9 +204,14 @@ export function historyIncidents(args: {
       case 'ACTIVITYTASKSTARTED': {
         const attrs = event.activityTaskStartedEventAttributes;
         const attempts = attrs?.attempt ?? 1;
-        if (attrs === undefined || attempts <= 1) break;
-        if (!completed.has(String(attrs.scheduledEventId))) break;
+        if (attrs === undefined) break;
         const scheduled = byId.get(String(attrs.scheduledEventId));
+        if (attempts <= 1) {
+          // A retried activity's wait is in its retry incident; a first attempt's is only here.
+          waited(at, scheduled, activityName(attrs.scheduledEventId));
+          break;
+        }
+        if (!completed.has(String(attrs.scheduledEventId))) break;
         push({
           kind: 'activityRetried',
           at,
@@ -198,6 +244,13 @@ export function historyIncidents(args: {
         });
         break;
       }
+      case 'WORKFLOWTASKSTARTED':
+        waited(
+          at,
+          byId.get(String(event.workflowTaskStartedEventAttributes?.scheduledEventId)),
+          'workflow task',
+        );
+        break;
       case 'WORKFLOWTASKTIMEDOUT':
         push({
           kind: 'workflowTaskTimedOut',
@@ -236,7 +289,8 @@ export function historyIncidents(args: {
             `timer ${started.timerStartedEventAttributes?.timerId ?? ''}`.trim(),
           attempts: null,
           delayMs: late,
-          reason: 'the timer fired late: the Temporal server was down or no worker was polling',
+          reason:
+            'the timer fired late: the Temporal server was down or behind (timers fire on the server, with or without a worker)',
         });
         break;
       }
@@ -257,6 +311,8 @@ export function describeIncident(incident: Incident): string {
     case 'workflowTaskTimedOut':
     case 'workflowTaskFailed':
       return `workflow task: ${incident.reason}`;
+    case 'waitedForWorker':
+      return `${incident.subject} waited ${seconds(incident.delayMs)} for a worker: ${incident.reason}`;
     case 'timerLate':
       return `"${incident.subject}" fired ${seconds(incident.delayMs)} late: ${incident.reason}`;
   }

@@ -209,7 +209,7 @@ export async function runAudit(args: {
     from,
     to,
     timeZone,
-    rows: explainLessons({ lessons, templates, timeZone, decisions }),
+    rows: explainLessons({ lessons, templates, timeZone, decisions, incidents }),
     incidents,
     histories: outcome.replayed,
     failures: outcome.failures,

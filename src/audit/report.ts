@@ -21,6 +21,7 @@ const COLUMNS = [
   'started',
   'ended',
   'missed',
+  'cause',
 ] as const;
 
 function cells(row: AuditRow, timeZone: string): Record<(typeof COLUMNS)[number], string> {
@@ -46,6 +47,7 @@ function cells(row: AuditRow, timeZone: string): Record<(typeof COLUMNS)[number]
     started,
     ended,
     missed: row.missed ? describeReason(row.missed) : '',
+    cause: row.causes.map(describeIncident).join('; '),
   };
 }
 
@@ -108,6 +110,7 @@ export function toJson(report: AuditReport): unknown {
       started: row.started && { ...row.started, at: iso(row.started.at) },
       ended: row.ended && { ...row.ended, at: iso(row.ended.at) },
       missed: row.missed && { ...row.missed, text: describeReason(row.missed) },
+      causes: row.causes.map((i) => ({ ...i, at: iso(i.at), text: describeIncident(i) })),
     })),
     incidents: report.incidents.map((i) => ({ ...i, at: iso(i.at), text: describeIncident(i) })),
   };

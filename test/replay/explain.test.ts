@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { describeReason, explainLessons } from '../../src/audit/explain';
+import type { Incident } from '../../src/audit/incidents';
 import type { CallDecision } from '../../src/contracts/decisions';
 import type { Lesson, Template } from '../../src/contracts/roster';
 import { zonedDateTimeToEpoch } from '../../src/domain/time';
@@ -128,4 +129,69 @@ void test('a carried-over lesson ends with the call that served it; offline less
 
 void test('no decision at all: no history covers the lesson', () => {
   assert.deepEqual(explain([])[0]?.missed, { code: 'noHistory' });
+});
+
+void test('a late automatic start names its causes: the journal’s incidents between the due time and the start, not other journals’ or later ones', () => {
+  const incident = (workflowId: string, time: string): Incident => ({
+    kind: 'activityRetried',
+    workflowId,
+    runId: 'r',
+    at: at(time),
+    subject: 'startCall',
+    attempts: 2,
+    delayMs: 62_000,
+    reason: 'TIMEOUT_TYPE_START_TO_CLOSE: activity StartToClose timeout',
+  });
+  const own = incident('journal-calls-j', '08:11');
+  const [row] = explainLessons({
+    lessons: [lesson],
+    templates: [template],
+    timeZone: TZ,
+    decisions: [
+      d({
+        kind: 'autoStarted',
+        lessonId: 'l1',
+        at: at('08:11'),
+        dueAt: at('08:10'),
+        actor: 'auto',
+      }),
+    ],
+    incidents: [
+      own,
+      incident('journal-calls-other', '08:11'),
+      incident('journal-calls-j', '08:40'),
+    ],
+  });
+  assert.deepEqual(row?.causes, [own]);
+});
+
+void test('a missed lesson names the incidents of its start window (platform error after retries)', () => {
+  const failed: Incident = {
+    kind: 'activityFailed',
+    workflowId: 'journal-calls-j',
+    runId: 'r',
+    at: at('08:11'),
+    subject: 'startCall',
+    attempts: 5,
+    delayMs: 30_000,
+    reason: 'MessengerUnavailable: VK calls.start failed with error 10: Internal server error',
+  };
+  const [row] = explainLessons({
+    lessons: [lesson],
+    templates: [template],
+    timeZone: TZ,
+    decisions: [
+      d({
+        kind: 'startFailed',
+        lessonId: 'l1',
+        reason: 'platformError',
+        at: at('08:11'),
+        dueAt: at('08:10'),
+        details: { error: failed.reason },
+      }),
+    ],
+    incidents: [failed],
+  });
+  assert.equal(row?.missed?.code, 'platformError');
+  assert.deepEqual(row?.causes, [failed]);
 });

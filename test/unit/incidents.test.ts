@@ -131,6 +131,90 @@ void test('audit incidents: a workflow task that timed out (worker killed) is re
   assert.match(describeIncident(incidents[0]!), /no worker completed the task in time/);
 });
 
+void test('audit incidents: an activity retried after its start-to-close timeout says its worker was lost', () => {
+  const history = {
+    events: [
+      {
+        eventId: '5',
+        eventTime: at(0),
+        eventType: 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED',
+        activityTaskScheduledEventAttributes: { activityType: { name: 'startCall' } },
+      },
+      {
+        eventId: '6',
+        eventTime: at(62_000),
+        eventType: 'EVENT_TYPE_ACTIVITY_TASK_STARTED',
+        activityTaskStartedEventAttributes: {
+          scheduledEventId: '5',
+          attempt: 2,
+          lastFailure: {
+            message: 'activity StartToClose timeout',
+            timeoutFailureInfo: { timeoutType: 'TIMEOUT_TYPE_START_TO_CLOSE' },
+          },
+        },
+      },
+      {
+        eventId: '7',
+        eventTime: at(63_000),
+        eventType: 'EVENT_TYPE_ACTIVITY_TASK_COMPLETED',
+        activityTaskCompletedEventAttributes: { scheduledEventId: '5' },
+      },
+    ],
+  };
+  const [incident] = historyIncidents({ ...run, history });
+  assert.equal(
+    incident?.reason,
+    'TIMEOUT_TYPE_START_TO_CLOSE: activity StartToClose timeout (the attempt never reported back: its worker was killed, cut off from the server or hung)',
+  );
+});
+
+void test('audit incidents: a workflow task or a first activity attempt picked up long after it was scheduled says no worker was there; a prompt pickup is no incident', () => {
+  const history = {
+    events: [
+      { eventId: '40', eventTime: at(0), eventType: 'EVENT_TYPE_WORKFLOW_TASK_SCHEDULED' },
+      {
+        eventId: '41',
+        eventTime: at(40_000),
+        eventType: 'EVENT_TYPE_WORKFLOW_TASK_STARTED',
+        workflowTaskStartedEventAttributes: { scheduledEventId: '40' },
+      },
+      {
+        eventId: '45',
+        eventTime: at(41_000),
+        eventType: 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED',
+        activityTaskScheduledEventAttributes: { activityType: { name: 'loadJournal' } },
+      },
+      {
+        eventId: '46',
+        eventTime: at(41_000 + LATE_FIRE_MS - 1),
+        eventType: 'EVENT_TYPE_ACTIVITY_TASK_STARTED',
+        activityTaskStartedEventAttributes: { scheduledEventId: '45', attempt: 1 },
+      },
+      {
+        eventId: '50',
+        eventTime: at(50_000),
+        eventType: 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED',
+        activityTaskScheduledEventAttributes: { activityType: { name: 'startCall' } },
+      },
+      {
+        eventId: '51',
+        eventTime: at(80_000),
+        eventType: 'EVENT_TYPE_ACTIVITY_TASK_STARTED',
+        activityTaskStartedEventAttributes: { scheduledEventId: '50', attempt: 1 },
+      },
+    ],
+  };
+  const incidents = historyIncidents({ ...run, history });
+  assert.deepEqual(
+    incidents.map((i) => [i.kind, i.subject, i.delayMs]),
+    [
+      ['waitedForWorker', 'workflow task', 40_000],
+      ['waitedForWorker', 'startCall', 30_000],
+    ],
+  );
+  assert.match(describeIncident(incidents[0]!), /^workflow task waited 40 s for a worker: /);
+});
+
 void test('audit incidents: a start that failed for good is one failure with the platform error, not a success after retries (recorded history)', () => {
   const history: unknown = JSON.parse(
     readFileSync(join(__dirname, '..', 'fixtures', 'histories', 'journal-calls-j4.json'), 'utf8'),
