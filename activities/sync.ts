@@ -395,8 +395,15 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
       const rosterMoved =
         state !== null && state.version !== (await sync.getJournalsNotifiedVersion(schoolId));
       for (const journal of journals) {
-        if (rosterMoved) await deps.gateway.lessonsChanged({ schoolId, journalId: journal.id });
-        else await deps.gateway.ensureJournalCalls({ schoolId, journalId: journal.id });
+        try {
+          if (rosterMoved) await deps.gateway.lessonsChanged({ schoolId, journalId: journal.id });
+          else await deps.gateway.ensureJournalCalls({ schoolId, journalId: journal.id });
+        } catch (error) {
+          // One journal whose ID another school's workflow holds must not keep the others waiting.
+          if (!(error instanceof TypedError && error.type === ErrorType.WorkflowOfAnotherSchool))
+            throw error;
+          logger.warn({ schoolId, journalId: journal.id }, error.message);
+        }
       }
       if (rosterMoved) await sync.setJournalsNotifiedVersion(schoolId, state.version);
       return { journals: journals.length };

@@ -1,4 +1,5 @@
 import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { ErrorType, TypedError } from './contracts/errors';
 import { TASK_QUEUE, workflowIds } from './contracts/ids';
 import {
   callStateQuery,
@@ -115,6 +116,30 @@ export function createWorkflowGateway(
     });
   }
 
+  /**
+   * Journal workflow IDs carry the journal ID only, and two schools may both have a `j-1`: a
+   * message for one school's journal must not reach the other school's running workflow, whose
+   * signal-with-start or update-with-start would otherwise adopt it.
+   */
+  async function assertJournalOfSchool(schoolId: string, journalId: string): Promise<void> {
+    let owner: string | undefined;
+    try {
+      const described = await wf.getHandle(workflowIds.journalCalls(journalId)).describe();
+      if (described.status.name !== 'RUNNING') return;
+      owner = described.typedSearchAttributes.get(SchoolIdKey);
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError) return;
+      throw error;
+    }
+    if (owner !== undefined && owner !== schoolId) {
+      throw new TypedError(
+        ErrorType.WorkflowOfAnotherSchool,
+        `the call workflow of journal ${journalId} belongs to another school`,
+        { schoolId, journalId },
+      );
+    }
+  }
+
   async function queryOrNull<T>(run: () => Promise<T>): Promise<T | null> {
     try {
       return await run();
@@ -161,6 +186,7 @@ export function createWorkflowGateway(
     },
 
     async lessonsChanged({ schoolId, journalId, lessonIds }) {
+      await assertJournalOfSchool(schoolId, journalId);
       await wf.signalWithStart(JOURNAL_CALLS_WORKFLOW, {
         ...journalCallsStartOptions(schoolId, journalId, taskQueue),
         signal: lessonsChangedSignal,
@@ -168,23 +194,27 @@ export function createWorkflowGateway(
       });
     },
 
-    startCall: ({ schoolId, journalId, lessonId, requestedBy }) =>
-      wf.executeUpdateWithStart(startCallUpdate, {
+    async startCall({ schoolId, journalId, lessonId, requestedBy }) {
+      await assertJournalOfSchool(schoolId, journalId);
+      return wf.executeUpdateWithStart(startCallUpdate, {
         args: [{ lessonId, requestedBy }],
         startWorkflowOperation: new WithStartWorkflowOperation(JOURNAL_CALLS_WORKFLOW, {
           ...journalCallsStartOptions(schoolId, journalId, taskQueue),
           workflowIdConflictPolicy: 'USE_EXISTING',
         }),
-      }),
+      });
+    },
 
-    endCall: ({ schoolId, journalId, requestedBy }) =>
-      wf.executeUpdateWithStart(endCallUpdate, {
+    async endCall({ schoolId, journalId, requestedBy }) {
+      await assertJournalOfSchool(schoolId, journalId);
+      return wf.executeUpdateWithStart(endCallUpdate, {
         args: [{ requestedBy }],
         startWorkflowOperation: new WithStartWorkflowOperation(JOURNAL_CALLS_WORKFLOW, {
           ...journalCallsStartOptions(schoolId, journalId, taskQueue),
           workflowIdConflictPolicy: 'USE_EXISTING',
         }),
-      }),
+      });
+    },
 
     callState: (journalId) => {
       const id = workflowIds.journalCalls(journalId);

@@ -50,7 +50,7 @@ export const journalCallStateSchema = z
   })
   .meta({ id: 'JournalCallState' });
 
-export const startCallBody = z.object({ lessonId: idSchema });
+export const startCallBody = z.strictObject({ lessonId: idSchema });
 
 export const startAcceptedSchema = z
   .object({
@@ -137,7 +137,10 @@ export const approveResultSchema = z.union([
 
 export const planSchema = z
   .looseObject({})
-  .meta({ id: 'Plan', description: 'A stored sync plan: chats, member and admin changes, skipped people, by ID.' });
+  .meta({
+    id: 'Plan',
+    description: 'A stored sync plan: chats, member and admin changes, skipped people, by ID.',
+  });
 
 const runSummarySchema = z.object({
   runId: z.string(),
@@ -174,7 +177,11 @@ export const syncStatusSchema = z
       .nullable(),
     lastError: z.string().nullable(),
     blocked: z
-      .object({ reason: z.enum(['auth', 'notConfigured', 'disabled']), since: z.string(), message: z.string() })
+      .object({
+        reason: z.enum(['auth', 'notConfigured', 'disabled']),
+        since: z.string(),
+        message: z.string(),
+      })
       .nullable(),
     pendingChanges: z.number(),
   })

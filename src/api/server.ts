@@ -49,6 +49,12 @@ export interface ApiDeps {
   readonly authFailureLimit?: number;
 }
 
+/**
+ * Every body but a roster's is a small JSON object (the settings, the largest, are under 2 KiB);
+ * the roster routes set their own limit.
+ */
+export const BODY_LIMIT = 64 * 1024;
+
 /** A caller-supplied request ID is kept only if it cannot smuggle anything into a log line. */
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -78,7 +84,15 @@ export async function buildApi(deps: ApiDeps): Promise<ZodApp> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     trustProxy: false,
+    bodyLimit: BODY_LIMIT,
+    // A URL that does not decode: answered in the one error shape, without quoting the URL.
+    frameworkErrors: (error, request, reply) => {
+      void handleError(error, request, reply);
+    },
   }).withTypeProvider<ZodTypeProvider>();
+
+  // JSON only: a text body would otherwise reach the schemas as a string.
+  app.removeContentTypeParser('text/plain');
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -117,7 +131,7 @@ export async function buildApi(deps: ApiDeps): Promise<ZodApp> {
           bearer: {
             type: 'http',
             scheme: 'bearer',
-            description: "A school admin key (sfa.…) or a teacher token (sft.…).",
+            description: 'A school admin key (sfa.…) or a teacher token (sft.…).',
           },
         },
       },
@@ -129,7 +143,11 @@ export async function buildApi(deps: ApiDeps): Promise<ZodApp> {
 
   const auth = createAuthStore({ db: deps.db });
   await auth.ensureIndexes();
-  const limiter = createFailureLimiter({ limit: deps.authFailureLimit ?? 10, windowMs: 60_000, now: clock });
+  const limiter = createFailureLimiter({
+    limit: deps.authFailureLimit ?? 10,
+    windowMs: 60_000,
+    now: clock,
+  });
   const ctx: RouteContext = {
     db: deps.db,
     gateway: deps.gateway,
@@ -138,7 +156,11 @@ export async function buildApi(deps: ApiDeps): Promise<ZodApp> {
     plans: deps.plans ?? createPlanPort({ db: deps.db }),
     clock,
     readiness: deps.readiness,
-    authenticate: createAuthenticate({ auth, limiter, onFailure: (outcome) => metrics.authFailure(outcome) }),
+    authenticate: createAuthenticate({
+      auth,
+      limiter,
+      onFailure: (outcome) => metrics.authFailure(outcome),
+    }),
   };
 
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());

@@ -3,7 +3,10 @@ import { z } from 'zod';
 /**
  * The roster as the school information system exports it (DESIGN.md §2, "The roster as the school
  * system sends it"). IDs are the school system's own strings. Every record is validated here
- * before anything is written.
+ * before anything is written. Unknown fields inside a record are ignored (an export may carry more
+ * than we use); an unknown top-level key is an error, since a misspelled collection would
+ * otherwise import as empty. The arrays inside a record have bounds far above any school's: zod
+ * checks an array's length before its items, so a hostile array costs one issue, not millions.
  */
 
 export const idSchema = z
@@ -49,9 +52,9 @@ export const staffSchema = z.object({
   middleName: z.string().max(100).optional(),
   vkId: vkIdSchema,
   active: z.boolean(),
-  positions: z.array(positionSchema).default([]),
+  positions: z.array(positionSchema).max(50).default([]),
   actingHead: z.boolean().default(false),
-  accessRoles: z.array(z.string().min(1).max(64)).default([]),
+  accessRoles: z.array(z.string().min(1).max(64)).max(50).default([]),
 });
 
 export const classSchema = z.object({
@@ -72,7 +75,7 @@ export const studentSchema = z.object({
 
 export const parentSchema = z.object({
   id: idSchema,
-  childIds: z.array(idSchema).min(1),
+  childIds: z.array(idSchema).min(1).max(50),
   lastName: z.string().min(1).max(100),
   firstName: z.string().min(1).max(100),
   middleName: z.string().max(100).optional(),
@@ -85,9 +88,9 @@ export const journalSchema = z.object({
   id: idSchema,
   classId: idSchema,
   /** A subgroup of the class; absent means the whole class. */
-  studentIds: z.array(idSchema).optional(),
+  studentIds: z.array(idSchema).max(5_000).optional(),
   subject: z.string().min(1).max(200),
-  teacherIds: z.array(idSchema),
+  teacherIds: z.array(idSchema).max(100),
   kind: z.enum(journalKinds),
   subjectChat: z.boolean(),
 });
@@ -120,8 +123,8 @@ export const templateSchema = z.object({
   validFrom: isoDate.nullable(),
   validTo: isoDate.nullable(),
   sendToPortal: z.boolean(),
-  grid: z.array(gridRowSchema),
-  entries: z.array(templateEntrySchema),
+  grid: z.array(gridRowSchema).max(50),
+  entries: z.array(templateEntrySchema).max(50_000),
 });
 
 export const rosterCollections = [
@@ -146,7 +149,7 @@ export const rosterRecordSchemas = {
 } as const;
 
 /** A whole school, as one JSON document. */
-export const rosterSnapshotSchema = z.object({
+export const rosterSnapshotSchema = z.strictObject({
   school: schoolSchema,
   staff: z.array(staffSchema).default([]),
   classes: z.array(classSchema).default([]),
@@ -158,7 +161,7 @@ export const rosterSnapshotSchema = z.object({
 });
 
 /** Records to upsert and IDs to remove, per collection. */
-export const changeSetSchema = z.object({
+export const changeSetSchema = z.strictObject({
   schoolId: idSchema,
   upsert: z
     .object({
@@ -206,7 +209,7 @@ export type ChangeSet = z.infer<typeof changeSetSchema>;
 export const personKinds = ['staff', 'student', 'parent'] as const;
 export type PersonKind = (typeof personKinds)[number];
 
-export const studyProfileSchema = z.object({
+export const studyProfileSchema = z.strictObject({
   firstName: z.string().min(1).max(100),
   lastName: z.string().min(1).max(100),
   middleName: z.string().max(100).optional(),
@@ -215,15 +218,16 @@ export const studyProfileSchema = z.object({
   photoUrl: z.url().optional(),
 });
 
+/** Events from the city portal are our own API's bodies: unknown fields are refused. */
 export const vkLinkEventSchema = z.discriminatedUnion('action', [
-  z.object({
+  z.strictObject({
     action: z.literal('link'),
     personKind: z.enum(personKinds),
     personId: idSchema,
     vkId: z.number().int().positive(),
     profile: studyProfileSchema,
   }),
-  z.object({
+  z.strictObject({
     action: z.literal('unlink'),
     personKind: z.enum(personKinds),
     personId: idSchema,

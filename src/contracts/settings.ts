@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { DEFAULT_SYNC_PERIOD, syncPeriodSchema } from './school-sync';
 
-/** School settings (S1–S3) as an admin submits them. The token and proxy password are secrets. */
+/**
+ * School settings (S1–S3) as an admin submits them. The token and proxy password are secrets.
+ * Unknown fields are refused: a misspelled `token` or `password` must not be dropped in silence.
+ */
 export const proxySettingsSchema = z
   .object({
     server: z.string().min(1).max(255),
@@ -10,22 +13,25 @@ export const proxySettingsSchema = z
     password: z.string().min(1).max(255).optional(),
     auth: z.boolean(),
   })
+  .strict()
   .refine((p) => !p.auth || (p.username !== undefined && p.password !== undefined), {
     error: 'username and password are required when auth is on',
     path: ['auth'],
   });
 
-export const schoolSettingsInputSchema = z.object({
-  communityId: z.number().int().positive(),
-  token: z.string().min(16, 'a community token is at least 16 characters').max(512),
-  proxy: proxySettingsSchema.nullable().default(null),
-  period: syncPeriodSchema.default(DEFAULT_SYNC_PERIOD),
-  enabled: z.boolean().default(true),
-  /** Share of managed members one run may remove before the plan is held for approval. */
-  removalThreshold: z.number().min(0).max(1).default(0.1),
-  /** Remove people added to our chats by hand in the platform; off by default (they are only reported). */
-  removeUnmanaged: z.boolean().default(false),
-});
+export const schoolSettingsInputSchema = z
+  .object({
+    communityId: z.number().int().positive(),
+    token: z.string().min(16, 'a community token is at least 16 characters').max(512),
+    proxy: proxySettingsSchema.nullable().default(null),
+    period: syncPeriodSchema.default(DEFAULT_SYNC_PERIOD),
+    enabled: z.boolean().default(true),
+    /** Share of managed members one run may remove before the plan is held for approval. */
+    removalThreshold: z.number().min(0).max(1).default(0.1),
+    /** Remove people added to our chats by hand in the platform; off by default (they are only reported). */
+    removeUnmanaged: z.boolean().default(false),
+  })
+  .strict();
 
 export type SchoolSettingsInput = z.input<typeof schoolSettingsInputSchema>;
 export type SchoolSettings = z.infer<typeof schoolSettingsInputSchema>;

@@ -67,11 +67,29 @@ const nouns: Record<RosterCollection, string> = {
  * The change set's outer shape only; its records are parsed one by one below so each error keeps
  * its own path. The full `changeSetSchema` is the documented contract and produces the same result.
  */
-const changeSetShape = z.object({
+const changeSetShape = z.strictObject({
   schoolId: idSchema,
   upsert: z.record(z.string(), z.unknown()).default({}),
   remove: z.record(z.string(), z.unknown()).default({}),
 });
+
+/**
+ * A rejected import lists at most this many errors, and validation stops once it has them: a
+ * file of a million broken records must cost what a file of a few does, not a reply of gigabytes.
+ */
+export const MAX_ROSTER_ISSUES = 200;
+
+/** The list as returned: the first `MAX_ROSTER_ISSUES`, then a line saying more were not checked. */
+function capped(errors: RosterIssue[]): RosterIssue[] {
+  if (errors.length < MAX_ROSTER_ISSUES) return errors;
+  return [
+    ...errors.slice(0, MAX_ROSTER_ISSUES),
+    {
+      path: ROOT,
+      message: `validation stopped after ${MAX_ROSTER_ISSUES} errors; fix these and import again`,
+    },
+  ];
+}
 
 /** The path of an error about the document as a whole, as the HTTP API writes it too. */
 export const ROOT = '(root)';
@@ -87,10 +105,14 @@ export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
 }
 
 function zodIssues(error: z.ZodError, prefix: string): RosterIssue[] {
-  return error.issues.map((issue) => ({
-    path: formatPath(issue.path, prefix),
-    message: issue.message,
-  }));
+  return error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({
+          path: formatPath([...issue.path, key], prefix),
+          message: 'unknown field',
+        }))
+      : [{ path: formatPath(issue.path, prefix), message: issue.message }],
+  );
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -140,14 +162,15 @@ function parseRecords<C extends RosterCollection>(
   }
   const schema = rosterRecordSchemas[collection] as unknown as z.ZodType<RecordTypes[C]>;
   const parsed: Located<RecordTypes[C]>[] = [];
-  raw.forEach((item: unknown, index) => {
+  for (const [index, item] of (raw as unknown[]).entries()) {
+    if (errors.length >= MAX_ROSTER_ISSUES) break;
     const path = `${prefix}[${index}]`;
     if (isRecord(item) && idSchema.safeParse(item.id).success)
       known[collection].add(item.id as string);
     const result = schema.safeParse(item);
     if (result.success) parsed.push({ value: result.data, path });
     else errors.push(...zodIssues(result.error, path));
-  });
+  }
   return parsed;
 }
 
@@ -256,6 +279,10 @@ export function validateSnapshot(input: unknown): Validation<RosterSnapshot> {
   if (!isRecord(input))
     return { ok: false, errors: [{ path: ROOT, message: 'expected a JSON object' }] };
   const errors: RosterIssue[] = [];
+  for (const key of Object.keys(input)) {
+    if (key !== 'school' && !(rosterCollections as readonly string[]).includes(key))
+      errors.push({ path: formatPath([key]), message: 'unknown collection' });
+  }
   const school = schoolSchema.safeParse(input.school);
   if (!school.success) errors.push(...zodIssues(school.error, 'school'));
 
@@ -270,8 +297,9 @@ export function validateSnapshot(input: unknown): Validation<RosterSnapshot> {
       known,
     );
   }
+  if (errors.length >= MAX_ROSTER_ISSUES) return { ok: false, errors: capped(errors) };
   errors.push(...checkReferences(located, known, reportMissingAtSource));
-  if (errors.length > 0 || !school.success) return { ok: false, errors };
+  if (errors.length > 0 || !school.success) return { ok: false, errors: capped(errors) };
   return { ok: true, value: toSnapshot(school.data, located) };
 }
 
@@ -301,7 +329,7 @@ export function validateChangeSet(
     return { ok: false, errors: [{ path: ROOT, message: 'expected a JSON object' }] };
   const errors: RosterIssue[] = [];
   const shape = changeSetShape.safeParse(input);
-  if (!shape.success) return { ok: false, errors: zodIssues(shape.error, '') };
+  if (!shape.success) return { ok: false, errors: capped(zodIssues(shape.error, '')) };
   if (shape.data.schoolId !== current.school.id) {
     errors.push({ path: 'schoolId', message: 'does not match the stored school' });
   }
@@ -329,23 +357,29 @@ export function validateChangeSet(
     );
     const rawIds = shape.data.remove[collection];
     if (rawIds === undefined) continue;
-    const ids = idSchema.array().safeParse(rawIds);
-    if (!ids.success) {
-      errors.push(...zodIssues(ids.error, `remove.${collection}`));
+    if (!Array.isArray(rawIds)) {
+      errors.push({ path: `remove.${collection}`, message: 'expected an array' });
       continue;
     }
     const positions = new Map<string, number>();
-    ids.data.forEach((id, i) => {
-      if (upsertKnown[collection].has(id)) {
+    for (const [i, raw] of (rawIds as unknown[]).entries()) {
+      if (errors.length >= MAX_ROSTER_ISSUES) break;
+      const id = idSchema.safeParse(raw);
+      if (!id.success) {
+        errors.push(...zodIssues(id.error, `remove.${collection}[${i}]`));
+        continue;
+      }
+      if (upsertKnown[collection].has(id.data)) {
         errors.push({
           path: `remove.${collection}[${i}]`,
-          message: `"${id}" is also in upsert.${collection}`,
+          message: `"${id.data}" is also in upsert.${collection}`,
         });
       }
-      if (!positions.has(id)) positions.set(id, i);
-    });
+      if (!positions.has(id.data)) positions.set(id.data, i);
+    }
     removals.set(collection, positions);
   }
+  if (errors.length >= MAX_ROSTER_ISSUES) return { ok: false, errors: capped(errors) };
 
   const changeSet: ChangeSet = { schoolId: shape.data.schoolId, upsert: {}, remove: {} };
   for (const collection of rosterCollections) {
@@ -380,7 +414,7 @@ export function validateChangeSet(
     };
   };
   errors.push(...checkReferences(located, known, reportMissing));
-  if (errors.length > 0) return { ok: false, errors };
+  if (errors.length > 0) return { ok: false, errors: capped(errors) };
   return { ok: true, value: { changeSet, next } };
 }
 

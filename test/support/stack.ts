@@ -35,6 +35,8 @@ export async function startStack(args: {
   services: TestServices;
   emulatorOptions?: Partial<EmulatorOptions>;
   logger?: Logger;
+  /** Where the messenger sends VK calls; the emulator itself unless a test puts something in front. */
+  vkBaseUrl?: (emulatorUrl: string) => string;
 }): Promise<Stack> {
   const mongo = await openTestDb(args.services.mongoUri);
   await ensureIndexes(mongo.db);
@@ -45,7 +47,7 @@ export async function startStack(args: {
   const settings = createSettingsStore({ db: mongo.db, box: createSecretBox(DEV_SECRETS_KEY) });
   const messengers = createMessengerProvider({
     settings,
-    baseUrl: emulator.url,
+    baseUrl: args.vkBaseUrl?.(emulator.url) ?? emulator.url,
     apiVersion: '5.199',
     rateLimitPerSecond: 18,
   });

@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import { ErrorType, TypedError } from '../../contracts/errors';
 import type { Journal, Lesson, Template } from '../../contracts/roster';
 import { gridTimes, selectTemplate } from '../../domain/template-check';
 import { addDays, epochToZonedDate } from '../../domain/time';
 import { actorOf, requireJournalAccess } from '../auth';
 import type { RouteContext, ZodApp } from '../context';
-import { ApiError, errorReplies, notFound } from '../errors';
+import { ApiError, errorBodySchema, errorReplies, journalHeldElsewhere, notFound } from '../errors';
 import {
   endAcceptedSchema,
   journalCallStateSchema,
@@ -19,6 +20,9 @@ import {
 } from '../schemas';
 
 const AUTH_ERRORS = [400, 401, 403, 404, 429] as const;
+
+/** A 409 is the workflow's refusal, or the error that the journal's workflow is another school's. */
+const refusalOrClash = z.union([refusedSchema, errorBodySchema]);
 
 type LessonView = z.infer<typeof lessonViewSchema>;
 
@@ -95,12 +99,15 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
           'The journal call state: running call and join link (V6), next automatic action, manual-only reasons (V7), warnings (V3)',
         security: [{ bearer: [] }],
         params: journalParams,
-        response: { 200: journalCallStateSchema, ...errorReplies(...AUTH_ERRORS) },
+        response: { 200: journalCallStateSchema, ...errorReplies(...AUTH_ERRORS, 409) },
       },
     },
     async (request) => {
-      const { journal } = await requireJournalAccess(request, roster, request.params.id);
+      const { principal, journal } = await requireJournalAccess(request, roster, request.params.id);
       const state = await gateway.callState(journal.id);
+      // The workflow ID carries the journal ID only: another school's journal may hold it.
+      if (state !== null && state.schoolId !== principal.schoolId)
+        throw new ApiError('conflict', journalHeldElsewhere);
       if (state === null) {
         return {
           journalId: journal.id,
@@ -139,7 +146,11 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
         security: [{ bearer: [] }],
         params: journalParams,
         body: startCallBody,
-        response: { 200: startAcceptedSchema, 409: refusedSchema, ...errorReplies(...AUTH_ERRORS) },
+        response: {
+          200: startAcceptedSchema,
+          409: refusalOrClash,
+          ...errorReplies(...AUTH_ERRORS),
+        },
       },
     },
     async (request, reply) => {
@@ -174,7 +185,7 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
           '200 when ended (or already ended); 409 with the reason when the workflow refused.',
         security: [{ bearer: [] }],
         params: journalParams,
-        response: { 200: endAcceptedSchema, 409: refusedSchema, ...errorReplies(...AUTH_ERRORS) },
+        response: { 200: endAcceptedSchema, 409: refusalOrClash, ...errorReplies(...AUTH_ERRORS) },
       },
     },
     async (request, reply) => {
@@ -201,7 +212,7 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
         security: [{ bearer: [] }],
         params: lessonParams,
         body: lessonPatchBody,
-        response: { 200: lessonViewSchema, ...errorReplies(...AUTH_ERRORS, 503) },
+        response: { 200: lessonViewSchema, ...errorReplies(...AUTH_ERRORS, 409, 503) },
       },
     },
     async (request) => {
@@ -234,6 +245,8 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
           lessonIds: [lesson.id],
         });
       } catch (error) {
+        if (error instanceof TypedError && error.type === ErrorType.WorkflowOfAnotherSchool)
+          throw new ApiError('conflict', `the lesson was saved, but ${journalHeldElsewhere}`);
         request.log.warn(
           { err: error, journalId: journal.id },
           'lesson saved but the journal workflow was not signalled',

@@ -31,8 +31,12 @@ const ADMIN_ERRORS = [400, 401, 403, 404, 429] as const;
  */
 const passThrough: FastifySchemaCompiler<unknown> = () => (data: unknown) => ({ value: data });
 
-/** A whole school's roster can be large; other bodies keep Fastify's 1 MiB default. */
-const ROSTER_BODY_LIMIT = 64 * 1024 * 1024;
+/**
+ * A large school with a whole year of lessons is about 5 MiB of JSON and validates in well under
+ * a second; the limit leaves room to grow while bounding how long one import can hold the event
+ * loop.
+ */
+const ROSTER_BODY_LIMIT = 16 * 1024 * 1024;
 
 export const noVkIdSchema = z
   .object({
