@@ -32,7 +32,12 @@ export type IncidentKind =
    * A timer fired well after its due time. Timers fire on the server whether or not a worker
    * polls, so this is the server: down, or too far behind.
    */
-  | 'timerLate';
+  | 'timerLate'
+  /**
+   * The Temporal server restarted (or the run's history shard moved to another host) while work
+   * was in flight, and nothing was recorded for a while: the events' task IDs jump to a new range.
+   */
+  | 'serverRestarted';
 
 export interface Incident {
   readonly kind: IncidentKind;
@@ -59,10 +64,13 @@ type FailureJson = z.infer<typeof failureSchema>;
 
 const payloadsSchema = z.looseObject({ data: z.string().optional() }).optional();
 
+const idSchema = z.union([z.string(), z.number()]);
+
 const eventSchema = z.looseObject({
   eventId: z.union([z.string(), z.number()]),
   eventType: z.string(),
   eventTime: z.string().optional(),
+  taskId: idSchema.optional(),
   userMetadata: z.looseObject({ summary: payloadsSchema }).optional(),
   activityTaskScheduledEventAttributes: z
     .looseObject({ activityType: z.looseObject({ name: z.string() }).optional() })
@@ -104,7 +112,10 @@ const eventSchema = z.looseObject({
   timerFiredEventAttributes: z
     .looseObject({ startedEventId: z.union([z.string(), z.number()]) })
     .optional(),
+  timerCanceledEventAttributes: z.looseObject({ startedEventId: idSchema }).optional(),
+  activityTaskCanceledEventAttributes: z.looseObject({ scheduledEventId: idSchema }).optional(),
 });
+type EventJson = z.infer<typeof eventSchema>;
 
 const historySchema = z.looseObject({ events: z.array(eventSchema) });
 
@@ -153,6 +164,88 @@ function durationMs(text: string | undefined): number | undefined {
   return match ? Math.round(Number(match[1]) * 1000) : undefined;
 }
 
+/**
+ * A history shard hands out task IDs from a range it takes when it is loaded: the range sits in
+ * the high bits (Temporal's shard rangeID << 20), so a jump to a new range means the shard was
+ * loaded again, by a restarted server or another host.
+ */
+const TASK_ID_RANGE = 2 ** 20;
+
+/**
+ * Restarts of the server (or shard moves) that held up work in flight, keyed by the index of the
+ * first event after them. A restart while the run only waited on a timer not yet due, or a range
+ * renewed without a pause, is no incident.
+ */
+function serverRestarts(
+  events: readonly EventJson[],
+  time: (e: EventJson | undefined) => number,
+): Map<number, Omit<Incident, 'workflowId' | 'runId'>> {
+  const found = new Map<number, Omit<Incident, 'workflowId' | 'runId'>>();
+  const activities = new Set<string>();
+  const timers = new Map<string, number>();
+  let workflowTasks = 0;
+  let range: number | undefined;
+  let lastBefore = Number.NaN;
+  for (const [index, event] of events.entries()) {
+    const next =
+      event.taskId === undefined ? undefined : Math.floor(Number(event.taskId) / TASK_ID_RANGE);
+    if (next !== undefined && range !== undefined && next !== range) {
+      // An activity's started event is written with its completion, dated when it started.
+      const firstAfter = time(
+        events.slice(index).find((e) => eventKind(e.eventType) !== 'ACTIVITYTASKSTARTED'),
+      );
+      const gap = firstAfter - lastBefore;
+      const inFlight =
+        activities.size > 0 ||
+        workflowTasks > 0 ||
+        [...timers.values()].some((due) => due < firstAfter - LATE_FIRE_MS);
+      if (inFlight && gap > LATE_FIRE_MS) {
+        found.set(index, {
+          kind: 'serverRestarted',
+          at: firstAfter,
+          subject: 'Temporal server',
+          attempts: null,
+          delayMs: gap,
+          reason: `restarted, or the history shard moved to another host, between ${new Date(lastBefore).toISOString()} and ${new Date(firstAfter).toISOString()}: nothing was recorded while work was in flight`,
+        });
+      }
+    }
+    if (next !== undefined) range = next;
+    const at = time(event);
+    if (at > lastBefore || Number.isNaN(lastBefore)) lastBefore = at;
+    const scheduledId =
+      event.activityTaskCompletedEventAttributes?.scheduledEventId ??
+      event.activityTaskFailedEventAttributes?.scheduledEventId ??
+      event.activityTaskTimedOutEventAttributes?.scheduledEventId ??
+      event.activityTaskCanceledEventAttributes?.scheduledEventId;
+    const timerId =
+      event.timerFiredEventAttributes?.startedEventId ??
+      event.timerCanceledEventAttributes?.startedEventId;
+    switch (eventKind(event.eventType)) {
+      case 'ACTIVITYTASKSCHEDULED':
+        activities.add(String(event.eventId));
+        break;
+      case 'WORKFLOWTASKSCHEDULED':
+        workflowTasks += 1;
+        break;
+      case 'WORKFLOWTASKCOMPLETED':
+      case 'WORKFLOWTASKFAILED':
+      case 'WORKFLOWTASKTIMEDOUT':
+        workflowTasks = Math.max(0, workflowTasks - 1);
+        break;
+      case 'TIMERSTARTED':
+        timers.set(
+          String(event.eventId),
+          at + (durationMs(event.timerStartedEventAttributes?.startToFireTimeout) ?? 0),
+        );
+        break;
+    }
+    if (scheduledId !== undefined) activities.delete(String(scheduledId));
+    if (timerId !== undefined) timers.delete(String(timerId));
+  }
+  return found;
+}
+
 /** Incidents of one run, in history order. Throws when the input is not a JSON history. */
 export function historyIncidents(args: {
   workflowId: string;
@@ -198,7 +291,11 @@ export function historyIncidents(args: {
     });
   };
 
-  for (const event of events) {
+  const restarts = serverRestarts(events, time);
+
+  for (const [index, event] of events.entries()) {
+    const restart = restarts.get(index);
+    if (restart) push(restart);
     const at = time(event);
     switch (eventKind(event.eventType)) {
       case 'ACTIVITYTASKSTARTED': {
@@ -315,5 +412,7 @@ export function describeIncident(incident: Incident): string {
       return `${incident.subject} waited ${seconds(incident.delayMs)} for a worker: ${incident.reason}`;
     case 'timerLate':
       return `"${incident.subject}" fired ${seconds(incident.delayMs)} late: ${incident.reason}`;
+    case 'serverRestarted':
+      return `${incident.subject} ${incident.reason} (${seconds(incident.delayMs)})`;
   }
 }

@@ -215,6 +215,81 @@ void test('audit incidents: a workflow task or a first activity attempt picked u
   assert.match(describeIncident(incidents[0]!), /^workflow task waited 40 s for a worker: /);
 });
 
+void test('audit incidents: a Temporal server restart while an activity was in flight is named, with how long nothing was recorded; the lazily written start does not shorten it', () => {
+  const range = 2 ** 20;
+  const history = {
+    events: [
+      {
+        eventId: '7',
+        eventTime: at(0),
+        taskId: String(range + 11),
+        eventType: 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED',
+        activityTaskScheduledEventAttributes: { activityType: { name: 'applyPlan' } },
+      },
+      {
+        // Written after the restart with the rest of the attempt, dated when it started.
+        eventId: '8',
+        eventTime: at(500),
+        taskId: String(2 * range + 3),
+        eventType: 'EVENT_TYPE_ACTIVITY_TASK_STARTED',
+        activityTaskStartedEventAttributes: { scheduledEventId: '7', attempt: 1 },
+      },
+      {
+        eventId: '9',
+        eventTime: at(18_000),
+        taskId: String(2 * range + 4),
+        eventType: 'EVENT_TYPE_ACTIVITY_TASK_COMPLETED',
+        activityTaskCompletedEventAttributes: { scheduledEventId: '7' },
+      },
+    ],
+  };
+  const incidents = historyIncidents({ ...run, history });
+  assert.deepEqual(
+    incidents.map((i) => [i.kind, i.subject, i.at, i.delayMs]),
+    [['serverRestarted', 'Temporal server', T0 + 18_000, 18_000]],
+  );
+  assert.match(
+    describeIncident(incidents[0]!),
+    /^Temporal server restarted, or the history shard moved to another host, between .* nothing was recorded while work was in flight \(18 s\)$/,
+  );
+});
+
+void test('audit incidents: a restart while the run only slept on a timer not yet due, and task IDs in one range, are no incidents', () => {
+  const range = 2 ** 20;
+  const history = {
+    events: [
+      {
+        eventId: '20',
+        eventTime: at(0),
+        taskId: String(range + 40),
+        eventType: 'EVENT_TYPE_TIMER_STARTED',
+        timerStartedEventAttributes: { timerId: '1', startToFireTimeout: '1800s' },
+      },
+      {
+        eventId: '21',
+        eventTime: at(1_800_000),
+        taskId: String(2 * range + 1),
+        eventType: 'EVENT_TYPE_TIMER_FIRED',
+        timerFiredEventAttributes: { startedEventId: '20' },
+      },
+      {
+        eventId: '22',
+        eventTime: at(1_800_001),
+        taskId: String(2 * range + 2),
+        eventType: 'EVENT_TYPE_WORKFLOW_TASK_SCHEDULED',
+      },
+      {
+        eventId: '23',
+        eventTime: at(1_800_020),
+        taskId: String(2 * range + 3),
+        eventType: 'EVENT_TYPE_WORKFLOW_TASK_STARTED',
+        workflowTaskStartedEventAttributes: { scheduledEventId: '22' },
+      },
+    ],
+  };
+  assert.deepEqual(historyIncidents({ ...run, history }), []);
+});
+
 void test('audit incidents: a start that failed for good is one failure with the platform error, not a success after retries (recorded history)', () => {
   const history: unknown = JSON.parse(
     readFileSync(join(__dirname, '..', 'fixtures', 'histories', 'journal-calls-j4.json'), 'utf8'),
