@@ -501,9 +501,20 @@ export async function journalCallsWorkflow(
     await mutex.runExclusive(async () => {
       // Re-plan at fire time: a manual start or end may have changed what is due.
       const due = replan(await context()).next;
-      if (due && due.at <= Date.now()) await act(due, ctx ?? current);
+      if (due && due.at <= Date.now()) await act(asPlanned(due, next), ctx ?? current);
     });
   }
+}
+
+/**
+ * The action as it was planned when the workflow went to sleep. Re-planned at a late wake-up
+ * (server down, no worker) it reads "due now"; the decisions must keep the time it was really
+ * due, or the audit would show a start delayed by an outage as on time.
+ */
+function asPlanned(due: CallAction, planned: CallAction): CallAction {
+  const same =
+    due.kind === planned.kind && nextAction(due).lessonId === nextAction(planned).lessonId;
+  return same && planned.at < due.at ? { ...due, at: planned.at } : due;
 }
 
 function nextAction(action: CallAction): {

@@ -214,9 +214,21 @@ export function explainLessons(args: {
     const journal = byTime.filter((d) => d.journalId === lesson.journalId);
     const own = journal.filter((d) => d.lessonId === lesson.id);
 
-    const start = own.find(
+    const found = own.find(
       (d) => d.kind === 'autoStarted' || d.kind === 'manualStarted' || d.kind === 'carriedOver',
     );
+    // An automatic start that failed and was tried again was due when the first try was.
+    const firstDue = Math.min(
+      ...own.flatMap((d) =>
+        (d.kind === 'startFailed' || d.kind === 'autoStarted') && d.dueAt !== undefined
+          ? [d.dueAt]
+          : [],
+      ),
+    );
+    const start =
+      found?.kind === 'autoStarted' && found.dueAt !== undefined && firstDue < found.dueAt
+        ? { ...found, dueAt: firstDue }
+        : found;
     const started: AuditRow['started'] = start
       ? {
           how:

@@ -1,6 +1,6 @@
 import { epochToZonedDate, formatZonedTime } from '../domain/time';
 import { describeReason, type AuditRow } from './explain';
-import { describeIncident } from './incidents';
+import { describeIncident, type Incident } from './incidents';
 import type { AuditReport } from './replay-audit';
 
 /**
@@ -47,8 +47,22 @@ function cells(row: AuditRow, timeZone: string): Record<(typeof COLUMNS)[number]
     started,
     ended,
     missed: row.missed ? describeReason(row.missed) : '',
-    cause: row.causes.map(describeIncident).join('; '),
+    cause: describeCauses(row.causes),
   };
+}
+
+/** A start the workflow retried every minute fails the same way each time: once, with a count. */
+function describeCauses(causes: readonly Incident[]): string {
+  const groups = new Map<string, { first: Incident; count: number }>();
+  for (const c of causes) {
+    const key = `${c.kind}|${c.subject}|${c.reason}`;
+    const group = groups.get(key);
+    if (group) group.count += 1;
+    else groups.set(key, { first: c, count: 1 });
+  }
+  return [...groups.values()]
+    .map(({ first, count }) => `${describeIncident(first)}${count > 1 ? ` (${count}×)` : ''}`)
+    .join('; ');
 }
 
 function csvField(value: string): string {

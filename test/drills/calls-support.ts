@@ -595,10 +595,11 @@ export async function endAndAudit(
   return { announced, orphans, platformCalls: emu.calls.length, report };
 }
 
-/** The incidents of one journal's workflow. */
-export function incidentsOf(report: AuditReport, journalId: string): Incident[] {
-  const id = workflowIds.journalCalls(journalId);
-  return report.incidents.filter((i) => i.workflowId === id);
+/** What the audit row of a journal's lesson names as the causes of its call's delay. */
+export function causesOf(report: AuditReport, journalId: string): readonly Incident[] {
+  const row = report.rows.find((r) => r.journalId === journalId);
+  assert.ok(row, `an audit row for ${journalId}`);
+  return row.causes;
 }
 
 /** The line each drill ends with: what it checked, in numbers. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { DefaultLogger, makeTelemetryFilterString, Runtime } from '@temporalio/worker';
+import { workflowIds } from '../../src/contracts/ids';
 import type { EmulatorFaults } from '../../src/emulator/server';
 import { createCallStore } from '../../src/store/call-store';
 import { useServices, type TestServices } from '../support/services';
@@ -8,7 +9,7 @@ import {
   awaitAnnounced,
   checkedLine,
   endAndAudit,
-  incidentsOf,
+  causesOf,
   incidentSummary,
   MINUTE,
   removeWorkflowBundleFile,
@@ -230,10 +231,10 @@ describe('journal-call fault drills', { concurrency: true }, () => {
     const outcome = await endAndAudit(t, drill, announced);
     assert.equal(outcome.orphans, 0, 'a request cut off by the kill started no call');
     for (const journalId of inFlight) {
-      const retried = incidentsOf(outcome.report, journalId).find(
+      const retried = causesOf(outcome.report, journalId).find(
         (i) => i.kind === 'activityRetried' && i.subject === 'startCall',
       );
-      assert.ok(retried, `${journalId}: the audit shows the start retried after the kill`);
+      assert.ok(retried, `${journalId}: its audit row names the start retried after the kill`);
       assert.match(retried.reason, /START_TO_CLOSE/);
     }
     t.diagnostic(checkedLine(drill, outcome, incidentSummary(outcome.report.incidents)));
@@ -268,10 +269,10 @@ describe('journal-call fault drills', { concurrency: true }, () => {
     const outcome = await endAndAudit(t, drill, announced);
     assert.equal(outcome.orphans, 0);
     for (const j of drill.school.journals) {
-      const late = incidentsOf(outcome.report, j.journalId).find(
+      const late = causesOf(outcome.report, j.journalId).find(
         (i) => i.kind === 'timerLate' && i.subject.includes(`start call for lesson ${j.lessonId}`),
       );
-      assert.ok(late, `${j.journalId}: the audit shows the start timer fired late`);
+      assert.ok(late, `${j.journalId}: its audit row names the start timer that fired late`);
       assert.ok(
         late.delayMs >= upAt - drill.school.dueAt - 5_000,
         `${j.journalId}: late by the time the server was still down (${late.delayMs} ms)`,
@@ -309,12 +310,12 @@ describe('journal-call fault drills', { concurrency: true }, () => {
       'a start retried through the outage reuses the platform call it could not record',
     );
     for (const journalId of inFlight) {
-      const start = incidentsOf(outcome.report, journalId).find(
+      const start = causesOf(outcome.report, journalId).find(
         (i) =>
           i.subject === 'startCall' &&
           (i.kind === 'activityRetried' || i.kind === 'activityFailed'),
       );
-      assert.ok(start, `${journalId}: the audit shows the start retried through the outage`);
+      assert.ok(start, `${journalId}: its audit row names the start retried through the outage`);
       assert.match(start.reason, /Mongo/);
     }
     t.diagnostic(checkedLine(drill, outcome, incidentSummary(outcome.report.incidents)));
@@ -345,6 +346,14 @@ describe('journal-call fault drills', { concurrency: true }, () => {
       const starts = outcome.report.incidents.filter((i) => i.subject === 'startCall');
       assert.ok(starts.length > 0, 'the audit shows the starts the fault struck');
       for (const i of starts) assert.match(i.reason, fault.reason, `${i.workflowId}: ${i.reason}`);
+      for (const j of drill.school.journals) {
+        const own = starts.filter((i) => i.workflowId === workflowIds.journalCalls(j.journalId));
+        assert.deepEqual(
+          causesOf(outcome.report, j.journalId).filter((i) => i.subject === 'startCall'),
+          own,
+          `${j.journalId}: its audit row names what held its start up`,
+        );
+      }
       t.diagnostic(checkedLine(drill, outcome, incidentSummary(outcome.report.incidents)));
     });
   }

@@ -195,3 +195,18 @@ void test('a missed lesson names the incidents of its start window (platform err
   assert.equal(row?.missed?.code, 'platformError');
   assert.deepEqual(row?.causes, [failed]);
 });
+
+void test('V2: an automatic start that failed and succeeded on a later try is late from the first try’s due time', () => {
+  const [row] = explain([
+    d({
+      kind: 'startFailed',
+      lessonId: 'l1',
+      reason: 'platformError',
+      at: at('08:10'),
+      dueAt: at('08:10'),
+    }),
+    d({ kind: 'autoStarted', lessonId: 'l1', at: at('08:12'), dueAt: at('08:11'), actor: 'auto' }),
+  ]);
+  assert.equal(row?.started?.lateMs, 2 * 60_000);
+  assert.equal(row?.missed, null);
+});
