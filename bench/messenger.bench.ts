@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 import { createEmulator } from '../src/emulator';
 import type { MemberOp } from '../src/messenger/port';
 import { createVkMessenger } from '../src/messenger/vk-client';
+import { report, type Measure } from './support/report';
 
 /**
  * Adds 1,000 members across 40 chats through the VK client against the emulator and compares the
@@ -16,7 +18,12 @@ const CHATS = 40;
 const RATE = 20;
 const COMMUNITY = 1;
 
-async function scenario(latencyMs: number): Promise<void> {
+interface Variant {
+  readonly measures: Measure[];
+  readonly summary: string;
+}
+
+async function scenario(latencyMs: number): Promise<Variant> {
   const token = `vk1.a.${randomBytes(24).toString('base64url')}`;
   const emulator = await createEmulator({
     communities: [{ communityId: COMMUNITY, token }],
@@ -58,13 +65,42 @@ async function scenario(latencyMs: number): Promise<void> {
     const timeFloor = requests / RATE;
     // A sliding window lets the first RATE requests out at once; only the rest must wait.
     const burstFloor = Math.max(0, requests - RATE) / RATE;
-    console.log(
-      `messenger add ${MEMBERS} members across ${CHATS} chats (latency ${latencyMs} ms): ` +
-        `${requests} requests vs floor ${requestFloor} = ${(requests / requestFloor).toFixed(2)}×; ` +
-        `${seconds.toFixed(2)} s vs rate-limit floor ${timeFloor.toFixed(2)} s (${requests}/${RATE} per s) = ${(seconds / timeFloor).toFixed(2)}× ` +
-        `(${(seconds / Math.max(burstFloor, 1e-9)).toFixed(2)}× of ${burstFloor.toFixed(2)} s after the first burst); ` +
-        `${added} members on the platform, ${failed} failed items, ${emulator.stats.errors['6'] ?? 0} error 6`,
-    );
+    const at = `latency ${latencyMs} ms`;
+    return {
+      summary: `${at}: ${added} members on the platform, ${seconds.toFixed(2)} s (the rate-limit floor after the first burst is ${burstFloor.toFixed(2)} s)`,
+      measures: [
+        {
+          metric: `requests, ${at}`,
+          value: requests,
+          unit: 'requests',
+          bound: requestFloor,
+          kind: 'atMost',
+          boundSource: `ceil(${MEMBERS} / 25), the execute floor`,
+        },
+        {
+          metric: `wall time, ${at}`,
+          value: Number(seconds.toFixed(2)),
+          unit: 's',
+          bound: Number(timeFloor.toFixed(2)),
+          kind: 'atMost',
+          boundSource: `${requests} requests / ${RATE} per s`,
+        },
+        {
+          metric: `failed items, ${at}`,
+          value: failed,
+          unit: 'items',
+          bound: 0,
+          kind: 'atMost',
+        },
+        {
+          metric: `error 6 (too many requests), ${at}`,
+          value: emulator.stats.errors['6'] ?? 0,
+          unit: 'errors',
+          bound: 0,
+          kind: 'atMost',
+        },
+      ],
+    };
   } finally {
     await messenger.close();
     await emulator.close();
@@ -72,8 +108,17 @@ async function scenario(latencyMs: number): Promise<void> {
 }
 
 export async function run(): Promise<void> {
-  await scenario(0);
-  await scenario(50);
+  const started = performance.now();
+  const variants = [await scenario(0), await scenario(50)];
+  report({
+    scenario: 'messenger',
+    description:
+      `VK client adds ${MEMBERS} members across ${CHATS} chats on the emulator (rate limit ` +
+      `${RATE}/s), once without and once with network latency; ` +
+      `${variants.map((v) => v.summary).join('; ')}; load average ${(loadavg()[0] ?? 0).toFixed(1)}`,
+    measures: variants.flatMap((v) => v.measures),
+    seconds: (performance.now() - started) / 1000,
+  });
 }
 
 if (require.main === module) {

@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { workflowBundlerOptions } from '../workflow-bundling';
 import { projectRoot } from './tools';
 
 /**
@@ -8,7 +9,10 @@ import { projectRoot } from './tools';
  * (`SFERUM_WORKFLOW_BUNDLE` points the worker at it).
  */
 async function main(): Promise<void> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows') });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../../workflows'),
+    preloadModules: [...workflowBundlerOptions.preloadModules],
+  });
   const target = join(projectRoot, 'dist', 'workflow-bundle.js');
   await writeFile(target, code);
   process.stderr.write(`workflow bundle written to ${target}\n`);

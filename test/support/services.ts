@@ -8,6 +8,7 @@ import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporali
 import { freePort } from '../../src/dev/processes';
 import { startMongo, startTemporalDevServer, type RunningService } from '../../src/dev/services';
 import { ensureTestServer } from '../../src/dev/tools';
+import { workflowBundlerOptions } from '../../src/workflow-bundling';
 
 /**
  * Real services for tests. `npm test` (test/run.ts) starts one Temporal dev server and one
@@ -22,7 +23,9 @@ export interface TestServices {
 
 const quiet = (): void => undefined;
 
-export async function startTestServices(opts: { ui?: boolean } = {}): Promise<TestServices & { stop(): Promise<void> }> {
+export async function startTestServices(
+  opts: { ui?: boolean } = {},
+): Promise<TestServices & { stop(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'sferum-test-'));
   const started: RunningService[] = [];
   try {
@@ -84,7 +87,9 @@ export function useServices(): () => TestServices {
 }
 
 /** A fresh database per test, dropped afterwards, so tests never see each other's data. */
-export async function openTestDb(mongoUri: string): Promise<{ db: Db; client: MongoClient; drop(): Promise<void> }> {
+export async function openTestDb(
+  mongoUri: string,
+): Promise<{ db: Db; client: MongoClient; drop(): Promise<void> }> {
   const client = new MongoClient(mongoUri);
   await client.connect();
   const db = client.db(`test_${randomBytes(6).toString('hex')}`);
@@ -110,7 +115,16 @@ let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   bundle ??= bundleWorkflowCode({
     workflowsPath: require.resolve('../../workflows'),
-    logger: { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: console.error, log: quiet },
+    // As production bundles them, so the tests run the shared (preloaded) modules too.
+    preloadModules: [...workflowBundlerOptions.preloadModules],
+    logger: {
+      trace: quiet,
+      debug: quiet,
+      info: quiet,
+      warn: quiet,
+      error: console.error,
+      log: quiet,
+    },
   });
   return bundle;
 }
