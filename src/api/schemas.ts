@@ -52,6 +52,9 @@ export const journalCallStateSchema = z
 
 export const startCallBody = z.strictObject({ lessonId: idSchema });
 
+/** A route that takes no body accepts none or `{}`; anything inside is an unknown field. */
+export const noBody = z.strictObject({}).nullish();
+
 export const startAcceptedSchema = z
   .object({
     accepted: z.literal(true),
@@ -135,12 +138,10 @@ export const approveResultSchema = z.union([
   z.object({ accepted: z.literal(false), reason: z.string() }),
 ]);
 
-export const planSchema = z
-  .looseObject({})
-  .meta({
-    id: 'Plan',
-    description: 'A stored sync plan: chats, member and admin changes, skipped people, by ID.',
-  });
+export const planSchema = z.looseObject({}).meta({
+  id: 'Plan',
+  description: 'A stored sync plan: chats, member and admin changes, skipped people, by ID.',
+});
 
 const runSummarySchema = z.object({
   runId: z.string(),
@@ -155,6 +156,24 @@ const runSummarySchema = z.object({
   skippedNoVkId: z.number(),
   unmanagedMembers: z.number(),
   errors: z.number(),
+  incidents: z
+    .array(
+      z.object({
+        kind: z.string(),
+        at: z.string(),
+        subject: z.string(),
+        attempts: z.number().nullable(),
+        delayMs: z.number(),
+        reason: z.string(),
+        text: z.string(),
+      }),
+    )
+    .readonly()
+    .optional()
+    .meta({
+      description:
+        'What held the run up though it succeeded (retries with their last error, a worker lost, a server restart), from its history; absent when nothing did.',
+    }),
 });
 
 export const syncStatusSchema = z

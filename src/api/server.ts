@@ -18,6 +18,7 @@ import type { WorkflowGateway } from '../workflow-gateway';
 import { createAuthenticate, createFailureLimiter } from './auth';
 import type { RouteContext, ZodApp } from './context';
 import { errorBody, handleError } from './errors';
+import { registerJsonBodies } from './json-body';
 import { createApiMetrics } from './metrics';
 import { registerPageRoutes } from './pages/routes';
 import type { PlanPort, RosterPort } from './ports';
@@ -91,8 +92,7 @@ export async function buildApi(deps: ApiDeps): Promise<ZodApp> {
     },
   }).withTypeProvider<ZodTypeProvider>();
 
-  // JSON only: a text body would otherwise reach the schemas as a string.
-  app.removeContentTypeParser('text/plain');
+  registerJsonBodies(app);
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -318,6 +318,18 @@ function toSnapshot(school: School, located: LocatedRoster): RosterSnapshot {
 }
 
 /**
+ * The change set's outer shape alone (a school ID, `upsert` and `remove` objects, nothing else):
+ * what can be said before the stored roster it applies to is read. Returns the school ID.
+ */
+export function validateChangeSetShape(input: unknown): Validation<string> {
+  if (!isRecord(input))
+    return { ok: false, errors: [{ path: ROOT, message: 'expected a JSON object' }] };
+  const shape = changeSetShape.safeParse(input);
+  if (!shape.success) return { ok: false, errors: capped(zodIssues(shape.error, '')) };
+  return { ok: true, value: shape.data.schoolId };
+}
+
+/**
  * A change set against the stored roster: the change set's own shape, then the roster it would
  * produce. A stored record that a removal would leave dangling is reported at the removal.
  */

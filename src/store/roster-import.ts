@@ -2,16 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
 
 import { ErrorType, TypedError } from '../contracts/errors';
-import {
-  idSchema,
-  rosterCollections,
-  vkLinkEventSchema,
-  type RosterCollection,
-} from '../contracts/roster';
+import { rosterCollections, vkLinkEventSchema, type RosterCollection } from '../contracts/roster';
 import {
   diffRosters,
   formatPath,
   validateChangeSet,
+  validateChangeSetShape,
   validateSnapshot,
   type RosterChanges,
   type RosterIssue,
@@ -141,28 +137,16 @@ export async function importChangeSet({
   events,
   onProgress,
 }: ImportArgs): Promise<ImportSummary> {
-  const rawSchoolId =
-    typeof input === 'object' && input !== null
-      ? (input as { schoolId?: unknown }).schoolId
-      : input;
-  const schoolId = idSchema.safeParse(rawSchoolId);
-  if (!schoolId.success) {
-    throw rejected(
-      schoolId.error.issues.map((i) => ({
-        path: formatPath(['schoolId', ...i.path]),
-        message: i.message,
-      })),
-    );
-  }
+  const shape = validateChangeSetShape(input);
+  if (!shape.ok) throw rejected(shape.errors);
+  const schoolId = shape.value;
   const store = createRosterStore({ db });
-  const current = await store.loadRosterWithState(schoolId.data);
+  const current = await store.loadRosterWithState(schoolId);
   if (!current) {
     throw new TypedError(
       ErrorType.NotFound,
       'No roster is stored for this school; import a full snapshot first',
-      {
-        schoolId: schoolId.data,
-      },
+      { schoolId },
     );
   }
   const result = validateChangeSet(input, current.snapshot);
@@ -175,7 +159,7 @@ export async function importChangeSet({
   });
   return logAndNotify(db, events, {
     kind: 'changeSet',
-    schoolId: schoolId.data,
+    schoolId,
     version,
     changes: diffRosters(current.snapshot, next),
   });

@@ -14,6 +14,7 @@ import { ApiError, errorReplies, notFound } from '../errors';
 import {
   approveResultSchema,
   importOutcomeSchema,
+  noBody,
   planParams,
   planSchema,
   publicSettingsSchema,
@@ -209,6 +210,7 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
         summary: 'Run the chat sync now',
         security,
         params: schoolParams,
+        body: noBody,
         response: { 200: runIdSchema, ...errorReplies(...ADMIN_ERRORS) },
       },
     },
@@ -253,6 +255,7 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
           '200 with accepted:true and the run that applies it; 404 for an unknown plan; 409 with the reason when refused.',
         security,
         params: planParams,
+        body: noBody,
         response: {
           200: approveResultSchema,
           409: approveResultSchema,
