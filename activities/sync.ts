@@ -1,11 +1,23 @@
 import { heartbeat } from '@temporalio/activity';
 import type { RosterSnapshot } from '../src/contracts/roster';
 import type { RunSummary } from '../src/contracts/school-sync';
-import type { ChatApplyResult, ReadyPlan, SyncActivities } from '../src/contracts/sync-activities';
+import type {
+  ChatApplyResult,
+  PlanApplyResult,
+  ReadyPlan,
+  SyncActivities,
+} from '../src/contracts/sync-activities';
 import { ErrorType, TypedError } from '../src/contracts/errors';
 import { diffMembers, planChats } from '../src/domain/chat-plan';
 import type { Logger } from '../src/logger';
-import type { Messenger, OpResult } from '../src/messenger/port';
+import type {
+  BatchCall,
+  ChatMember,
+  FollowUp,
+  Messenger,
+  OpFailure,
+  OpResult,
+} from '../src/messenger/port';
 import type { MessengerProvider } from '../src/messenger/provider';
 import type { SettingsStore } from '../src/store/settings-store';
 import type { ChatRecord, PlannedChat, StoredPlan, SyncStore } from '../src/store/sync-store';
@@ -43,6 +55,97 @@ const RETRYABLE_OP_TYPES = new Set<string>([
   ErrorType.MessengerUnavailable,
   ErrorType.MessengerRateLimited,
 ]);
+
+type Progress = NonNullable<ChatRecord['runProgress']>;
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** One chat of `applyPlan` while its calls are under way. */
+interface ChatWork {
+  readonly desired: PlannedChat;
+  readonly record: ChatRecord | null;
+  readonly result: Mutable<ChatApplyResult>;
+  chatId: number | null;
+  /** Members before this attempt's writes: as read, or as the chat was created. */
+  present: readonly ChatMember[] | null;
+  gone: boolean;
+  readonly added: number[];
+  readonly removed: number[];
+  adminsChanged: number;
+  failedOps: number;
+  /** A failure a retry of the activity may get past: progress is saved, then the activity fails. */
+  retryable: boolean;
+  /** The chat failed for good this run (the platform refused to create or read it). */
+  failure: string | null;
+}
+
+/** The record of a chat as it stands, with `patch` applied and this run's progress. */
+function chatRecord(
+  schoolId: string,
+  desired: PlannedChat,
+  record: ChatRecord | null,
+  runId: string,
+  result: ChatApplyResult,
+  patch: Partial<ChatRecord>,
+): ChatRecord {
+  const progress: Progress = {
+    runId,
+    created: result.created,
+    adopted: result.adopted,
+    added: result.added,
+    removed: result.removed,
+    adminsChanged: result.adminsChanged,
+  };
+  return {
+    schoolId,
+    key: desired.key,
+    kind: record?.kind ?? desired.kind,
+    title: desired.title,
+    chatId: record?.chatId ?? null,
+    createIntentAt: record?.createIntentAt ?? null,
+    managedMembers: record?.managedMembers ?? [],
+    managedAdmins: record?.managedAdmins ?? [],
+    retired: record?.retired ?? false,
+    ...patch,
+    lastRunId: runId,
+    runProgress: progress,
+  };
+}
+
+/** Whether two records of a chat say the same about it, whatever run wrote them. */
+function sameState(a: ChatRecord, b: ChatRecord): boolean {
+  const same = (x: readonly number[], y: readonly number[]): boolean =>
+    x.length === y.length && x.every((v, i) => v === y[i]);
+  return (
+    a.chatId === b.chatId &&
+    a.title === b.title &&
+    a.kind === b.kind &&
+    a.retired === b.retired &&
+    (a.createIntentAt?.getTime() ?? null) === (b.createIntentAt?.getTime() ?? null) &&
+    same(a.managedMembers, b.managedMembers) &&
+    same(a.managedAdmins, b.managedAdmins)
+  );
+}
+
+/** A chat's result so far in this run: what earlier attempts of the run recorded. */
+function resultSoFar(
+  chatKey: string,
+  record: ChatRecord | null,
+  runId: string,
+): Mutable<ChatApplyResult> {
+  const earlier = record?.runProgress?.runId === runId ? record.runProgress : null;
+  return {
+    ...emptyResult(chatKey),
+    ...(earlier
+      ? {
+          created: earlier.created,
+          adopted: earlier.adopted,
+          added: earlier.added,
+          removed: earlier.removed,
+          adminsChanged: earlier.adminsChanged,
+        }
+      : {}),
+  };
+}
 
 export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
   const { sync, logger } = deps;
@@ -360,6 +463,250 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
         );
       }
       return result;
+    },
+
+    async applyPlan({ schoolId, planId, runId }): Promise<PlanApplyResult> {
+      const plan = await sync.getPlan(schoolId, planId);
+      if (!plan) throw new TypedError(ErrorType.NotFound, `no plan ${planId} for ${schoolId}`);
+      const { messenger, communityId, removeUnmanaged } = await deps.messengers.forSchool(schoolId);
+      const records = new Map((await sync.listChats(schoolId)).map((r) => [r.key, r]));
+      const selfId = -communityId;
+
+      const untouched: ChatApplyResult[] = [];
+      const works: ChatWork[] = [];
+      for (const desired of plan.chats) {
+        const record = records.get(desired.key) ?? null;
+        const result = resultSoFar(desired.key, record, runId);
+        // A chat to retire that never made it to the platform has nothing to undo.
+        if (desired.retire && (record === null || record.chatId === null)) {
+          untouched.push(result);
+          continue;
+        }
+        works.push({
+          desired,
+          record,
+          result,
+          chatId: record?.chatId ?? null,
+          present: null,
+          gone: false,
+          added: [],
+          removed: [],
+          adminsChanged: 0,
+          failedOps: 0,
+          retryable: false,
+          failure: null,
+        });
+      }
+
+      // Intent-then-adopt: a chat whose creation was sent but whose answer was lost is found by
+      // its title among the community's chats before anything is created again.
+      const lost = works.filter((w) => w.chatId === null && w.record?.createIntentAt);
+      if (lost.length > 0) {
+        const owned = new Set(
+          [...records.values()].flatMap((c) => (c.chatId === null ? [] : [c.chatId])),
+        );
+        const listed = await messenger.listChats();
+        for (const w of lost) {
+          const match = listed.find((c) => c.title === w.desired.title && !owned.has(c.chatId));
+          if (!match) continue;
+          owned.add(match.chatId);
+          w.chatId = match.chatId;
+          w.result.adopted = true;
+          logger.info(
+            { schoolId, chatKey: w.desired.key, chatId: match.chatId },
+            'adopted a chat created by a lost attempt',
+          );
+        }
+      }
+      const toCreate = works.filter((w) => w.chatId === null);
+      const now = new Date();
+      await sync.upsertChats([
+        ...lost
+          .filter((w) => w.chatId !== null)
+          .map((w) =>
+            chatRecord(schoolId, w.desired, w.record, runId, w.result, { chatId: w.chatId }),
+          ),
+        ...toCreate.map((w) =>
+          chatRecord(schoolId, w.desired, w.record, runId, w.result, { createIntentAt: now }),
+        ),
+      ]);
+
+      const failedOp = (w: ChatWork, op: string, outcome: OpFailure): FollowUp => {
+        w.failedOps += 1;
+        if (RETRYABLE_OP_TYPES.has(outcome.type)) w.retryable = true;
+        logger.warn({ op, code: outcome.code, type: outcome.type }, 'chat operation refused');
+        return undefined;
+      };
+      const chatFailed = (w: ChatWork, op: string, outcome: OpFailure): FollowUp => {
+        if (RETRYABLE_OP_TYPES.has(outcome.type)) w.retryable = true;
+        else w.failure = outcome.type;
+        logger.warn(
+          { schoolId, chatKey: w.desired.key, op, code: outcome.code, type: outcome.type },
+          'chat refused',
+        );
+        return undefined;
+      };
+      const role = (w: ChatWork, chatId: number, userId: number, admin: boolean): BatchCall => ({
+        kind: 'role',
+        chatId,
+        userId,
+        role: admin ? 'admin' : 'member',
+        then: (outcome) => {
+          if (!outcome.ok) return failedOp(w, admin ? 'promote' : 'demote', outcome);
+          w.adminsChanged += 1;
+          return undefined;
+        },
+      });
+      /** The writes that bring a chat from `present` to the plan; admins once they are in. */
+      const writes = (w: ChatWork, chatId: number, present: readonly ChatMember[]): FollowUp => {
+        heartbeat({ stage: 'apply' });
+        w.present = present;
+        const diff = diffMembers({
+          desired: w.desired.retire ? { members: [], admins: [] } : w.desired,
+          actual: present,
+          managed: w.result.created ? w.desired.members : (w.record?.managedMembers ?? []),
+          removeUnmanaged: w.desired.retire ? false : removeUnmanaged,
+          selfId,
+        });
+        w.result.unmanaged = diff.unmanaged.length;
+        const adding = new Set(diff.add);
+        const promote = new Set(diff.promote);
+        return [
+          ...diff.add.map((userId): BatchCall => ({
+            kind: 'add',
+            chatId,
+            userId,
+            then: (outcome) => {
+              if (!outcome.ok) return failedOp(w, 'add', outcome);
+              w.added.push(userId);
+              return promote.has(userId) ? [role(w, chatId, userId, true)] : undefined;
+            },
+          })),
+          ...diff.remove.map((userId): BatchCall => ({
+            kind: 'remove',
+            chatId,
+            userId,
+            then: (outcome) => {
+              // A member already gone (935) is what a remove wanted: a retried batch lands here.
+              if (!outcome.ok && outcome.code !== USER_NOT_IN_CHAT)
+                return failedOp(w, 'remove', outcome);
+              w.removed.push(userId);
+              return undefined;
+            },
+          })),
+          ...diff.promote.filter((id) => !adding.has(id)).map((id) => role(w, chatId, id, true)),
+          ...diff.demote.map((id) => role(w, chatId, id, false)),
+        ];
+      };
+      const read = (w: ChatWork, chatId: number): BatchCall => ({
+        kind: 'members',
+        chatId,
+        then: (outcome) => {
+          if (!outcome.ok) return chatFailed(w, 'read', outcome);
+          if (outcome.value === null) {
+            w.gone = true;
+            return undefined;
+          }
+          return writes(w, chatId, outcome.value);
+        },
+      });
+
+      // Creations first: their admin rights follow them into the requests still to be sent.
+      const calls: BatchCall[] = [
+        ...toCreate.map((w): BatchCall => ({
+          kind: 'create',
+          title: w.desired.title,
+          userIds: w.desired.members,
+          then: (outcome) => {
+            if (!outcome.ok) return chatFailed(w, 'create', outcome);
+            const { chatId, added } = outcome.value;
+            w.chatId = chatId;
+            w.result.created = true;
+            // A reply that does not say whom it added (the older shape) is read back instead.
+            if (added === null) return [read(w, chatId)];
+            return writes(w, chatId, [
+              { memberId: selfId, isAdmin: true, isOwner: true },
+              ...added.map((memberId) => ({ memberId, isAdmin: false, isOwner: false })),
+            ]);
+          },
+        })),
+        ...works.flatMap((w) =>
+          w.chatId === null || toCreate.includes(w) ? [] : [read(w, w.chatId)],
+        ),
+      ];
+
+      let aborted: Error | null = null;
+      try {
+        await messenger.run({ calls });
+      } catch (error) {
+        // A refused token or proxy: what was done so far is still recorded before failing.
+        aborted = error instanceof Error ? error : new Error(String(error));
+      }
+
+      const saves: ChatRecord[] = [];
+      const failed: { chatKey: string; type: string }[] = [];
+      const results: ChatApplyResult[] = [...untouched];
+      let retryable = false;
+      for (const w of works) {
+        const { desired, result } = w;
+        if (w.gone) {
+          // Deleted on the platform by hand: forget it, so the retry creates it again.
+          saves.push(
+            chatRecord(schoolId, desired, w.record, runId, result, {
+              chatId: null,
+              createIntentAt: null,
+              managedMembers: [],
+              managedAdmins: [],
+            }),
+          );
+          retryable = true;
+          continue;
+        }
+        if (w.present === null || w.chatId === null) {
+          if (w.chatId !== null && w.chatId !== w.record?.chatId) {
+            saves.push(
+              chatRecord(schoolId, desired, w.record, runId, result, { chatId: w.chatId }),
+            );
+          }
+          if (w.failure) failed.push({ chatKey: desired.key, type: w.failure });
+          retryable ||= w.retryable || (w.failure === null && aborted === null);
+          continue;
+        }
+        const managedBefore = w.record?.managedMembers ?? [];
+        const wanted = new Set(desired.members);
+        const removedSet = new Set(w.removed);
+        const nowPresent = new Set(
+          [...w.present.map((m) => m.memberId), ...w.added].filter((id) => !removedSet.has(id)),
+        );
+        const managedAfter = [...new Set([...managedBefore, ...desired.members])]
+          .filter((id) => nowPresent.has(id) && (wanted.has(id) || !removedSet.has(id)))
+          .sort((a, b) => a - b);
+        result.added += w.added.length;
+        result.removed += w.removed.length;
+        result.adminsChanged += w.adminsChanged;
+        result.failedOps = w.failedOps;
+        const next = chatRecord(schoolId, desired, w.record, runId, result, {
+          chatId: w.chatId,
+          managedMembers: managedAfter,
+          managedAdmins: desired.admins.filter((id) => nowPresent.has(id)),
+          retired: desired.retire,
+        });
+        // A chat this attempt left as it was keeps its record: a run with nothing to do writes nothing.
+        const idle = w.added.length + w.removed.length + w.adminsChanged === 0;
+        if (!idle || w.record === null || !sameState(w.record, next)) saves.push(next);
+        retryable ||= w.retryable;
+        results.push(result);
+      }
+      await sync.upsertChats(saves);
+
+      if (aborted !== null) throw aborted;
+      if (retryable) {
+        throw new TypedError(
+          ErrorType.MessengerUnavailable,
+          'some chat operations failed transiently; retrying the rest',
+        );
+      }
+      return { results, failed };
     },
 
     async recordRun({ schoolId, runId, planId, startedAt, results, errors, skippedNoVkId }) {

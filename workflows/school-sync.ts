@@ -5,6 +5,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -58,10 +59,33 @@ const { applyChat } = proxyActivities<SyncActivities>({
   },
 });
 
-/** Chats applied at once: keeps a school's requests well inside the platform's rate limit. */
+const { applyPlan } = proxyActivities<SyncActivities>({
+  // A whole school in one activity: its requests are paced by the rate limit, not by chats.
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '2 minutes',
+    maximumAttempts: 8,
+  },
+});
+
+/**
+ * Histories recorded before the whole plan was applied in one activity applied one activity per
+ * chat, four at a time; they replay that way.
+ */
+const PLAN_IN_ONE_ACTIVITY = 'apply-plan-in-one-activity';
+/** Chats applied at once by the per-chat path of older histories. */
 const APPLY_CONCURRENCY = 4;
-/** Roster changes arriving within this window after the first are folded into one run. */
+/**
+ * Histories recorded before roster changes settled on a quiet moment waited this long after the
+ * first change; it is also the longest a burst of changes can hold back its run.
+ */
 export const ROSTER_SETTLE_MS = 5_000;
+/** A burst of roster changes is over once this long passes without another one. */
+export const ROSTER_QUIET_MS = 1_000;
+const SETTLE_ON_QUIET = 'roster-settle-on-quiet';
 
 export interface SchoolSyncTestHooks {
   /** Continue-as-new after this many history events instead of waiting for the server's hint. */
@@ -222,24 +246,42 @@ export async function schoolSyncWorkflow(
       heldPlan = null;
       let errors = 0;
       let authFailure: string | null = null;
-      const results = await boundedMap(plan.chatKeys, APPLY_CONCURRENCY, async (chatKey) => {
-        if (authFailure) return null;
+      const failed = (what: string, error: unknown): void => {
+        errors += 1;
+        const type = failureType(error);
+        if (type === ErrorType.MessengerAuth) authFailure = failureMessage(error);
+        lastError = `${what}: ${type ?? 'error'}`;
+      };
+      let results: ChatApplyResult[] = [];
+      if (patched(PLAN_IN_ONE_ACTIVITY)) {
         try {
-          return await applyChat({ schoolId, planId: plan.planId, chatKey, runId });
+          const applied = await applyPlan({ schoolId, planId: plan.planId, runId });
+          results = [...applied.results];
+          for (const f of applied.failed) {
+            errors += 1;
+            lastError = `${f.chatKey}: ${f.type}`;
+          }
         } catch (error) {
-          errors += 1;
-          const type = failureType(error);
-          if (type === ErrorType.MessengerAuth) authFailure = failureMessage(error);
-          lastError = `${chatKey}: ${type ?? 'error'}`;
-          return null;
+          failed('apply', error);
         }
-      });
+      } else {
+        const perChat = await boundedMap(plan.chatKeys, APPLY_CONCURRENCY, async (chatKey) => {
+          if (authFailure) return null;
+          try {
+            return await applyChat({ schoolId, planId: plan.planId, chatKey, runId });
+          } catch (error) {
+            failed(chatKey, error);
+            return null;
+          }
+        });
+        results = perChat.filter((r): r is ChatApplyResult => r !== null);
+      }
       lastRun = await recordRun({
         schoolId,
         runId,
         planId: plan.planId,
         startedAt,
-        results: results.filter((r): r is ChatApplyResult => r !== null),
+        results,
         errors,
         skippedNoVkId: plan.counts.skippedNoVkId,
       });
@@ -256,6 +298,25 @@ export async function schoolSyncWorkflow(
       runCount += 1;
       currentRunId = null;
       publishState();
+    }
+  }
+
+  /**
+   * Waits until no roster change has come for ROSTER_QUIET_MS, at most ROSTER_SETTLE_MS in all,
+   * so a burst makes one run while a lone change is not held back for the whole window.
+   */
+  async function rosterQuiet(): Promise<void> {
+    const settleBy = Date.now() + ROSTER_SETTLE_MS;
+    for (;;) {
+      const seen = pendingChanges;
+      const wait = Math.min(ROSTER_QUIET_MS, settleBy - Date.now());
+      if (wait <= 0) return;
+      const interrupted = await condition(
+        () => pendingChanges !== seen || requestedRunId !== null || shouldContinueAsNew(),
+        wait,
+        { summary: 'let a burst of roster changes settle' },
+      );
+      if (!interrupted || requestedRunId !== null || shouldContinueAsNew()) return;
     }
   }
 
@@ -304,7 +365,8 @@ export async function schoolSyncWorkflow(
       !shouldContinueAsNew()
     ) {
       // Imports often come as a burst of change sets: wait a moment so they make one run.
-      await sleep(ROSTER_SETTLE_MS, { summary: 'let a burst of roster changes settle' });
+      if (patched(SETTLE_ON_QUIET)) await rosterQuiet();
+      else await sleep(ROSTER_SETTLE_MS, { summary: 'let a burst of roster changes settle' });
     }
     if (shouldContinueAsNew()) {
       await condition(allHandlersFinished);

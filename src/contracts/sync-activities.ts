@@ -30,6 +30,13 @@ export interface ChatApplyResult {
   readonly failedOps: number;
 }
 
+/** What one `applyPlan` did: a result per chat it applied, and the chats the platform refused. */
+export interface PlanApplyResult {
+  readonly results: readonly ChatApplyResult[];
+  /** Chats that failed for a reason a retry cannot fix (e.g. no access), with the failure's type. */
+  readonly failed: readonly { readonly chatKey: string; readonly type: string }[];
+}
+
 export interface SyncActivities {
   planSync(args: {
     schoolId: string;
@@ -42,6 +49,11 @@ export interface SyncActivities {
     chatKey: string;
     runId: string;
   }): Promise<ChatApplyResult>;
+  /**
+   * Applies every chat of a plan at once, so the platform calls of all chats share the `execute`
+   * requests: one read per chat, then creations, member changes and admin rights, 25 to a request.
+   */
+  applyPlan(args: { schoolId: string; planId: string; runId: string }): Promise<PlanApplyResult>;
   recordRun(args: {
     schoolId: string;
     runId: string;

@@ -31,10 +31,60 @@ export interface RoleOp extends MemberOp {
   readonly role: ChatRole;
 }
 
-/** What happened to one item of a batch; `error` carries the typed failure of that item only. */
-export type OpResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly code: number; readonly type: string; readonly message: string };
+/** One item of a batch failed: its VK code (0 when its whole request failed) and typed failure. */
+export interface OpFailure {
+  readonly ok: false;
+  readonly code: number;
+  readonly type: string;
+  readonly message: string;
+}
+
+/** What happened to one item of a batch; a failure is that item's only. */
+export type OpResult = { readonly ok: true } | OpFailure;
+
+/** An item of a batch that answers with a value. */
+export type Outcome<T> = { readonly ok: true; readonly value: T } | OpFailure;
+
+/** A chat `messages.createChat` made, and whom it added when the reply says so (`null`: it does not). */
+export interface CreatedChat {
+  readonly chatId: number;
+  readonly added: readonly number[] | null;
+}
+
+/** Calls a `then` may return: those that depend on the outcome it was given. */
+export type FollowUp = readonly BatchCall[] | undefined;
+
+/**
+ * One platform call of `run`, with what to do with its outcome. `then` runs as soon as the request
+ * that carried the call answers, and returns the calls that depend on it (the admin rights in a chat
+ * just created, the writes a read decided); they join the batches still to be sent.
+ */
+export type BatchCall =
+  | {
+      readonly kind: 'create';
+      readonly title: string;
+      readonly userIds: readonly number[];
+      readonly then: (outcome: Outcome<CreatedChat>) => FollowUp;
+    }
+  | {
+      /** Every member of the chat (paged inside `run`); `null` when the chat is gone. */
+      readonly kind: 'members';
+      readonly chatId: number;
+      readonly then: (outcome: Outcome<readonly ChatMember[] | null>) => FollowUp;
+    }
+  | {
+      readonly kind: 'add' | 'remove';
+      readonly chatId: number;
+      readonly userId: number;
+      readonly then: (outcome: OpResult) => FollowUp;
+    }
+  | {
+      readonly kind: 'role';
+      readonly chatId: number;
+      readonly userId: number;
+      readonly role: ChatRole;
+      readonly then: (outcome: OpResult) => FollowUp;
+    };
 
 export interface StartedCall {
   readonly callId: string;
@@ -50,6 +100,13 @@ export interface Messenger {
   addMembers(args: { ops: readonly MemberOp[] }): Promise<OpResult[]>;
   removeMembers(args: { ops: readonly MemberOp[] }): Promise<OpResult[]>;
   setRoles(args: { ops: readonly RoleOp[] }): Promise<OpResult[]>;
+  /**
+   * Runs calls of any kind, and the calls their outcomes lead to, packed 25 to an `execute`; a
+   * request goes out short only when nothing in flight could still add to it. A request that
+   * fails as a whole for a transient reason fails its calls (each `then` sees it); any other
+   * failure (a refused token, a proxy) rejects once the requests in flight have answered.
+   */
+  run(args: { calls: readonly BatchCall[] }): Promise<void>;
   /** Posts a message; `randomId` makes a retried send land once. Returns the message ID. */
   send(args: { chatId: number; message: string; randomId: number }): Promise<{ messageId: number }>;
   startCall(): Promise<StartedCall>;

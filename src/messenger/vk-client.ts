@@ -4,11 +4,14 @@ import { ErrorType, TypedError } from '../contracts/errors';
 import { MAX_EXECUTE_CALLS, buildExecuteCode, wireValue, type InnerCall } from './execute-code';
 import {
   PEER_CHAT_OFFSET,
+  type BatchCall,
   type ChatMember,
   type ChatSummary,
+  type FollowUp,
   type MemberOp,
   type Messenger,
   type MessengerSettings,
+  type OpFailure,
   type OpResult,
   type RoleOp,
   type StartedCall,
@@ -19,6 +22,7 @@ import {
   callStartSchema,
   conversationMembersSchema,
   conversationsSchema,
+  createChatReplySchema,
   createChatSchema,
   errorEnvelopeSchema,
   batchOkSchema,
@@ -58,6 +62,29 @@ interface Reply {
 type Outcome =
   | { readonly ok: true; readonly value: unknown }
   | { readonly ok: false; readonly error: VkApiError };
+
+/** An inner call's reply, or why it has none. */
+type Raw = { readonly ok: true; readonly value: unknown } | OpFailure;
+
+/** One inner call of `run` and what to do with its outcome; returns the jobs that follow from it. */
+interface Job {
+  readonly call: InnerCall;
+  readonly settle: (outcome: Raw) => Job[];
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+function opFailure(error: VkApiError): Omit<OpFailure, 'ok'> {
+  return { code: error.code, type: error.type, message: error.message };
+}
+
+/** A whole request that failed for a reason a later attempt may not meet: the calls it carried fail, the run goes on. */
+const TRANSIENT_TYPES = new Set<string>([
+  ErrorType.MessengerUnavailable,
+  ErrorType.MessengerRateLimited,
+]);
 
 function proxyUrl(proxy: NonNullable<MessengerSettings['proxy']>): URL {
   const url = new URL(proxy.server.includes('://') ? proxy.server : `http://${proxy.server}`);
@@ -342,9 +369,171 @@ export function createVkMessenger(
   }
 
   function opResult(outcome: Outcome): OpResult {
-    if (outcome.ok) return { ok: true };
-    const { error } = outcome;
-    return { ok: false, code: error.code, type: error.type, message: error.message };
+    return outcome.ok ? { ok: true } : { ok: false, ...opFailure(outcome.error) };
+  }
+
+  /** Parses a successful inner reply; a reply of the wrong shape fails that call only. */
+  function parsed<S extends z.ZodType>(
+    method: string,
+    schema: S,
+    outcome: Raw,
+  ): { readonly ok: true; readonly value: z.output<S> } | OpFailure {
+    if (!outcome.ok) return outcome;
+    const result = schema.safeParse(outcome.value);
+    if (result.success) return { ok: true, value: result.data };
+    return {
+      ok: false,
+      code: 0,
+      type: ErrorType.MessengerUnavailable,
+      message: `VK ${method}: unexpected response shape`,
+    };
+  }
+
+  function writeCall(call: Extract<BatchCall, { kind: 'add' | 'remove' | 'role' }>): InnerCall {
+    if (call.kind === 'role') {
+      return {
+        method: 'messages.setMemberRole',
+        params: {
+          peer_id: PEER_CHAT_OFFSET + call.chatId,
+          member_id: call.userId,
+          role: call.role,
+        },
+      };
+    }
+    return call.kind === 'add'
+      ? { method: 'messages.addChatUser', params: { chat_id: call.chatId, user_id: call.userId } }
+      : {
+          method: 'messages.removeChatUser',
+          params: { chat_id: call.chatId, member_id: call.userId },
+        };
+  }
+
+  /** The jobs of one `BatchCall`; a members read becomes one job per page, each asking for the next. */
+  function jobsOf(call: BatchCall): Job[] {
+    const follow = (more: FollowUp): Job[] => (more ?? []).flatMap(jobsOf);
+    switch (call.kind) {
+      case 'create':
+        return [
+          {
+            call: {
+              method: 'messages.createChat',
+              params: { title: call.title, user_ids: call.userIds, group_id: settings.communityId },
+            },
+            settle: (outcome) =>
+              follow(call.then(parsed('messages.createChat', createChatReplySchema, outcome))),
+          },
+        ];
+      case 'members': {
+        const list: ChatMember[] = [];
+        const page = (offset: number): Job => ({
+          call: {
+            method: 'messages.getConversationMembers',
+            params: { peer_id: PEER_CHAT_OFFSET + call.chatId, offset, count: MEMBERS_PAGE },
+          },
+          settle: (outcome) => {
+            if (!outcome.ok && CHAT_GONE_CODES.has(outcome.code))
+              return follow(call.then({ ok: true, value: null }));
+            const reply = parsed(
+              'messages.getConversationMembers',
+              conversationMembersSchema,
+              outcome,
+            );
+            if (!reply.ok) return follow(call.then(reply));
+            for (const m of reply.value.items) {
+              list.push({
+                memberId: m.member_id,
+                isAdmin: m.is_admin ?? false,
+                isOwner: m.is_owner ?? false,
+              });
+            }
+            const fetched = offset + reply.value.items.length;
+            if (reply.value.items.length > 0 && fetched < reply.value.count) return [page(fetched)];
+            return follow(call.then({ ok: true, value: list }));
+          },
+        });
+        return [page(0)];
+      }
+      case 'add':
+      case 'remove':
+      case 'role': {
+        const inner = writeCall(call);
+        return [
+          {
+            call: inner,
+            settle: (outcome) => {
+              const reply = parsed(inner.method, batchOkSchema, outcome);
+              return follow(call.then(reply.ok ? { ok: true } : reply));
+            },
+          },
+        ];
+      }
+    }
+  }
+
+  /**
+   * Sends the queue 25 calls to an `execute`, up to `maxInFlight` at once. A short request leaves
+   * only when none is in flight: until then the outcomes still to come may add calls that fill it.
+   */
+  function runJobs(initial: readonly Job[]): Promise<void> {
+    const queue: Job[] = [...initial];
+    let inFlight = 0;
+    let aborted: { error: Error } | null = null;
+    return new Promise<void>((resolve, reject) => {
+      const settleAll = (jobs: readonly Job[], outcomes: readonly Raw[]): void => {
+        jobs.forEach((job, i) => {
+          const outcome = outcomes[i];
+          if (outcome === undefined || aborted) return;
+          try {
+            queue.push(...job.settle(outcome));
+          } catch (error) {
+            aborted = { error: asError(error) };
+          }
+        });
+      };
+      const pump = (): void => {
+        while (
+          !aborted &&
+          inFlight < maxInFlight &&
+          (queue.length >= callsPerExecute || (queue.length > 0 && inFlight === 0))
+        ) {
+          const jobs = queue.splice(0, callsPerExecute);
+          inFlight += 1;
+          executeChunk(jobs.map((j) => j.call))
+            .then(
+              (outcomes) =>
+                settleAll(
+                  jobs,
+                  outcomes.map((o): Raw => (o.ok ? o : { ok: false, ...opFailure(o.error) })),
+                ),
+              (error: unknown) => {
+                if (error instanceof TypedError && TRANSIENT_TYPES.has(error.type)) {
+                  const code = error instanceof VkApiError ? error.code : 0;
+                  const failed: OpFailure = {
+                    ok: false,
+                    code,
+                    type: error.type,
+                    message: error.message,
+                  };
+                  settleAll(
+                    jobs,
+                    jobs.map(() => failed),
+                  );
+                } else {
+                  aborted ??= { error: asError(error) };
+                }
+              },
+            )
+            .finally(() => {
+              inFlight -= 1;
+              pump();
+            });
+        }
+        if (inFlight > 0) return;
+        if (aborted) reject(aborted.error);
+        else if (queue.length === 0) resolve();
+      };
+      pump();
+    });
   }
 
   async function batch(calls: readonly InnerCall[], method: string): Promise<OpResult[]> {
@@ -449,6 +638,10 @@ export function createVkMessenger(
         })),
         'messages.removeChatUser',
       );
+    },
+
+    run({ calls }) {
+      return runJobs(calls.flatMap(jobsOf));
     },
 
     setRoles({ ops }: { ops: readonly RoleOp[] }) {

@@ -51,6 +51,21 @@ export const createChatSchema = z.union([
     .transform((r) => ({ chatId: r.chat_id })),
 ]);
 
+/** createChat's reply with whom it added: `peer_ids` when the reply lists them, else unknown. */
+export const createChatReplySchema = z.union([
+  z
+    .number()
+    .int()
+    .positive()
+    .transform((chatId) => ({ chatId, added: null })),
+  z
+    .object({
+      chat_id: z.number().int().positive(),
+      peer_ids: z.array(z.number().int()).optional(),
+    })
+    .transform((r) => ({ chatId: r.chat_id, added: r.peer_ids ?? null })),
+]);
+
 export const memberSchema = z.object({
   member_id: z.number().int(),
   is_admin: z.boolean().optional(),

@@ -113,6 +113,8 @@ export interface SyncStore {
   listChats(schoolId: string): Promise<ManagedChat[]>;
   getChat(schoolId: string, key: string): Promise<ManagedChat | null>;
   upsertChat(chat: ChatRecord): Promise<void>;
+  /** Many chats in one round trip; each is still a single-document write. */
+  upsertChats(chats: readonly ChatRecord[]): Promise<void>;
   recordCreateIntent(schoolId: string, key: string): Promise<void>;
   savePlan(plan: Omit<StoredPlan, '_id' | 'createdAt'>): Promise<StoredPlan>;
   getPlan(schoolId: string, planId: string): Promise<StoredPlan | null>;
@@ -157,6 +159,18 @@ export function createSyncStore(db: Db): SyncStore {
         updatedAt: new Date(),
       };
       await chats.replaceOne({ _id: doc._id }, doc, { upsert: true });
+    },
+
+    async upsertChats(records) {
+      if (records.length === 0) return;
+      const updatedAt = new Date();
+      await chats.bulkWrite(
+        records.map((chat) => {
+          const doc: ManagedChat = { ...chat, _id: chatId(chat.schoolId, chat.key), updatedAt };
+          return { replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } };
+        }),
+        { ordered: false },
+      );
     },
 
     async recordCreateIntent(schoolId, key) {

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { ErrorType, TypedError } from '../../src/contracts/errors';
 import { buildExecuteCode } from '../../src/messenger/execute-code';
 import { SlidingWindowLimiter } from '../../src/messenger/rate-limiter';
-import type { Messenger, MemberOp } from '../../src/messenger/port';
+import type { BatchCall, FollowUp, Messenger, MemberOp, OpResult } from '../../src/messenger/port';
 import { createVkMessenger } from '../../src/messenger/vk-client';
 import { VkApiError } from '../../src/messenger/vk-errors';
 import { COMMUNITY_ID, control, rawCall, startPlatform, type Platform } from './vk-harness';
@@ -227,6 +227,118 @@ void describe('VK client against the emulator: methods', () => {
       assert.deepEqual(results.slice(0, 3), [{ ok: true }, { ok: true }, { ok: true }]);
       assert.equal(results[3]?.ok === false && results[3].code, 925);
       assert.deepEqual(p.emulator.snapshot().chats[0]?.admins, [-COMMUNITY_ID, 1]);
+    });
+  });
+
+  void it('run packs chat creations and the admin rights that follow them 25 to an execute: 30 chats and 60 admins in ceil(90 / 25) = 4 requests', async () => {
+    await withClient(async (p, m) => {
+      const promoted: number[] = [];
+      const created: number[] = [];
+      const calls: BatchCall[] = Array.from({ length: 30 }, (_, i) => ({
+        kind: 'create',
+        title: `Класс ${i}`,
+        userIds: [100 + i, 200 + i, 300 + i],
+        then: (outcome): FollowUp => {
+          assert.ok(outcome.ok, `create ${i}`);
+          const { chatId, added } = outcome.value;
+          created.push(chatId);
+          assert.deepEqual(added, [100 + i, 200 + i, 300 + i]);
+          return [100 + i, 200 + i].map((userId): BatchCall => ({
+            kind: 'role',
+            chatId,
+            userId,
+            role: 'admin',
+            then: (r) => {
+              assert.deepEqual(r, { ok: true });
+              promoted.push(userId);
+              return undefined;
+            },
+          }));
+        },
+      }));
+      await m.run({ calls });
+      assert.equal(p.emulator.stats.requests, 4);
+      assert.equal(executeRequests(p), 4);
+      assert.equal(p.emulator.stats.innerCalls, 90);
+      assert.equal(created.length, 30);
+      assert.equal(promoted.length, 60);
+      for (const chat of p.emulator.snapshot().chats) {
+        const i = Number(chat.title.split(' ')[1]);
+        assert.deepEqual(chat.admins, [-COMMUNITY_ID, 100 + i, 200 + i]);
+        assert.equal(chat.members.length, 4);
+      }
+    });
+  });
+
+  void it('run reads members page by page, a missing chat as null, and sends the writes a read returns; an item refused reaches its own then', async () => {
+    await withClient(async (p, m) => {
+      const { chatId: small } = await m.createChat({ title: 'Малый', userIds: [1, 2] });
+      const big = Array.from({ length: 1500 }, (_, i) => 10_000 + i);
+      const { chatId: large } = (await control(p.emulator, 'chats', {
+        communityId: COMMUNITY_ID,
+        title: 'Большой',
+        memberIds: big,
+      })) as { chatId: number };
+      const read = new Map<number, number | null>();
+      const outcomes: OpResult[] = [];
+      const members = (chatId: number): BatchCall => ({
+        kind: 'members',
+        chatId,
+        then: (outcome) => {
+          assert.ok(outcome.ok);
+          read.set(chatId, outcome.value?.length ?? null);
+          if (chatId !== small) return undefined;
+          return [3, -5].map((userId): BatchCall => ({
+            kind: 'add',
+            chatId,
+            userId,
+            then: (r) => {
+              outcomes.push(r);
+              return undefined;
+            },
+          }));
+        },
+      });
+      const before = executeRequests(p);
+      await m.run({ calls: [members(small), members(large), members(9999)] });
+      // Page one of all three, then the big chat's second page with the two adds.
+      assert.equal(executeRequests(p) - before, 2);
+      assert.deepEqual(Object.fromEntries(read), { [small]: 3, [large]: 1501, 9999: null });
+      assert.deepEqual(outcomes[0], { ok: true });
+      assert.equal(outcomes[1]?.ok === false && outcomes[1].code, 113);
+    });
+  });
+
+  void it('run: a request lost as a whole fails only the calls it carried, retryably; a refused token rejects the run', async () => {
+    await withClient(async (p, m) => {
+      const results: OpResult[] = [];
+      const add = (chatId: number, userId: number): BatchCall => ({
+        kind: 'add',
+        chatId,
+        userId,
+        then: (r) => {
+          results.push(r);
+          return undefined;
+        },
+      });
+      const { chatId } = await m.createChat({ title: 'Чат', userIds: [] });
+      p.emulator.setFaults({ errorRate10: 1 });
+      await m.run({ calls: [add(chatId, 1), add(chatId, 2)] });
+      p.emulator.setFaults({ errorRate10: 0 });
+      assert.deepEqual(
+        results.map((r) => !r.ok && [r.code, r.type]),
+        [
+          [10, ErrorType.MessengerUnavailable],
+          [10, ErrorType.MessengerUnavailable],
+        ],
+      );
+
+      const refused = createVkMessenger({ ...p.settings, token: 'vk1.a.not-a-token' });
+      try {
+        await rejectsTyped(refused.run({ calls: [add(chatId, 3)] }), ErrorType.MessengerAuth, 5);
+      } finally {
+        await refused.close();
+      }
     });
   });
 

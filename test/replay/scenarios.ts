@@ -161,14 +161,15 @@ export function scenarioCallActivities(args: { db: Db; day: string }): CallActiv
 /** A school sync against a platform where every plan is ready and every chat applies cleanly. */
 export function scenarioSyncActivities(): Pick<
   SyncActivities,
-  'planSync' | 'applyChat' | 'recordRun' | 'ensureJournalWorkflows'
+  'planSync' | 'applyChat' | 'applyPlan' | 'recordRun' | 'ensureJournalWorkflows'
 > {
+  const chatKeys = ['staff', 'class-parents:cls-5a', 'class-students:cls-5a'];
   return {
     planSync({ runId }) {
       return Promise.resolve({
         status: 'ready' as const,
         planId: `plan-${runId}`,
-        chatKeys: ['staff', 'class-parents:cls-5a', 'class-students:cls-5a'],
+        chatKeys,
         held: null,
         counts: { chats: 3, chatsToCreate: 0, chatsToRetire: 0, skippedNoVkId: 0 },
       });
@@ -183,6 +184,21 @@ export function scenarioSyncActivities(): Pick<
         adminsChanged: 0,
         unmanaged: 0,
         failedOps: 0,
+      });
+    },
+    applyPlan() {
+      return Promise.resolve({
+        results: chatKeys.map((chatKey) => ({
+          chatKey,
+          created: false,
+          adopted: false,
+          added: 1,
+          removed: 0,
+          adminsChanged: 0,
+          unmanaged: 0,
+          failedOps: 0,
+        })),
+        failed: [],
       });
     },
     recordRun({ runId, planId, startedAt, results, errors, skippedNoVkId }): Promise<RunSummary> {

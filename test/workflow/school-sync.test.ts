@@ -65,14 +65,14 @@ class FakeSync {
   readonly plans: PlanCall[] = [];
   readonly applies: string[] = [];
   readonly records: string[] = [];
-  /** What applyChat does; by default it succeeds. */
+  /** What applying a chat does (applyPlan applies each in turn); by default it succeeds. */
   applyBehaviour: 'ok' | 'auth' = 'ok';
   /** While set, recordRun waits for it: lets a test send messages in the middle of a run. */
   recordGate: Promise<void> | null = null;
   readonly chatKeys = ['staff-room', 'class-parents:c1', 'class-students:c1'];
 
   activities(): SyncActivities {
-    return {
+    const activities: SyncActivities = {
       planSync: ({ runId }): Promise<PlanSyncResult> => {
         this.plans.push({ runId, scheduledAt: Context.current().info.scheduledTimestampMs });
         return Promise.resolve({
@@ -103,6 +103,13 @@ class FakeSync {
           failedOps: 0,
         });
       },
+      applyPlan: async ({ schoolId, planId, runId }) => {
+        const results: ChatApplyResult[] = [];
+        for (const chatKey of this.chatKeys) {
+          results.push(await activities.applyChat({ schoolId, planId, chatKey, runId }));
+        }
+        return { results, failed: [] };
+      },
       recordRun: async ({ runId, planId, startedAt, errors }): Promise<RunSummary> => {
         this.records.push(runId);
         if (this.recordGate) await this.recordGate;
@@ -123,6 +130,7 @@ class FakeSync {
       },
       ensureJournalWorkflows: () => Promise.resolve({ journals: 0 }),
     };
+    return activities;
   }
 }
 
@@ -332,7 +340,7 @@ void describe('school sync workflow (time-skipping)', () => {
     });
   });
 
-  void test('S1: an authentication failure (MessengerAuth from applyChat) blocks the runs until settingsChanged', async () => {
+  void test('S1: an authentication failure (MessengerAuth while applying the plan) blocks the runs until settingsChanged', async () => {
     const fake = new FakeSync();
     fake.applyBehaviour = 'auth';
     await withSchool(fake, undefined, async (h) => {
