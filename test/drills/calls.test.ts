@@ -219,7 +219,8 @@ describe('journal-call fault drills', { concurrency: true }, () => {
       leadMs: LEAD_MS,
       workerProcess: true,
     });
-    const inFlight = await holdStartsInFlight(drill, 4_000);
+    const inFlight = await holdStartsInFlight(drill, 8_000);
+    const answeredBeforeKill = drill.stack.emulator.state.calls.length;
     await drill.worker.kill();
     const killedAt = Date.now();
     drill.stack.emulator.setFaults({ latencyMs: 0 });
@@ -229,7 +230,17 @@ describe('journal-call fault drills', { concurrency: true }, () => {
     );
     const announced = await awaitAnnounced(drill, drill.school.dueAt + RECOVERY_MS);
     const outcome = await endAndAudit(t, drill, announced);
-    assert.equal(outcome.orphans, 0, 'a request cut off by the kill started no call');
+    const known = new Set(announced.map((a) => a.callId));
+    const orphanTimes = drill.stack.emulator.state.calls
+      .filter((c) => !known.has(c.callId))
+      .map((c) => `${c.startedAt - killedAt} ms`);
+    t.diagnostic(
+      `platform calls started before the kill: ${answeredBeforeKill}; orphans started at ${orphanTimes.join(', ') || 'none'} from the kill`,
+    );
+    assert.ok(
+      outcome.orphans <= inFlight.length,
+      'only a start cut off by the kill can leave a call nobody knows (VK may carry out a request whose client died)',
+    );
     for (const journalId of inFlight) {
       const retried = causesOf(outcome.report, journalId).find(
         (i) => i.kind === 'activityRetried' && i.subject === 'startCall',
