@@ -59,11 +59,15 @@ export const BODY_LIMIT = 64 * 1024;
 /** A caller-supplied request ID is kept only if it cannot smuggle anything into a log line. */
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** Request log lines carry the method and path only: query strings may hold a token (`?token=`). */
+/**
+ * Request log lines carry the method and the route's pattern (`/schools/:id/status`), as the
+ * metrics do: a query string may hold a page's `?token=`, and a path holds whatever a caller put
+ * there, a secret included.
+ */
 function requestSerializer(request: FastifyRequest) {
   return {
     method: request.method,
-    url: request.url.split('?')[0],
+    route: request.routeOptions.url ?? 'unmatched',
     remoteAddress: request.ip,
   };
 }

@@ -6,6 +6,7 @@ import type { Db } from 'mongodb';
 import pino from 'pino';
 import { buildApi } from '../../src/api/server';
 import type { ZodApp } from '../../src/api/context';
+import { createAuditPort } from '../../src/api/routes/audit';
 import { workflowIds } from '../../src/contracts/ids';
 import type { RosterSnapshot } from '../../src/contracts/roster';
 import { issueAdminKey, issueTeacherToken } from '../../src/store/auth-store';
@@ -156,6 +157,8 @@ export async function withSecurityApi(
       db: stack.db,
       gateway: stack.gateway,
       settings: stack.settings,
+      // The audit replays the open runs too, so what a failure left in a history is reachable.
+      audit: createAuditPort({ db: stack.db, client: stack.client }),
       logger,
       secretsBox: createSecretBox(DEV_SECRETS_KEY),
       readiness: { temporal: () => Promise.resolve(true) },
