@@ -1,4 +1,5 @@
 import type { Db } from 'mongodb';
+import type { RunIncidentReader } from '../src/audit/run-incidents';
 import type { Logger } from '../src/logger';
 import type { MessengerProvider } from '../src/messenger/provider';
 import { createCallStore } from '../src/store/call-store';
@@ -18,6 +19,8 @@ export interface ActivityDeps {
   readonly settings: SettingsStore;
   readonly messengers: MessengerProvider;
   readonly gateway: Pick<WorkflowGateway, 'ensureJournalCalls' | 'lessonsChanged'>;
+  /** Lets a sync run's summary name what held it up (src/audit/run-incidents.ts). */
+  readonly runIncidents?: RunIncidentReader;
 }
 
 /** All activities the worker registers, built over injected clients, behind the failure boundary. */
@@ -32,6 +35,7 @@ export function createActivities(deps: ActivityDeps) {
     sync,
     messengers: deps.messengers,
     gateway: deps.gateway,
+    ...(deps.runIncidents ? { runIncidents: deps.runIncidents } : {}),
   });
   const callActivities = createCallActivities({
     logger: deps.logger,

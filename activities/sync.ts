@@ -1,6 +1,6 @@
-import { heartbeat } from '@temporalio/activity';
+import { activityInfo, heartbeat } from '@temporalio/activity';
 import type { RosterSnapshot } from '../src/contracts/roster';
-import type { RunSummary } from '../src/contracts/school-sync';
+import type { RunIncident, RunSummary } from '../src/contracts/school-sync';
 import type {
   ChatApplyResult,
   PlanApplyResult,
@@ -9,6 +9,7 @@ import type {
 } from '../src/contracts/sync-activities';
 import { ErrorType, TypedError } from '../src/contracts/errors';
 import { diffMembers, planChats } from '../src/domain/chat-plan';
+import type { RunIncidentReader } from '../src/audit/run-incidents';
 import type { Logger } from '../src/logger';
 import type {
   BatchCall,
@@ -18,6 +19,7 @@ import type {
   OpFailure,
   OpResult,
 } from '../src/messenger/port';
+import { TransientOpsError, type FailedOp } from '../src/messenger/op-failures';
 import type { MessengerProvider } from '../src/messenger/provider';
 import type { SettingsStore } from '../src/store/settings-store';
 import type { ChatRecord, PlannedChat, StoredPlan, SyncStore } from '../src/store/sync-store';
@@ -35,6 +37,8 @@ export interface SyncActivityDeps {
   readonly sync: SyncStore;
   readonly messengers: MessengerProvider;
   readonly gateway: Pick<WorkflowGateway, 'ensureJournalCalls' | 'lessonsChanged'>;
+  /** The run's incidents for its summary, read from its history; absent (the plan CLI): none. */
+  readonly runIncidents?: RunIncidentReader;
 }
 
 const emptyResult = (chatKey: string): ChatApplyResult => ({
@@ -168,12 +172,34 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
     return match?.chatId ?? null;
   }
 
+  /**
+   * What held this run up (retries, a lost worker, a server restart), from the workflow's history.
+   * The summary is recorded without them when the history cannot be read: they are a report,
+   * not a reason to fail the run.
+   */
+  async function runIncidents(startedAt: string): Promise<RunIncident[]> {
+    if (!deps.runIncidents) return [];
+    const execution = activityInfo().workflowExecution;
+    if (!execution) return [];
+    const { workflowId, runId } = execution;
+    try {
+      return await deps.runIncidents({ workflowId, runId, since: Date.parse(startedAt) });
+    } catch (error) {
+      logger.warn(
+        { workflowId, error: error instanceof Error ? error.message : String(error) },
+        'run incidents not read',
+      );
+      return [];
+    }
+  }
+
   async function applyOps(
     label: string,
     run: () => Promise<OpResult[]>,
     ids: readonly number[],
-  ): Promise<{ done: number[]; failed: number; retryable: boolean }> {
-    if (ids.length === 0) return { done: [], failed: 0, retryable: false };
+  ): Promise<{ done: number[]; failed: number; retryable: boolean; transient: FailedOp[] }> {
+    const transient: FailedOp[] = [];
+    if (ids.length === 0) return { done: [], failed: 0, retryable: false, transient };
     const results = await run();
     const done: number[] = [];
     let failed = 0;
@@ -185,11 +211,14 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
       if (r.ok || (label === 'remove' && r.code === USER_NOT_IN_CHAT)) done.push(id);
       else {
         failed += 1;
-        if (RETRYABLE_OP_TYPES.has(r.type)) retryable = true;
+        if (RETRYABLE_OP_TYPES.has(r.type)) {
+          retryable = true;
+          transient.push(r);
+        }
         logger.warn({ op: label, code: r.code, type: r.type }, 'chat operation refused');
       }
     });
-    return { done, failed, retryable };
+    return { done, failed, retryable, transient };
   }
 
   return {
@@ -457,10 +486,12 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
       });
 
       if (added.retryable || removed.retryable || promoted.retryable || demoted.retryable) {
-        throw new TypedError(
-          ErrorType.MessengerUnavailable,
-          `chat ${chatKey}: ${result.failedOps} operations failed transiently; retrying the rest`,
-        );
+        throw new TransientOpsError(`chat ${chatKey}`, [
+          ...added.transient,
+          ...removed.transient,
+          ...promoted.transient,
+          ...demoted.transient,
+        ]);
       }
       return result;
     },
@@ -531,15 +562,22 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
         ),
       ]);
 
+      // What failed transiently, for the error the retried activity leaves in the history.
+      const transient: FailedOp[] = [];
       const failedOp = (w: ChatWork, op: string, outcome: OpFailure): FollowUp => {
         w.failedOps += 1;
-        if (RETRYABLE_OP_TYPES.has(outcome.type)) w.retryable = true;
+        if (RETRYABLE_OP_TYPES.has(outcome.type)) {
+          w.retryable = true;
+          transient.push(outcome);
+        }
         logger.warn({ op, code: outcome.code, type: outcome.type }, 'chat operation refused');
         return undefined;
       };
       const chatFailed = (w: ChatWork, op: string, outcome: OpFailure): FollowUp => {
-        if (RETRYABLE_OP_TYPES.has(outcome.type)) w.retryable = true;
-        else w.failure = outcome.type;
+        if (RETRYABLE_OP_TYPES.has(outcome.type)) {
+          w.retryable = true;
+          transient.push(outcome);
+        } else w.failure = outcome.type;
         logger.warn(
           { schoolId, chatKey: w.desired.key, op, code: outcome.code, type: outcome.type },
           'chat refused',
@@ -651,6 +689,11 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
         const { desired, result } = w;
         if (w.gone) {
           // Deleted on the platform by hand: forget it, so the retry creates it again.
+          transient.push({
+            code: 0,
+            type: ErrorType.MessengerUnavailable,
+            message: `chat ${desired.key} disappeared from the platform`,
+          });
           saves.push(
             chatRecord(schoolId, desired, w.record, runId, result, {
               chatId: null,
@@ -701,9 +744,17 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
 
       if (aborted !== null) throw aborted;
       if (retryable) {
-        throw new TypedError(
-          ErrorType.MessengerUnavailable,
-          'some chat operations failed transiently; retrying the rest',
+        throw new TransientOpsError(
+          planId,
+          transient.length > 0
+            ? transient
+            : [
+                {
+                  code: 0,
+                  type: ErrorType.MessengerUnavailable,
+                  message: 'a chat was neither read nor created',
+                },
+              ],
         );
       }
       return { results, failed };
@@ -712,7 +763,7 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
     async recordRun({ schoolId, runId, planId, startedAt, results, errors, skippedNoVkId }) {
       const sum = (pick: (r: ChatApplyResult) => number): number =>
         results.reduce((n, r) => n + pick(r), 0);
-      const summary: RunSummary = {
+      let summary: RunSummary = {
         runId,
         planId,
         startedAt,
@@ -726,6 +777,8 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
         unmanagedMembers: sum((r) => r.unmanaged),
         errors: errors + sum((r) => r.failedOps),
       };
+      const incidents = await runIncidents(startedAt);
+      if (incidents.length > 0) summary = { ...summary, incidents };
       await sync.saveRun({ ...summary, schoolId });
       logger.info({ schoolId, ...summary }, 'sync run recorded');
       return summary;

@@ -16,6 +16,7 @@ import { createWorkflowGateway, type WorkflowGateway } from './workflow-gateway'
 import { createSferumWorker, type WorkflowSource } from './worker';
 import { buildApi } from './api/server';
 import { createAuditPort } from './api/routes/audit';
+import { createRunIncidentReader } from './audit/run-incidents';
 import { ensureArchiveSchedule } from './audit/schedule';
 
 /**
@@ -121,7 +122,12 @@ export async function startWorker(
     namespace: app.config.TEMPORAL_NAMESPACE,
     db: app.db,
     logger: app.logger,
-    deps: { settings: app.settings, messengers: app.messengers, gateway: app.gateway },
+    deps: {
+      settings: app.settings,
+      messengers: app.messengers,
+      gateway: app.gateway,
+      runIncidents: createRunIncidentReader(app.client),
+    },
     ...(opts.workflows ? { workflows: opts.workflows } : {}),
     ...(opts.identity ? { identity: opts.identity } : {}),
   });

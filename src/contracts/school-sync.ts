@@ -37,6 +37,26 @@ export interface RunSummary {
   readonly skippedNoVkId: number;
   readonly unmanagedMembers: number;
   readonly errors: number;
+  /**
+   * What held the run up though it succeeded: retries with their last error, a worker lost, a
+   * server restart, read from the run's history when it was recorded (absent: none, or a run
+   * recorded before runs kept them).
+   */
+  readonly incidents?: readonly RunIncident[];
+}
+
+/** An incident of the audit (src/audit/incidents.ts) as a run summary keeps it. */
+export interface RunIncident {
+  readonly kind: string;
+  /** ISO time it was seen in the history. */
+  readonly at: string;
+  /** The activity, "workflow task", a timer's summary or "Temporal server". */
+  readonly subject: string;
+  readonly attempts: number | null;
+  readonly delayMs: number;
+  readonly reason: string;
+  /** The audit's sentence for it, e.g. "applyPlan succeeded on attempt 3 after 41 s; last error: …". */
+  readonly text: string;
 }
 
 export interface HeldPlan {

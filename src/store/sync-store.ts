@@ -106,6 +106,20 @@ const runDocSchema = z.object({
   skippedNoVkId: z.number().int(),
   unmanagedMembers: z.number().int(),
   errors: z.number().int(),
+  incidents: z
+    .array(
+      z.object({
+        kind: z.string(),
+        at: z.string(),
+        subject: z.string(),
+        attempts: z.number().int().nullable(),
+        delayMs: z.number(),
+        reason: z.string(),
+        text: z.string(),
+      }),
+    )
+    .readonly()
+    .optional(),
 });
 
 export interface SyncStore {
@@ -230,6 +244,7 @@ export function createSyncStore(db: Db): SyncStore {
         skippedNoVkId: counts.skippedNoVkId,
         unmanagedMembers: counts.unmanagedMembers,
         errors: counts.errors,
+        ...(counts.incidents === undefined ? {} : { incidents: counts.incidents }),
       };
     },
 

@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Db } from 'mongodb';
 import { createActivities } from '../../activities';
+import { createRunIncidentReader } from '../../src/audit/run-incidents';
 import { createEmulator, type Emulator } from '../../src/emulator/server';
 import type { EmulatorOptions } from '../../src/emulator/methods';
 import { createLogger, type Logger } from '../../src/logger';
@@ -71,7 +72,14 @@ export async function startStack(args: {
         connection: native,
         taskQueue,
         workflowBundle: await workflowBundle(),
-        activities: createActivities({ db: mongo.db, logger, settings, messengers, gateway }),
+        activities: createActivities({
+          db: mongo.db,
+          logger,
+          settings,
+          messengers,
+          gateway,
+          runIncidents: createRunIncidentReader(client),
+        }),
         sinks: decisionSinks(logger),
       });
       workers.push({ worker, run: worker.run(), native });

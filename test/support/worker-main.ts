@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
+import { createRunIncidentReader } from '../../src/audit/run-incidents';
 import { decisionSinks } from '../../src/decision-sink';
 import { createLogger } from '../../src/logger';
 import { createMessengerProvider } from '../../src/messenger/provider';
@@ -36,13 +37,21 @@ async function main(): Promise<void> {
     rateLimitPerSecond: 18,
   });
   const connection = await Connection.connect({ address });
-  const gateway = createWorkflowGateway(new Client({ connection }), { taskQueue });
+  const client = new Client({ connection });
+  const gateway = createWorkflowGateway(client, { taskQueue });
   const native = await NativeConnection.connect({ address });
   const worker = await Worker.create({
     connection: native,
     taskQueue,
     workflowBundle: { codePath: need('WORKFLOW_BUNDLE') },
-    activities: createActivities({ db, logger, settings, messengers, gateway }),
+    activities: createActivities({
+      db,
+      logger,
+      settings,
+      messengers,
+      gateway,
+      runIncidents: createRunIncidentReader(client),
+    }),
     sinks: decisionSinks(logger),
   });
   process.stdout.write('ready\n');

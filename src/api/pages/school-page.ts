@@ -8,6 +8,7 @@ export function schoolPage({ schoolId, nonce }: { schoolId: string; nonce: strin
 <section>
   <h2>Последняя синхронизация</h2>
   <p id="last-run" class="muted">Загрузка…</p>
+  <details id="run-incidents" hidden><summary></summary><ul></ul></details>
   <p id="next-run"></p>
   <div id="blocked" class="notice error" hidden></div>
   <div class="actions"><button id="sync-now" type="button">Синхронизировать сейчас</button></div>
@@ -59,6 +60,11 @@ function renderStatus(s) {
     ? 'Завершена ' + when(run.finishedAt) + ': создано чатов ' + run.chatsCreated + ', добавлено участников ' + run.membersAdded +
       ', удалено ' + run.membersRemoved + ', изменено прав ' + run.adminsChanged + ', без VK ID ' + run.skippedNoVkId + ', ошибок ' + run.errors + '.'
     : s.workflowStarted ? 'Синхронизация ещё не выполнялась.' : 'Синхронизация ещё не запускалась для этой школы.';
+  const incidents = (run && run.incidents) || [];
+  const box = document.getElementById('run-incidents');
+  box.hidden = incidents.length === 0;
+  box.querySelector('summary').textContent = 'Сбои, которые запуск пережил (' + incidents.length + ')';
+  box.querySelector('ul').replaceChildren(...incidents.map((i) => el('li', { text: when(i.at) + ': ' + i.text })));
   document.getElementById('next-run').textContent = s.nextRunAt ? 'Следующая: ' + when(s.nextRunAt) : '';
   const blocked = document.getElementById('blocked');
   blocked.hidden = !s.blocked;
