@@ -163,15 +163,11 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
     callKey: string;
     joinLink: string;
   }): Promise<boolean> {
-    const lesson = await deps.roster.getLesson({
-      schoolId: args.schoolId,
-      lessonId: args.lessonId,
-    });
+    const [lesson, journal] = await Promise.all([
+      deps.roster.getLesson({ schoolId: args.schoolId, lessonId: args.lessonId }),
+      deps.roster.getJournal({ schoolId: args.schoolId, journalId: args.journalId }),
+    ]);
     if (!lesson || lesson.status === 'draft') return false;
-    const journal = await deps.roster.getJournal({
-      schoolId: args.schoolId,
-      journalId: args.journalId,
-    });
     const chatId = await ensureSubjectChat(args.schoolId, args.journalId, args.callKey);
     if (chatId !== null) {
       const { messenger } = await deps.messengers.forSchool(args.schoolId);
@@ -206,15 +202,22 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
     },
 
     async startCall({ schoolId, journalId, lessonId, callKey, actor }) {
-      let call = await deps.calls.getCall(callKey);
-      if (!call?.callId) {
-        await deps.calls.recordStarting({
+      // What must precede calls.start goes out at once: an automatic start is due at a bell with
+      // every other journal's, and each round trip before the platform makes it later. Recording
+      // a start already recorded changes nothing (its fields are written on insert only).
+      const school = deps.messengers.forSchool(schoolId);
+      school.catch(() => undefined);
+      let [call] = await Promise.all([
+        deps.calls.getCall(callKey),
+        deps.calls.recordStarting({
           _id: callKey,
           schoolId,
           journalId,
           lessonId,
           startedBy: actor,
-        });
+        }),
+      ]);
+      if (!call?.callId) {
         // The platform has no idempotency key: a call an earlier attempt started but could not
         // record is reused, or a second one would run that nobody announces or ends.
         const earlier = startedCallSchema.safeParse(attempts.recall());
@@ -222,7 +225,7 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
         if (earlier.success && earlier.data.callKey === callKey) {
           started = earlier.data;
         } else {
-          const { messenger } = await deps.messengers.forSchool(schoolId);
+          const { messenger } = await school;
           started = await messenger.startCall();
         }
         attempts.leave({ callKey, callId: started.callId, joinLink: started.joinLink });

@@ -62,6 +62,24 @@ const PATCH_NO_PAST_AUTO_END = 'manual-start-after-auto-end-has-no-auto-end';
 const PATCH_RELOAD_EACH_DAY = 'reload-journal-each-day';
 /** Lessons remembered as called; older ones have long left the planner's today/tomorrow window. */
 const CALLED_LESSONS_KEPT = 64;
+/**
+ * Workflow patch: an action is slept up to shortly before it, and the rest from a fresh task.
+ * Temporal counts a timer from when the task that set it completed, while the workflow's clock
+ * reads when that task started: a task that waited in a busy worker (every journal re-plans at
+ * once after a roster import, at midnight, after a bell) sets its timer late by its own wait,
+ * seconds on a loaded machine. The early wake-up runs at a quiet moment, so the timer it sets
+ * carries only its own short run.
+ */
+const PATCH_WAKE_EARLY = 'wake-early-before-due-action';
+/**
+ * How early: 10 to 40 s, spread by journal, so the journals due at one bell do not all wake in
+ * the same second either; only for actions further away than the lead and WAKE_EARLY_MARGIN_MS.
+ */
+const WAKE_EARLY_MIN_MS = 10_000;
+const WAKE_EARLY_SPREAD_MS = 30_000;
+const WAKE_EARLY_MARGIN_MS = 5_000;
+/** Workflow patch: search attributes are upserted only when they change (one visibility write less per wake). */
+const PATCH_PUBLISH_CHANGES_ONLY = 'upsert-search-attributes-on-change';
 
 export interface JournalCallsTestHooks {
   readonly continueAsNewAfterEvents?: number;
@@ -88,6 +106,8 @@ export async function journalCallsWorkflow(
   let retryStartAfter = 0;
   const reportedSkips = new Set<string>();
   const mutex = new Mutex();
+  let published: { state: string; nextAt: number | null } | null = null;
+  const wakeEarlyMs = WAKE_EARLY_MIN_MS + (stableHash(journalId) % WAKE_EARLY_SPREAD_MS);
 
   const record = (decision: Omit<CallDecision, 'journalId' | 'at'>): void => {
     decisions.record({ journalId, at: Date.now(), ...decision });
@@ -153,10 +173,16 @@ export async function journalCallsWorkflow(
 
   function publish(current: JournalContext): void {
     const next = plan?.next ?? null;
-    upsertSearchAttributes([
-      { key: CallStateKey, value: running ? 'running' : plan?.manualOnly ? 'manualOnly' : 'idle' },
-      { key: NextActionAtKey, value: next ? new Date(next.at) : null },
-    ]);
+    const state = running ? 'running' : plan?.manualOnly ? 'manualOnly' : 'idle';
+    const nextAt = next ? next.at : null;
+    const unchanged = published?.state === state && published.nextAt === nextAt;
+    if (!unchanged || !hasPatch(PATCH_PUBLISH_CHANGES_ONLY)) {
+      upsertSearchAttributes([
+        { key: CallStateKey, value: state },
+        { key: NextActionAtKey, value: nextAt === null ? null : new Date(nextAt) },
+      ]);
+      published = { state, nextAt };
+    }
     const tz = current.timeZone;
     const lines = [
       running
@@ -475,16 +501,24 @@ export async function journalCallsWorkflow(
       next?.kind === 'start' && retryStartAfter > Date.now()
         ? Math.max(next.at, retryStartAfter)
         : (next?.at ?? Infinity);
-    const wakeAt = Math.max(Math.min(dueAt, planned.replanAt), Date.now());
+    let wakeAt = Math.max(Math.min(dueAt, planned.replanAt), Date.now());
+    const wakesEarly =
+      next !== null &&
+      next.at <= wakeAt &&
+      wakeAt - Date.now() > wakeEarlyMs + WAKE_EARLY_MARGIN_MS &&
+      hasPatch(PATCH_WAKE_EARLY);
+    if (wakesEarly) wakeAt -= wakeEarlyMs;
     stateChanged = false;
     const interrupted = await condition(
       () => dirty || stateChanged || shouldContinueAsNew(),
       Math.max(wakeAt - Date.now(), 1),
       {
         summary:
-          next && next.at <= wakeAt
-            ? describe(next, current.timeZone)
-            : 're-plan at midnight (today and tomorrow move)',
+          next && wakesEarly
+            ? `${describe(next, current.timeZone)} (waking ${Math.round(wakeEarlyMs / 1000)} s before)`
+            : next && next.at <= wakeAt
+              ? describe(next, current.timeZone)
+              : 're-plan at midnight (today and tomorrow move)',
       },
     );
     if (shouldContinueAsNew()) {
@@ -539,6 +573,16 @@ function describe(action: CallAction, timeZone: string): string {
     case 'carryOver':
       return `carry the call over to lesson ${action.toLessonId} at ${at}`;
   }
+}
+
+/** FNV-1a: a journal's fixed place in a spread, the same on every replay. */
+function stableHash(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash;
 }
 
 function failureText(error: unknown): string {
