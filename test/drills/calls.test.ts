@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { after, describe, test, type TestContext } from 'node:test';
 import { DefaultLogger, makeTelemetryFilterString, Runtime } from '@temporalio/worker';
 import { workflowIds } from '../../src/contracts/ids';
 import type { EmulatorFaults } from '../../src/emulator/server';
@@ -47,9 +47,25 @@ const RECOVERY_MS = 5 * MINUTE;
 
 after(() => removeWorkflowBundleFile());
 
+/**
+ * Starting a server again when it failed to come up. The dev server picks random free ports for
+ * its internal services, and on a machine where other test runs start servers at the same moment
+ * one of them may be taken between the pick and the bind; the next try picks again.
+ */
+async function withRetries<T>(t: TestContext, what: string, start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (error) {
+      if (attempt >= 3) throw error;
+      t.diagnostic(`${what} failed to come up (${String(error)}); trying again`);
+    }
+  }
+}
+
 /** A MongoDB-compatible server and a Temporal dev server of the drill's own, to stop and restart. */
-async function ownServices(): Promise<{ own: DrillServices; on: TestServices }> {
-  const own = await startDrillServices();
+async function ownServices(t: TestContext): Promise<{ own: DrillServices; on: TestServices }> {
+  const own = await withRetries(t, 'the drill services', () => startDrillServices());
   return {
     own,
     on: { mongoUri: own.mongoUri, temporalAddress: own.temporalAddress, temporalUiUrl: undefined },
@@ -252,7 +268,7 @@ describe('journal-call fault drills', { concurrency: true }, () => {
   });
 
   void test('V2 — Temporal dev server stopped while the journals sleep and restarted on its database: the calls start once it is back, and the audit shows each start late with the timer that fired late as its cause', async (t) => {
-    const { own, on } = await ownServices();
+    const { own, on } = await ownServices(t);
     const drill = await setUpDrill(t, {
       name: 'temporal',
       on,
@@ -266,7 +282,7 @@ describe('journal-call fault drills', { concurrency: true }, () => {
     await own.stopTemporal();
     // Back more than a minute after the due time: late enough for the audit's row to say so.
     await sleepUntil(drill.school.dueAt + 65_000);
-    await own.startTemporal();
+    await withRetries(t, 'the Temporal dev server', () => own.startTemporal());
     const upAt = Date.now();
     t.diagnostic(
       `server down from ${seconds(stoppedAt - drill.school.dueAt)} s to ${seconds(upAt - drill.school.dueAt)} s around the due time`,
@@ -300,7 +316,7 @@ describe('journal-call fault drills', { concurrency: true }, () => {
   });
 
   void test('V2, V3 — MongoDB-compatible server stopped for 30 s as the starts are in flight: every call starts once it is back, no call is left running unrecorded, and the audit shows the starts retried with the MongoDB error', async (t) => {
-    const { own, on } = await ownServices();
+    const { own, on } = await ownServices(t);
     const drill = await setUpDrill(t, {
       name: 'mongo',
       on,
@@ -315,7 +331,7 @@ describe('journal-call fault drills', { concurrency: true }, () => {
     const stoppedAt = Date.now();
     drill.stack.emulator.setFaults({ latencyMs: 0 });
     await sleepUntil(stoppedAt + 30_000);
-    await own.startMongo();
+    await withRetries(t, 'the MongoDB-compatible server', () => own.startMongo());
     t.diagnostic(
       `MongoDB down from ${seconds(stoppedAt - drill.school.dueAt)} s to ${seconds(Date.now() - drill.school.dueAt)} s after the due time, with ${inFlight.length} starts in flight`,
     );
