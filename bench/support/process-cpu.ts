@@ -64,14 +64,19 @@ export function processCpu(): CpuByCommand {
   return totals;
 }
 
-/** "temporal 12.3 s, ferretdb 4.5 s, …" between two readings, largest first. */
-export function cpuSpent(before: CpuByCommand, after: CpuByCommand): string {
-  return [...after]
+/** Between two readings: the total and "temporal 12.3 s, ferretdb 4.5 s, …", largest first. */
+export function cpuSpent(
+  before: CpuByCommand,
+  after: CpuByCommand,
+): { total: number; text: string } {
+  const spent = [...after]
     .map(([name, seconds]) => [name, seconds - (before.get(name) ?? 0)] as const)
     .filter(([, seconds]) => seconds >= 0.05)
-    .sort((a, b) => b[1] - a[1])
-    .map(([name, seconds]) => `${name} ${seconds.toFixed(1)} s`)
-    .join(', ');
+    .sort((a, b) => b[1] - a[1]);
+  return {
+    total: spent.reduce((sum, [, seconds]) => sum + seconds, 0),
+    text: spent.map(([name, seconds]) => `${name} ${seconds.toFixed(1)} s`).join(', '),
+  };
 }
 
 /** CPU seconds the whole machine has been busy and idle (all cores), from /proc/stat. */
