@@ -5,11 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { describeIncident, historyIncidents, type Incident } from '../../src/audit/incidents';
 import { workflowIds } from '../../src/contracts/ids';
 import type { RosterSnapshot } from '../../src/contracts/roster';
 import type { SyncStatus } from '../../src/contracts/school-sync';
+import { SchoolIdKey } from '../../src/contracts/search-attributes';
 import { planChats } from '../../src/domain/chat-plan';
 import { generateRoster } from '../../src/domain/roster-generator';
 import { importSnapshot } from '../../src/store/roster-import';
@@ -76,7 +78,6 @@ function drillRoster(schoolId: string): RosterSnapshot {
 
 interface Drill {
   readonly stack: Stack;
-  readonly temporal: TestServices;
   readonly schoolId: string;
   readonly communityId: number;
   readonly roster: RosterSnapshot;
@@ -117,7 +118,6 @@ async function drill(
   };
   const d: Drill = {
     stack,
-    temporal: args.on,
     schoolId,
     communityId,
     roster,
@@ -156,8 +156,31 @@ async function drill(
     throw error;
   } finally {
     writes.onApplied = null;
+    await endWorkflows(stack, schoolId, roster);
     for (const w of workers) await w.stop();
     await stack.stop();
+  }
+}
+
+/**
+ * Terminates the school's workflows: generated rosters share journal IDs, so a drill's journal
+ * workflows left running on the run's shared server would hold those IDs for other tests' schools.
+ */
+async function endWorkflows(stack: Stack, schoolId: string, roster: RosterSnapshot): Promise<void> {
+  const ids = [
+    workflowIds.schoolSync(schoolId),
+    ...roster.journals.map((j) => workflowIds.journalCalls(j.id)),
+  ];
+  for (const id of ids) {
+    try {
+      const handle = stack.client.workflow.getHandle(id);
+      const described = await handle.describe();
+      if (described.status.name !== 'RUNNING') continue;
+      if (described.typedSearchAttributes.get(SchoolIdKey) !== schoolId) continue;
+      await handle.terminate('drill over');
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+    }
   }
 }
 
@@ -271,7 +294,7 @@ const LOST_WORKER =
 
 const pct = (part: number, whole: number): string => `${Math.round((100 * part) / whole)}%`;
 
-void test('drill S/C: a worker SIGKILLed at 40% of an initial sync leaves, after a restart, the plan on the platform with no duplicate chat, and the audit shows the lost worker', async (t) => {
+void test('C1–C5 drill: a worker SIGKILLed at 40% of an initial sync leaves, after a restart, the plan on the platform with no duplicate chat, and the audit shows the lost worker', async (t) => {
   await drill(t, { schoolId: 'drill-kill', on: services() }, async (d) => {
     const killAt = Math.ceil(d.plannedChats * 0.4);
     const first = await d.spawnWorker();
@@ -313,7 +336,7 @@ void test('drill S/C: a worker SIGKILLed at 40% of an initial sync leaves, after
   });
 });
 
-void test('drill S/C: MongoDB stopped for 30 s in the middle of an initial sync: the run waits it out and reaches the plan with no duplicate chat, and the audit names the MongoDB error', async (t) => {
+void test('C1–C5 drill: MongoDB stopped for 30 s in the middle of an initial sync: the run waits it out and reaches the plan with no duplicate chat, and the audit names the MongoDB error', async (t) => {
   const own = await ownServices();
   const on = {
     mongoUri: own.mongoUri,
@@ -441,7 +464,7 @@ const vkFaults: readonly VkFault[] = [
   },
 ];
 
-void test('drill S/C: VK faults, one per sync run (a reply dropped after createChat applied, error 10, HTTP 502, rate limit 6, flood control 9): each run reaches the plan with no duplicate chat and the audit names its fault', async (t) => {
+void test('C1–C5 drill: VK faults, one per sync run (a reply dropped after createChat applied, error 10, HTTP 502, rate limit 6, flood control 9): each run reaches the plan with no duplicate chat and the audit names its fault', async (t) => {
   await drill(t, { schoolId: 'drill-vk', on: services() }, async (d) => {
     await d.spawnWorker();
     const dropAt = Math.ceil(d.plannedChats * 0.3);
@@ -505,7 +528,7 @@ void test('drill S/C: VK faults, one per sync run (a reply dropped after createC
   });
 });
 
-void test('drill S/C: the Temporal dev server restarted (persistent database) in the middle of an initial sync: the run resumes and reaches the plan with no duplicate chat, and the audit shows the outage', async (t) => {
+void test('C1–C5 drill: the Temporal dev server restarted (persistent database) in the middle of an initial sync: the run resumes and reaches the plan with no duplicate chat, and the audit shows the outage', async (t) => {
   const own = await ownServices();
   const on = {
     mongoUri: own.mongoUri,
