@@ -209,35 +209,69 @@ function bump(counter: Record<string, number>, key: string | number): void {
   counter[key] = (counter[key] ?? 0) + 1;
 }
 
+class BodyTooLarge extends Error {}
+
 async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     const buf = chunk as Buffer;
     size += buf.length;
-    if (size > MAX_BODY_BYTES) throw new RangeError('request body too large');
+    if (size > MAX_BODY_BYTES) throw new BodyTooLarge('request body too large');
     chunks.push(buf);
   }
   return Buffer.concat(chunks);
+}
+
+interface MethodRequest {
+  /** Query string, then body: a later value of a name replaces an earlier one. */
+  readonly params: Record<string, string>;
+  /** Every `access_token` value sent, query and body, in order: the token check sees them all. */
+  readonly tokens: readonly string[];
 }
 
 /**
  * VK reads parameters from the query string and from form bodies (urlencoded or multipart). Any
  * other body, JSON included, is not read at all, so its fields simply are not there.
  */
-async function readParams(req: IncomingMessage, url: URL): Promise<Record<string, string>> {
+async function readParams(req: IncomingMessage, url: URL): Promise<MethodRequest> {
   const params: Record<string, string> = {};
-  for (const [k, v] of url.searchParams) params[k] = v;
-  if (req.method !== 'POST') return params;
+  const tokens: string[] = [];
+  const add = (k: string, v: string): void => {
+    params[k] = v;
+    if (k === 'access_token') tokens.push(v);
+  };
+  for (const [k, v] of url.searchParams) add(k, v);
+  if (req.method !== 'POST') return { params, tokens };
   const body = await readBody(req);
   const contentType = req.headers['content-type'] ?? '';
   const lower = contentType.toLowerCase();
   if (lower.startsWith('application/x-www-form-urlencoded')) {
-    for (const [k, v] of new URLSearchParams(body.toString('utf8'))) params[k] = v;
+    for (const [k, v] of new URLSearchParams(body.toString('utf8'))) add(k, v);
   } else if (lower.startsWith('multipart/form-data')) {
-    Object.assign(params, multipartFields(body, contentType));
+    for (const [k, v] of Object.entries(multipartFields(body, contentType))) add(k, v);
   }
-  return params;
+  return { params, tokens };
+}
+
+/**
+ * The one token a request acts with. Each place it may come from (`access_token` in the query or
+ * the body, `Authorization: Bearer`) is checked, and two different values are refused: VK does
+ * not document which would win (UNCONFIRMED), and a check that read one while the method acted
+ * with another could be bypassed.
+ */
+function callerToken(
+  tokens: readonly string[],
+  authorization: string | undefined,
+): string | ApiError {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
+  const presented = bearer === undefined ? tokens : [...tokens, bearer];
+  const [first] = presented;
+  if (first === undefined || first === '') return new ApiError(5, 'no access_token passed.');
+  if (presented.some((t) => t !== first)) {
+    return new ApiError(5, 'access_token passed more than once with different values.');
+  }
+  return first;
 }
 
 /** The text fields of a multipart/form-data body (RFC 7578); file parts are skipped, no method here takes files. */
@@ -435,7 +469,7 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
       strike.resolve({
         method: name,
         params: Object.fromEntries(
-          Object.entries(early ?? {}).filter(([key]) => key !== 'access_token'),
+          Object.entries(early?.params ?? {}).filter(([key]) => key !== 'access_token'),
         ),
       });
       return true;
@@ -453,7 +487,7 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     }
     if (faults.latencyMs > 0) await sleep(faults.latencyMs);
 
-    const params = early ?? (await readParams(req, url));
+    const { params, tokens } = early ?? (await readParams(req, url));
     const fail = (err: ApiError): void => {
       bump(stats.errors, err.code);
       sendJson(res, 200, {
@@ -465,10 +499,8 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
       });
     };
 
-    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    const token = params.access_token ?? bearer;
-    if (token === undefined || token === '')
-      return fail(new ApiError(5, 'no access_token passed.'));
+    const token = callerToken(tokens, req.headers.authorization);
+    if (token instanceof ApiError) return fail(token);
     const caller = communityByToken(token);
     if (caller === undefined) return fail(new ApiError(5, 'invalid access_token (4).'));
     const version = params.v;
@@ -713,7 +745,7 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     handle().catch((err: unknown) => {
       if (res.headersSent || res.destroyed) return;
       if (err instanceof ControlError) sendJson(res, err.status, { error: err.message });
-      else if (err instanceof RangeError) sendJson(res, 413, { error: err.message });
+      else if (err instanceof BodyTooLarge) sendJson(res, 413, { error: err.message });
       else sendJson(res, 500, { error: err instanceof Error ? err.message : String(err) });
     });
   });

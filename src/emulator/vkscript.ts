@@ -101,8 +101,19 @@ function tokenize(src: string): Token[] {
   return tokens;
 }
 
+/**
+ * How deeply a script may nest. VK's own limit is not documented; batching scripts nest four
+ * levels, and without a bound a script of a hundred thousand brackets would overflow the
+ * compiler's and the interpreter's stacks instead of failing as code VK cannot compile.
+ */
+export const MAX_SCRIPT_NESTING = 100;
+
+const tooDeep = (): VkScriptCompileError =>
+  new VkScriptCompileError(`code nests deeper than ${MAX_SCRIPT_NESTING} levels`);
+
 class Parser {
   #i = 0;
+  #depth = 0;
   constructor(private readonly tokens: Token[]) {}
 
   program(): Stmt[] {
@@ -167,11 +178,13 @@ class Parser {
   }
 
   #expr(): Expr {
+    if (++this.#depth > MAX_SCRIPT_NESTING) throw tooDeep();
     let left = this.#term();
     while (this.#is('+') || this.#is('-')) {
       const op = this.#next().text as '+' | '-';
       left = { kind: 'binary', op, left, right: this.#term() };
     }
+    this.#depth--;
     return left;
   }
 
@@ -187,7 +200,10 @@ class Parser {
   #unary(): Expr {
     if (this.#is('-')) {
       this.#next();
-      return { kind: 'neg', operand: this.#unary() };
+      if (++this.#depth > MAX_SCRIPT_NESTING) throw tooDeep();
+      const operand = this.#unary();
+      this.#depth--;
+      return { kind: 'neg', operand };
     }
     return this.#postfix(this.#primary());
   }
@@ -266,8 +282,44 @@ export interface VkScriptProgram {
   readonly statements: readonly Stmt[];
 }
 
+/** The children of an expression, for walks that must not recurse. */
+function children(e: Expr): readonly Expr[] {
+  switch (e.kind) {
+    case 'lit':
+    case 'var':
+      return [];
+    case 'array':
+      return e.items;
+    case 'object':
+      return e.entries.map(([, v]) => v);
+    case 'api':
+      return e.arg === undefined ? [] : [e.arg];
+    case 'member':
+      return [e.target, e.key];
+    case 'binary':
+      return [e.left, e.right];
+    case 'neg':
+      return [e.operand];
+  }
+}
+
+/**
+ * A long chain (`1+1+…`, `a.b.c…`) parses in a loop yet evaluates recursively, so the tree's
+ * height is checked too, without recursion.
+ */
+function assertShallow(root: Expr): void {
+  const stack: [Expr, number][] = [[root, 1]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [e, depth] = top;
+    if (depth > MAX_SCRIPT_NESTING) throw tooDeep();
+    for (const child of children(e)) stack.push([child, depth + 1]);
+  }
+}
+
 export function compileVkScript(code: string): VkScriptProgram {
-  return { statements: new Parser(tokenize(code)).program() };
+  const statements = new Parser(tokenize(code)).program();
+  for (const stmt of statements) assertShallow(stmt.kind === 'var' ? stmt.init : stmt.value);
+  return { statements };
 }
 
 /** Calls one API method for the script; returns its result, or `false` after recording an error. */
