@@ -256,6 +256,7 @@ export interface DrillWorker {
   start(): Promise<void>;
   /** SIGKILL (a process) or shutdown (in-process), and wait until it is gone. */
   kill(): Promise<void>;
+  /** What a worker process wrote to stderr (its tail): why it died, if it did. */
   readonly stderr: () => string;
 }
 
@@ -369,6 +370,8 @@ export async function setUpDrill(
       rateLimitPerSecond: null,
     });
     await worker.kill();
+    const stderr = worker.stderr().trim();
+    if (stderr) t.diagnostic(`worker stderr (tail): ${stderr}`);
     const school = live.school;
     const ids = school
       ? [
