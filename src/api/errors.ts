@@ -75,8 +75,11 @@ export const notFound = (what: string): ApiError => new ApiError('not_found', `$
 export const journalHeldElsewhere =
   "this journal's ID is used by another school's call workflow; ask the operator to resolve the clash";
 
-/** A reply lists at most this many fields: a hostile body must not turn into a huge answer. */
-export const MAX_LISTED_FIELDS = 200;
+/**
+ * A reply lists at most this many fields: a hostile body must not turn into a huge answer. Above
+ * the roster importer's own cap, so its note that validation stopped is always shown.
+ */
+export const MAX_LISTED_FIELDS = 500;
 
 export function errorBody(
   code: ErrorCode,
