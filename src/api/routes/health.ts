@@ -47,12 +47,10 @@ export function registerHealthRoutes(app: ZodApp, ctx: RouteContext): void {
         within(() => ctx.readiness.temporal()),
       ]);
       const ready = mongodb && temporal;
-      return reply
-        .status(ready ? 200 : 503)
-        .send({
-          status: ready ? ('ready' as const) : ('not ready' as const),
-          checks: { mongodb, temporal },
-        });
+      return reply.status(ready ? 200 : 503).send({
+        status: ready ? ('ready' as const) : ('not ready' as const),
+        checks: { mongodb, temporal },
+      });
     },
   );
 }
