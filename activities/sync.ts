@@ -1,5 +1,5 @@
 import { activityInfo, heartbeat } from '@temporalio/activity';
-import type { RosterSnapshot } from '../src/contracts/roster';
+import type { Journal, RosterSnapshot } from '../src/contracts/roster';
 import type { RunIncident, RunSummary } from '../src/contracts/school-sync';
 import type {
   ChatApplyResult,
@@ -27,6 +27,7 @@ import type { WorkflowGateway } from '../src/workflow-gateway';
 
 export interface RosterReader {
   loadRoster(schoolId: string): Promise<RosterSnapshot | null>;
+  listJournals(schoolId: string): Promise<readonly Journal[]>;
   getState(schoolId: string): Promise<{ version: number } | null>;
 }
 
@@ -54,6 +55,9 @@ const emptyResult = (chatKey: string): ChatApplyResult => ({
 
 /** Retryable per-item failures fail the activity after progress is saved, so a retry finishes the rest. */
 const USER_NOT_IN_CHAT = 935;
+
+/** Journal workflows started or signalled at once after a run. */
+const JOURNAL_LANES = 8;
 
 const RETRYABLE_OP_TYPES = new Set<string>([
   ErrorType.MessengerUnavailable,
@@ -551,15 +555,16 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
       }
       const toCreate = works.filter((w) => w.chatId === null);
       const now = new Date();
+      const intent = (w: ChatWork): ChatRecord =>
+        chatRecord(schoolId, w.desired, w.record, runId, w.result, { createIntentAt: now });
+      await sync.insertChats(toCreate.filter((w) => w.record === null).map(intent));
       await sync.upsertChats([
         ...lost
           .filter((w) => w.chatId !== null)
           .map((w) =>
             chatRecord(schoolId, w.desired, w.record, runId, w.result, { chatId: w.chatId }),
           ),
-        ...toCreate.map((w) =>
-          chatRecord(schoolId, w.desired, w.record, runId, w.result, { createIntentAt: now }),
-        ),
+        ...toCreate.filter((w) => w.record !== null).map(intent),
       ]);
 
       // What failed transiently, for the error the retried activity leaves in the history.
@@ -785,26 +790,34 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
     },
 
     async ensureJournalWorkflows({ schoolId }) {
-      const roster = await deps.roster.loadRoster(schoolId);
       const state = await deps.roster.getState(schoolId);
-      const journals = (roster?.journals ?? []).filter(
+      const journals = (await deps.roster.listJournals(schoolId)).filter(
         (j) => j.subjectChat && j.kind === 'general',
       );
       // A new roster version may have published, moved or switched lessons: every journal
       // re-plans once. Otherwise a plain start adopts the running workflows without waking them.
       const rosterMoved =
         state !== null && state.version !== (await sync.getJournalsNotifiedVersion(schoolId));
-      for (const journal of journals) {
+      const ensure = async (journalId: string): Promise<void> => {
         try {
-          if (rosterMoved) await deps.gateway.lessonsChanged({ schoolId, journalId: journal.id });
-          else await deps.gateway.ensureJournalCalls({ schoolId, journalId: journal.id });
+          if (rosterMoved) await deps.gateway.lessonsChanged({ schoolId, journalId });
+          else await deps.gateway.ensureJournalCalls({ schoolId, journalId });
         } catch (error) {
           // One journal whose ID another school's workflow holds must not keep the others waiting.
           if (!(error instanceof TypedError && error.type === ErrorType.WorkflowOfAnotherSchool))
             throw error;
-          logger.warn({ schoolId, journalId: journal.id }, error.message);
+          logger.warn({ schoolId, journalId }, error.message);
         }
-      }
+      };
+      // A few at a time: each is a round trip to the Temporal server, and a school has a hundred.
+      let next = 0;
+      const lane = async (): Promise<void> => {
+        for (let i = next++; i < journals.length; i = next++) {
+          const journal = journals[i];
+          if (journal) await ensure(journal.id);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(JOURNAL_LANES, journals.length) }, lane));
       if (rosterMoved) await sync.setJournalsNotifiedVersion(schoolId, state.version);
       return { journals: journals.length };
     },

@@ -109,6 +109,8 @@ export interface RosterStore {
   getState(schoolId: string): Promise<RosterState | null>;
   /** The whole current roster, every document validated; null before the first import. */
   loadRoster(schoolId: string): Promise<RosterSnapshot | null>;
+  /** The current version's journals only: cheaper than the whole roster when that is all it takes. */
+  listJournals(schoolId: string): Promise<Journal[]>;
   /** The roster and the state it was read at, for building a change set on top of it. */
   loadRosterWithState(
     schoolId: string,
@@ -371,6 +373,10 @@ export function createRosterStore({ db }: { db: Db }): RosterStore {
     loadRosterWithState,
     async loadRoster(schoolId) {
       return (await loadRosterWithState(schoolId))?.snapshot ?? null;
+    },
+    async listJournals(schoolId) {
+      const state = await getState(schoolId);
+      return state ? readAll('journals', schoolId, state.version) : [];
     },
     getJournal: ({ schoolId, journalId }) => readOne('journals', schoolId, { id: journalId }),
     getLesson: ({ schoolId, lessonId }) => readOne('lessons', schoolId, { id: lessonId }),

@@ -129,6 +129,11 @@ export interface SyncStore {
   upsertChat(chat: ChatRecord): Promise<void>;
   /** Many chats in one round trip; each is still a single-document write. */
   upsertChats(chats: readonly ChatRecord[]): Promise<void>;
+  /**
+   * Chats with no record yet, inserted in one round trip (far cheaper than upserts on FerretDB).
+   * Fails on a chat recorded meanwhile, so a retry sees that record instead of overwriting it.
+   */
+  insertChats(chats: readonly ChatRecord[]): Promise<void>;
   recordCreateIntent(schoolId: string, key: string): Promise<void>;
   savePlan(plan: Omit<StoredPlan, '_id' | 'createdAt'>): Promise<StoredPlan>;
   getPlan(schoolId: string, planId: string): Promise<StoredPlan | null>;
@@ -183,6 +188,15 @@ export function createSyncStore(db: Db): SyncStore {
           const doc: ManagedChat = { ...chat, _id: chatId(chat.schoolId, chat.key), updatedAt };
           return { replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } };
         }),
+        { ordered: false },
+      );
+    },
+
+    async insertChats(records) {
+      if (records.length === 0) return;
+      const updatedAt = new Date();
+      await chats.insertMany(
+        records.map((chat) => ({ ...chat, _id: chatId(chat.schoolId, chat.key), updatedAt })),
         { ordered: false },
       );
     },
