@@ -39,14 +39,17 @@ export async function createSferumWorker(args: {
     activities: createActivities({ db: args.db, logger: args.logger, ...args.deps }),
     sinks: decisionSinks(args.logger),
     ...(args.identity ? { identity: args.identity } : {}),
-    // A cached run costs the worker about 0.4–0.5 MiB (its modules and state in the workflow
-    // thread, with the shared libraries preloaded: src/workflow-bundling.ts); a run not cached
-    // costs nothing, its state is on the server. bench/scale.bench.ts holds a worker with 10,000
-    // sleeping journals to 1 GiB: 1,000 cached runs on top of its ~250 MiB leave room for a
-    // wake-up burst, where 2,000 would not. A larger cache would buy little: a journal wakes a
-    // few times a day, and with thousands of journals per worker most wake-ups find their run
-    // evicted whatever the size, and replay a history that continue-as-new keeps short.
-    maxCachedWorkflows: 1_000,
+    // A cached run costs the worker about 0.4 MiB (its modules and state in the workflow thread,
+    // with the shared libraries preloaded: src/workflow-bundling.ts), and evicting and recreating
+    // runs leaves garbage the workflow thread's heap collects late; a run not cached costs
+    // nothing, its state is on the server. bench/scale.bench.ts holds a worker with 10,000
+    // sleeping journals to 1 GiB: with 800 cached runs it peaked at 0.93 GiB while starting them,
+    // with 2,000 it would not fit. 500 is also what the SDK itself would pick for a 1 GiB heap
+    // ((1,024 − 200) × 600 / 1,024 with context reuse). A larger cache would buy little: a
+    // journal wakes a few times a day, and with thousands of journals per worker most wake-ups
+    // find their run evicted whatever the size, and replay a history that continue-as-new keeps
+    // short.
+    maxCachedWorkflows: 500,
   });
 }
 
