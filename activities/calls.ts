@@ -85,14 +85,21 @@ export async function loadJournalContext(args: {
   dates: (timeZone: string) => readonly string[];
 }): Promise<JournalContext> {
   const { roster, schoolId, journalId } = args;
-  const school = await roster.getSchool(schoolId);
-  const journal = await roster.getJournal({ schoolId, journalId });
+  // Independent reads go out together: a teacher's button waits for this load, and so does
+  // every journal re-planning at once after an import or at midnight.
+  const [school, journal] = await Promise.all([
+    roster.getSchool(schoolId),
+    roster.getJournal({ schoolId, journalId }),
+  ]);
   const timeZone = school?.timeZone ?? 'Europe/Moscow';
   if (!school || !journal) {
     return { found: false, timeZone, journal: null, lessons: [], templates: [] };
   }
-  const lessons = await roster.listLessons({ schoolId, journalId, dates: args.dates(timeZone) });
-  const templates = (await roster.listTemplates(schoolId)).map((t) => ({
+  const [lessons, schoolTemplates] = await Promise.all([
+    roster.listLessons({ schoolId, journalId, dates: args.dates(timeZone) }),
+    roster.listTemplates(schoolId),
+  ]);
+  const templates = schoolTemplates.map((t) => ({
     ...t,
     entries: t.entries.filter((e) => e.journalId === journalId),
   }));
