@@ -253,6 +253,8 @@ interface StartTrace {
    * in its cache. A normal-queue task means it was evicted and replayed its history first.
    */
   readonly sticky: boolean;
+  /** The startCall attempt that reached the platform (1 unless an earlier one failed or timed out). */
+  readonly attempt: number;
 }
 
 type HistoryEvent = NonNullable<
@@ -291,6 +293,7 @@ function traceStart(
     taskRun: time(taskCompleted) - time(taskStarted),
     activityWait: time(activityStarted) - time(scheduled),
     activityToPlatform: platformAt - time(activityStarted),
+    attempt: activityStarted?.activityTaskStartedEventAttributes?.attempt ?? 1,
     sticky:
       taskScheduled?.workflowTaskScheduledEventAttributes?.taskQueue?.kind ===
       temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_STICKY,
@@ -412,6 +415,7 @@ async function timerAccuracy(stack: CallsStack, store: string): Promise<void> {
   }
   const delays: number[] = [];
   const traces: StartTrace[] = [];
+  let slowest: { journalId: string; delay: number; trace: StartTrace | undefined } | undefined;
   let traced = 0;
   await forEachLimit(journals, 16, async (j) => {
     const at = platformAt.get(j.journalId);
@@ -422,6 +426,9 @@ async function timerAccuracy(stack: CallsStack, store: string): Promise<void> {
       .fetchHistory();
     const trace = traceStart(history.events ?? [], j.dueAt, at);
     if (trace) traces.push(trace);
+    if (!slowest || at - j.dueAt > slowest.delay) {
+      slowest = { journalId: j.journalId, delay: at - j.dueAt, trace };
+    }
     traced++;
     tick(`histories read ${traced}/${platformAt.size}`);
   });
@@ -449,7 +456,11 @@ async function timerAccuracy(stack: CallsStack, store: string): Promise<void> {
         breakdown('startCall start → calls.start received', (t) => t.activityToPlatform),
       ].join('\n') +
       '\n' +
-      `  wake-up tasks from the sticky cache: ${traces.filter((t) => t.sticky).length} of ${traces.length}\n` +
+      (slowest
+        ? `  slowest: ${slowest.journalId}, ${slowest.delay} ms: ${JSON.stringify(slowest.trace)}\n`
+        : '') +
+      `  wake-up tasks from the sticky cache: ${traces.filter((t) => t.sticky).length} of ${traces.length}; ` +
+      `starts that needed more than one attempt: ${traces.filter((t) => t.attempt > 1).length}\n` +
       `  CPU in the window: the machine was busy ${machineBusy.toFixed(0)} of ${machineTotal.toFixed(0)} core-seconds; ` +
       `ours: ${cpuWindow.total.toFixed(0)} s (${cpuWindow.text}), ` +
       `${((cpuWindow.total * 1000) / Math.max(1, delays.length)).toFixed(0)} ms a start\n`,
