@@ -173,6 +173,8 @@ export async function run(): Promise<void> {
   try {
     progress('starting a private Temporal dev server and MongoDB-compatible server');
     const temporal = await startOwnTemporal();
+    // Stopped with the scenario, not at the end of the run: its memory is not the next one's.
+    cleanups.push(() => temporal.stop());
     const temporalPid = temporal.pid;
     if (temporalPid === undefined) throw new Error('the dev server has no PID');
     let mongo = await startPostgresMongo(progress);
