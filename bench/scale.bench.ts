@@ -28,12 +28,15 @@ import { startOwnMongo, startOwnTemporal, stopBenchServices } from './support/se
  * and one dev server. The journals come from 25 generated large schools (411 journals each, IDs
  * made city-unique) imported through the roster import; each is started with the gateway's
  * `ensureJournalCalls`, as the school sync does, 25 at a time (one lane per school, as 25 school
- * syncs would). A journal counts as asleep once its first run has loaded the journal, planned,
- * published its `CallState` and gone to sleep on its timer.
+ * syncs would). Every journal gets its workflow, where the sync starts only those with a subject
+ * chat (116 of a large school's 411): the same 10,000 workflows from 25 schools rather than 87,
+ * which the rosters' import and reads make much cheaper. A journal counts as asleep once its first
+ * run has loaded the journal, planned, published its `CallState` and gone to sleep on its timer.
+ * `SFERUM_BENCH_SCALE_WORKFLOWS` runs a smaller city, for a trial.
  *
  * The worker is the production one (`src/cli.ts worker`, with a prebuilt workflow bundle as the
  * Docker image has it) in a process of its own, so its RSS is its own; the dev server is private
- * to the scenario. Idle CPU is both processes' utime+stime over 30 s after the last start.
+ * to the scenario. Idle CPU is both processes' utime+stime over 30 s once all are asleep.
  *
  * The rosters' "today" is the school's tomorrow: the lessons lie tomorrow and the day after, so no
  * call falls due while the scenario runs, whatever the hour, and every journal sleeps until the
