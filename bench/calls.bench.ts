@@ -384,10 +384,11 @@ async function timerAccuracy(stack: CallsStack, store: string): Promise<void> {
   if (process.env.SFERUM_BENCH_MARKS)
     process.stderr.write(`MARK start ${process.hrtime.bigint() / 1000n}\n`);
   const machineBefore = machineCpu();
-  // Until every call has arrived, or none has for half a minute after the last due minute.
+  // Until every call has arrived, or none has for a minute after the last due minute (a loaded
+  // worker can leave a wake-up waiting half a minute).
   let arrived = 0;
   let lastArrival = Date.now();
-  while (arrived < total && (Date.now() < lastDue || Date.now() - lastArrival < 30_000)) {
+  while (arrived < total && (Date.now() < lastDue || Date.now() - lastArrival < MINUTE)) {
     await sleep(2_000);
     const now = (await stack.emulator.state()).calls.length;
     if (now > arrived) lastArrival = Date.now();
@@ -403,14 +404,19 @@ async function timerAccuracy(stack: CallsStack, store: string): Promise<void> {
   const machineBusy = machineAfter.busy - machineBefore.busy;
   const machineTotal = machineBusy + machineAfter.idle - machineBefore.idle;
 
+  // A call is the journal's once its start recorded the platform's call ID, which follows the
+  // platform's answer by a write: wait a little for the records of the last calls to arrive.
   const platform = await stack.emulator.state();
   const arrivedAt = new Map(platform.calls.map((c) => [c.callId, c.startedAt]));
   const callStore = createCallStore(stack.db);
   const platformAt = new Map<string, number>();
-  for (const school of rosters) {
-    for (const call of await callStore.listCalls({ schoolId: school.roster.school.id })) {
-      const at = call.callId === null ? undefined : arrivedAt.get(call.callId);
-      if (at !== undefined) platformAt.set(call.journalId, at);
+  for (let tries = 0; tries < 15 && platformAt.size < arrivedAt.size; tries++) {
+    if (tries > 0) await sleep(2_000);
+    for (const school of rosters) {
+      for (const call of await callStore.listCalls({ schoolId: school.roster.school.id })) {
+        const at = call.callId === null ? undefined : arrivedAt.get(call.callId);
+        if (at !== undefined) platformAt.set(call.journalId, at);
+      }
     }
   }
   const delays: number[] = [];
