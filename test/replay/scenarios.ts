@@ -295,7 +295,7 @@ export async function runSchoolDay(args: {
     sinks: collectingSinks(liveDecisions),
   });
   const gateway = createWorkflowGateway(env.client, { taskQueue });
-  const hooks = { continueAsNewAfterEvents: args.continueAsNewAfterEvents ?? 60 };
+  const hooks = { continueAsNewAfterEvents: args.continueAsNewAfterEvents ?? 100 };
 
   await worker.runUntil(async () => {
     for (const journalId of JOURNALS)
