@@ -590,7 +590,9 @@ class SchoolGenerator {
 
   private addJournal(journal: Omit<Journal, 'id'>, hours: number): Journal {
     const created: Journal = {
-      id: `jr-${String(this.journals.length + 1).padStart(4, '0')}`,
+      // Journal IDs name the journal's workflow, which is one per journal across every school
+      // on the server: like a school information system's own IDs, they must not repeat.
+      id: `jr-${this.schoolId}-${String(this.journals.length + 1).padStart(4, '0')}`,
       ...journal,
     };
     this.journals.push(created);
