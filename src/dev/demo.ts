@@ -57,9 +57,10 @@ export function demoRoster(now: number): {
       : t,
   );
   const lessons = [
-    ...base.lessons.filter(
-      (l) => !(l.journalId === journal.id && l.date === today && l.number === DEMO_LESSON_NUMBER),
-    ),
+    // The demo lesson is the journal's only lesson that day: its grid row is moved to "in 22
+    // minutes", which can put it before the day's earlier-numbered lessons, and the journal's one
+    // call must be the demo's.
+    ...base.lessons.filter((l) => !(l.journalId === journal.id && l.date === today)),
     {
       id: lessonId,
       journalId: journal.id,
