@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { activityInfo, heartbeat } from '@temporalio/activity';
-import type { Journal, RosterSnapshot } from '../src/contracts/roster';
+import type { Journal, Lesson, RosterSnapshot, Template } from '../src/contracts/roster';
 import type { RunIncident, RunSummary } from '../src/contracts/school-sync';
 import type {
   ChatApplyResult,
@@ -27,8 +28,11 @@ import type { WorkflowGateway } from '../src/workflow-gateway';
 
 export interface RosterReader {
   loadRoster(schoolId: string): Promise<RosterSnapshot | null>;
-  listJournals(schoolId: string): Promise<readonly Journal[]>;
   getState(schoolId: string): Promise<{ version: number } | null>;
+  getSchool(schoolId: string): Promise<{ timeZone: string } | null>;
+  listJournals(schoolId: string): Promise<readonly Journal[]>;
+  listSchoolLessons(schoolId: string): Promise<readonly Lesson[]>;
+  listTemplates(schoolId: string): Promise<readonly Template[]>;
 }
 
 export interface SyncActivityDeps {
@@ -794,13 +798,25 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
       const journals = (await deps.roster.listJournals(schoolId)).filter(
         (j) => j.subjectChat && j.kind === 'general',
       );
-      // A new roster version may have published, moved or switched lessons: every journal
-      // re-plans once. Otherwise a plain start adopts the running workflows without waking them.
-      const rosterMoved =
-        state !== null && state.version !== (await sync.getJournalsNotifiedVersion(schoolId));
+      // A new roster version may have published, moved or switched lessons: a journal whose
+      // lessons, timetable entries or own record changed in it re-plans once (lessonsChanged).
+      // The others, and every journal while the version stays, get a plain start that adopts the
+      // running workflow without waking it: a change set about one student wakes no journal.
+      const notified = await sync.getJournalsNotified(schoolId);
+      const rosterMoved = state !== null && state.version !== notified?.version;
+      const fingerprints = rosterMoved
+        ? journalFingerprints({
+            journals,
+            timeZone: (await deps.roster.getSchool(schoolId))?.timeZone ?? null,
+            lessons: await deps.roster.listSchoolLessons(schoolId),
+            templates: await deps.roster.listTemplates(schoolId),
+          })
+        : null;
+      const replan = (journalId: string): boolean =>
+        fingerprints !== null && notified?.fingerprints[journalId] !== fingerprints[journalId];
       const ensure = async (journalId: string): Promise<void> => {
         try {
-          if (rosterMoved) await deps.gateway.lessonsChanged({ schoolId, journalId });
+          if (replan(journalId)) await deps.gateway.lessonsChanged({ schoolId, journalId });
           else await deps.gateway.ensureJournalCalls({ schoolId, journalId });
         } catch (error) {
           // One journal whose ID another school's workflow holds must not keep the others waiting.
@@ -818,10 +834,48 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
         }
       };
       await Promise.all(Array.from({ length: Math.min(JOURNAL_LANES, journals.length) }, lane));
-      if (rosterMoved) await sync.setJournalsNotifiedVersion(schoolId, state.version);
+      if (rosterMoved && fingerprints) {
+        await sync.setJournalsNotified(schoolId, { version: state.version, fingerprints });
+      }
       return { journals: journals.length };
     },
   };
+}
+
+/**
+ * Per journal, a digest of what its calls workflow plans from (`loadJournalContext`): the school's
+ * time zone, the journal, its lessons and the templates with its entries. Nothing else in a roster
+ * changes a journal's calls, so a journal whose digest stayed needs no re-plan.
+ */
+export function journalFingerprints(inputs: {
+  readonly journals: readonly Journal[];
+  readonly timeZone: string | null;
+  readonly lessons: readonly Lesson[];
+  readonly templates: readonly Template[];
+}): Record<string, string> {
+  const lessonsOf = new Map<string, Lesson[]>();
+  const byId = [...inputs.lessons].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const lesson of byId) {
+    const list = lessonsOf.get(lesson.journalId);
+    if (list) list.push(lesson);
+    else lessonsOf.set(lesson.journalId, [lesson]);
+  }
+  const fingerprints: Record<string, string> = {};
+  for (const journal of inputs.journals) {
+    const planInputs = {
+      timeZone: inputs.timeZone,
+      journal,
+      lessons: lessonsOf.get(journal.id) ?? [],
+      templates: inputs.templates.map((t) => ({
+        ...t,
+        entries: t.entries.filter((e) => e.journalId === journal.id),
+      })),
+    };
+    fingerprints[journal.id] = createHash('sha256')
+      .update(JSON.stringify(planInputs))
+      .digest('base64url');
+  }
+  return fingerprints;
 }
 
 function summarize(

@@ -111,6 +111,8 @@ export interface RosterStore {
   loadRoster(schoolId: string): Promise<RosterSnapshot | null>;
   /** The current version's journals only: cheaper than the whole roster when that is all it takes. */
   listJournals(schoolId: string): Promise<Journal[]>;
+  /** Every lesson of the current version, all journals and dates. */
+  listSchoolLessons(schoolId: string): Promise<Lesson[]>;
   /** The roster and the state it was read at, for building a change set on top of it. */
   loadRosterWithState(
     schoolId: string,
@@ -377,6 +379,10 @@ export function createRosterStore({ db }: { db: Db }): RosterStore {
     async listJournals(schoolId) {
       const state = await getState(schoolId);
       return state ? readAll('journals', schoolId, state.version) : [];
+    },
+    async listSchoolLessons(schoolId) {
+      const state = await getState(schoolId);
+      return state ? readAll('lessons', schoolId, state.version) : [];
     },
     getJournal: ({ schoolId, journalId }) => readOne('journals', schoolId, { id: journalId }),
     getLesson: ({ schoolId, lessonId }) => readOne('lessons', schoolId, { id: lessonId }),

@@ -122,6 +122,12 @@ const runDocSchema = z.object({
     .optional(),
 });
 
+export interface JournalsNotified {
+  readonly version: number;
+  /** Journal ID → fingerprint of its plan's inputs. */
+  readonly fingerprints: Readonly<Record<string, string>>;
+}
+
 export interface SyncStore {
   ensureIndexes(): Promise<void>;
   listChats(schoolId: string): Promise<ManagedChat[]>;
@@ -142,16 +148,23 @@ export interface SyncStore {
   approvePlan(schoolId: string, planId: string, approvedBy: string): Promise<boolean>;
   saveRun(run: RunSummary & { schoolId: string }): Promise<void>;
   latestRun(schoolId: string): Promise<RunSummary | null>;
-  /** The roster version the school's journal workflows were last told about. */
-  getJournalsNotifiedVersion(schoolId: string): Promise<number | null>;
-  setJournalsNotifiedVersion(schoolId: string, version: number): Promise<void>;
+  /**
+   * The roster version the school's journal workflows were last told about, with a fingerprint of
+   * what each journal plans from at that version (absent for records written before they were kept).
+   */
+  getJournalsNotified(schoolId: string): Promise<JournalsNotified | null>;
+  setJournalsNotified(schoolId: string, notified: JournalsNotified): Promise<void>;
 }
 
 export function createSyncStore(db: Db): SyncStore {
   const chats = db.collection<ManagedChat>('managed_chats');
   const plans = db.collection<StoredPlan>('sync_plans');
   const runs = db.collection<z.infer<typeof runDocSchema>>('sync_runs');
-  const meta = db.collection<{ _id: string; journalsNotifiedVersion: number }>('sync_meta');
+  const meta = db.collection<{
+    _id: string;
+    journalsNotifiedVersion: number;
+    journalFingerprints?: Record<string, string>;
+  }>('sync_meta');
   const chatId = (schoolId: string, key: string): string => `${schoolId}:${key}`;
 
   return {
@@ -262,15 +275,20 @@ export function createSyncStore(db: Db): SyncStore {
       };
     },
 
-    async getJournalsNotifiedVersion(schoolId) {
+    async getJournalsNotified(schoolId) {
       const doc = await meta.findOne({ _id: schoolId });
-      return typeof doc?.journalsNotifiedVersion === 'number' ? doc.journalsNotifiedVersion : null;
+      if (typeof doc?.journalsNotifiedVersion !== 'number') return null;
+      const fingerprints = z
+        .record(z.string(), z.string())
+        .catch({})
+        .parse(doc.journalFingerprints ?? {});
+      return { version: doc.journalsNotifiedVersion, fingerprints };
     },
 
-    async setJournalsNotifiedVersion(schoolId, version) {
+    async setJournalsNotified(schoolId, { version, fingerprints }) {
       await meta.updateOne(
         { _id: schoolId },
-        { $set: { journalsNotifiedVersion: version } },
+        { $set: { journalsNotifiedVersion: version, journalFingerprints: { ...fingerprints } } },
         { upsert: true },
       );
     },
