@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
@@ -381,6 +381,9 @@ async function timerAccuracy(stack: CallsStack, store: string): Promise<void> {
   await sleep(firstDue - Date.now());
   const windowStarted = performance.now();
   const cpuBefore = processCpu();
+  // The worker's main thread runs the activities and relays every workflow activation.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   if (process.env.SFERUM_BENCH_MARKS)
     process.stderr.write(`MARK start ${process.hrtime.bigint() / 1000n}\n`);
   const machineBefore = machineCpu();
@@ -397,6 +400,7 @@ async function timerAccuracy(stack: CallsStack, store: string): Promise<void> {
   }
   if (process.env.SFERUM_BENCH_MARKS)
     process.stderr.write(`MARK end ${process.hrtime.bigint() / 1000n}\n`);
+  loopDelay.disable();
   const windowSeconds = (performance.now() - windowStarted) / 1000;
   const loadAfter = load();
   const cpuWindow = cpuSpent(cpuBefore, processCpu());
@@ -465,6 +469,8 @@ async function timerAccuracy(stack: CallsStack, store: string): Promise<void> {
       (slowest
         ? `  slowest: ${slowest.journalId}, ${slowest.delay} ms: ${JSON.stringify(slowest.trace)}\n`
         : '') +
+      `  the worker's event loop delay (main thread): p50 ${(loopDelay.percentile(50) / 1e6).toFixed(0)} / ` +
+      `p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} / max ${(loopDelay.max / 1e6).toFixed(0)} ms\n` +
       `  wake-up tasks from the sticky cache: ${traces.filter((t) => t.sticky).length} of ${traces.length}; ` +
       `starts that needed more than one attempt: ${traces.filter((t) => t.attempt > 1).length}\n` +
       `  CPU in the window: the machine was busy ${machineBusy.toFixed(0)} of ${machineTotal.toFixed(0)} core-seconds; ` +
