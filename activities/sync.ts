@@ -60,6 +60,8 @@ const emptyResult = (chatKey: string): ChatApplyResult => ({
 /** Retryable per-item failures fail the activity after progress is saved, so a retry finishes the rest. */
 const USER_NOT_IN_CHAT = 935;
 
+/** Plans kept in memory for the apply that follows (a school's plan is some 100 KB). */
+const RECENT_PLANS = 8;
 /** Journal workflows started or signalled at once after a run. */
 const JOURNAL_LANES = 8;
 
@@ -163,6 +165,20 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
   const { sync, logger } = deps;
 
   /**
+   * The plans this process stored last: applyPlan usually runs on the worker that planned, right
+   * after, and a stored plan's chats never change, so it need not read the plan back.
+   */
+  const recentPlans = new Map<string, StoredPlan>();
+  const remember = (plan: StoredPlan): void => {
+    recentPlans.delete(plan._id);
+    recentPlans.set(plan._id, plan);
+    for (const id of recentPlans.keys()) {
+      if (recentPlans.size <= RECENT_PLANS) break;
+      recentPlans.delete(id);
+    }
+  };
+
+  /**
    * Finds a chat a lost attempt created: the platform answered `createChat` but our record of the
    * answer was lost. Titles are unique per school plan, and chats we already own are excluded.
    */
@@ -244,13 +260,16 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
           (approved.status === 'held' || approved.status === 'approved') &&
           (await sync.approvePlan(schoolId, approvedPlanId, approved.approvedBy ?? 'approvePlan'))
         ) {
+          remember(approved);
           return summarize({ ...approved, status: 'ready' });
         }
       }
 
-      const roster = await deps.roster.loadRoster(schoolId);
+      const [roster, managed] = await Promise.all([
+        deps.roster.loadRoster(schoolId),
+        sync.listChats(schoolId),
+      ]);
       if (!roster) return { status: 'notConfigured' };
-      const managed = await sync.listChats(schoolId);
       const byKey = new Map(managed.map((c) => [c.key, c]));
       const existingSubjectChatJournalIds = managed.flatMap((c) =>
         c.kind === 'subject' && c.chatId !== null && !c.retired
@@ -321,6 +340,7 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
         held: null,
         approvedBy: null,
       });
+      if (status === 'ready') remember(stored);
       const held =
         status === 'held'
           ? {
@@ -505,10 +525,14 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
     },
 
     async applyPlan({ schoolId, planId, runId }): Promise<PlanApplyResult> {
-      const plan = await sync.getPlan(schoolId, planId);
+      const cached = recentPlans.get(planId);
+      const [plan, { messenger, communityId, removeUnmanaged }, stored] = await Promise.all([
+        cached?.schoolId === schoolId ? cached : sync.getPlan(schoolId, planId),
+        deps.messengers.forSchool(schoolId),
+        sync.listChats(schoolId),
+      ]);
       if (!plan) throw new TypedError(ErrorType.NotFound, `no plan ${planId} for ${schoolId}`);
-      const { messenger, communityId, removeUnmanaged } = await deps.messengers.forSchool(schoolId);
-      const records = new Map((await sync.listChats(schoolId)).map((r) => [r.key, r]));
+      const records = new Map(stored.map((r) => [r.key, r]));
       const selfId = -communityId;
 
       const untouched: ChatApplyResult[] = [];
