@@ -10,6 +10,7 @@ import { workflowIds } from '../../src/contracts/ids';
 import type { EndCallResult } from '../../src/contracts/journal-calls';
 import type { RosterSnapshot } from '../../src/contracts/roster';
 import { chatKeys } from '../../src/domain/chat-plan';
+import { epochToZonedDate, formatZonedTime } from '../../src/domain/time';
 import { createCallStore, type CallDoc, type LessonLink } from '../../src/store/call-store';
 import { importChangeSet, importSnapshot } from '../../src/store/roster-import';
 import { createSyncStore } from '../../src/store/sync-store';
@@ -39,10 +40,22 @@ const MINUTE = 60_000;
 const AUTO_START_LEAD_MS = 20 * MINUTE;
 
 /** Moscow is UTC+3 all year. */
-const mskDate = (epoch: number): string =>
-  new Date(epoch + 3 * 3_600_000).toISOString().slice(0, 10);
-const mskTime = (epoch: number): string =>
-  new Date(epoch + 3 * 3_600_000).toISOString().slice(11, 16);
+/**
+ * Russian school time zones: the school gets the one where its lesson is nearest noon, so a run
+ * late in the Moscow evening never puts the lesson's end past the school's midnight.
+ */
+const ZONES = [
+  'Europe/Kaliningrad',
+  'Europe/Moscow',
+  'Asia/Yekaterinburg',
+  'Asia/Novosibirsk',
+  'Asia/Vladivostok',
+  'Asia/Kamchatka',
+];
+function daytimeZone(epoch: number): string {
+  const hour = (tz: string): number => Number(formatZonedTime(epoch, tz).slice(0, 2));
+  return [...ZONES].sort((a, b) => Math.abs(hour(a) - 12) - Math.abs(hour(b) - 12))[0] ?? TZ;
+}
 const isoWeekday = (date: string): number => new Date(`${date}T00:00:00Z`).getUTCDay() || 7;
 const shiftDate = (date: string, days: number): string =>
   new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
@@ -81,10 +94,11 @@ function schoolStartingSoon(leadMs: number, status: 'draft' | 'published' = 'pub
   const journalId = `jr-calls-${suffix}`;
   const teacherId = 'stf-physics';
   const lessonStart = Math.ceil((Date.now() + AUTO_START_LEAD_MS + leadMs) / MINUTE) * MINUTE;
-  const date = mskDate(lessonStart);
+  const timeZone = daytimeZone(lessonStart);
+  const date = epochToZonedDate(lessonStart, timeZone);
   const lessonId = `les-${journalId}-${date}-${LESSON_NUMBER}`;
   const roster: RosterSnapshot = {
-    school: { id: schoolId, name: 'Школа интеграционного теста', timeZone: TZ },
+    school: { id: schoolId, name: 'Школа интеграционного теста', timeZone },
     staff: [
       {
         id: teacherId,
@@ -127,8 +141,8 @@ function schoolStartingSoon(leadMs: number, status: 'draft' | 'published' = 'pub
         grid: [
           {
             number: LESSON_NUMBER,
-            start: mskTime(lessonStart),
-            end: mskTime(lessonStart + 45 * MINUTE),
+            start: formatZonedTime(lessonStart, timeZone),
+            end: formatZonedTime(lessonStart + 45 * MINUTE, timeZone),
           },
         ],
         entries: [{ journalId, weekday: isoWeekday(date), number: LESSON_NUMBER }],
