@@ -62,6 +62,8 @@ const COMMUNITY = 7001;
 const CHANGES = 50;
 /** DESIGN.md §6: roster changes reach the chats within a minute. */
 const CHANGE_BOUND_S = 60;
+/** A change not on the platform by then is reported as missing, and the scenario stops. */
+const CHANGE_WAIT_MS = 120_000;
 /**
  * Lessons far from the real date, so the journal workflows the sync starts have no call to make
  * while the benchmark runs (a Tuesday, so the timetable publishes online lessons and the plan has
@@ -305,6 +307,18 @@ async function journalsSettled(bench: Bench): Promise<void> {
   );
 }
 
+/** Where the school's workflow stands and the last failures of its activities, for a timeout. */
+async function statusLine(bench: Bench): Promise<string> {
+  const handle = bench.client.workflow.getHandle(workflowIds.schoolSync(bench.schoolId));
+  const status = await bench.gateway.syncStatus(bench.schoolId).catch(String);
+  const { raw } = await handle.describe();
+  const pending = (raw.pendingActivities ?? []).map(
+    (a) =>
+      `${a.activityType?.name ?? '?'} attempt ${a.attempt ?? '?'}: ${a.lastFailure?.message ?? ''}`,
+  );
+  return JSON.stringify({ status, pending });
+}
+
 /** Requests, and API calls counted the platform's way: direct requests plus the calls inside each `execute`. */
 function counters(emulator: Emulator): { requests: number; calls: number; error6: number } {
   const { stats } = emulator;
@@ -464,6 +478,7 @@ async function changeLatency(bench: Bench): Promise<void> {
   }
   const fromSubmit: number[] = [];
   const fromCommit: number[] = [];
+  const halt: { reason: string | null } = { reason: null };
   const load = loadavg()[0] ?? 0;
   const started = performance.now();
   for (let i = 0; i < CHANGES; i++) {
@@ -484,11 +499,17 @@ async function changeLatency(bench: Bench): Promise<void> {
       events: { rosterChanged: (e) => bench.gateway.rosterChanged(e) },
     });
     const committed = performance.now();
-    await waitFor(
+    const seen = await waitFor(
       `change ${i + 1} on the platform`,
       () => (chat.members.some((m) => m.memberId === student.vkId) !== leaving ? true : undefined),
-      120_000,
-    );
+      CHANGE_WAIT_MS,
+    ).catch(async (error: unknown) => {
+      // The changes that follow would start from a state nobody planned: stop, and say why.
+      halt.reason = `change ${i + 1} not seen within ${CHANGE_WAIT_MS / 1000} s (${String(error)}); the school: ${await statusLine(bench)}`;
+      progress(halt.reason);
+      return false;
+    });
+    if (!seen) break;
     // The request that made the change is the latest one: nothing else reaches the platform now.
     fromSubmit.push((lastRequestTime(bench) - submitted) / 1000);
     fromCommit.push((lastRequestTime(bench) - committed) / 1000);
@@ -502,8 +523,19 @@ async function changeLatency(bench: Bench): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   report({
     scenario: 'sync-change-latency',
-    description: `${CHANGES} change sets one after another (a student leaves the school, then comes back), until the platform request that moves them; load average ${load.toFixed(1)}`,
+    description:
+      `${CHANGES} change sets one after another (a student leaves the school, then comes back), ` +
+      `until the platform request that moves them; load average ${load.toFixed(1)}` +
+      (halt.reason === null ? '' : `; STOPPED: ${halt.reason}`),
     measures: [
+      {
+        metric: 'changes seen on the platform',
+        value: fromSubmit.length,
+        unit: '',
+        bound: CHANGES,
+        kind: 'atLeast',
+        boundSource: `each within ${CHANGE_WAIT_MS / 1000} s`,
+      },
       {
         metric: 'p50, change set submitted to chat changed',
         value: quantile(fromSubmit, 0.5),
