@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RosterSnapshot } from '../contracts/roster';
 import { generateRoster } from '../domain/roster-generator';
-import { epochToZonedDate, formatZonedTime, isoWeekday } from '../domain/time';
+import { daytimeZone, epochToZonedDate, formatZonedTime, isoWeekday } from '../domain/time';
 import { issueAdminKey, issueTeacherToken } from '../store/auth-store';
 import { importSnapshot } from '../store/roster-import';
 import type { App } from '../app';
@@ -12,6 +12,9 @@ const DEMO_LESSON_NUMBER = 9;
 /** The demo lesson starts this long after start-up, so its call starts by itself two minutes in. */
 const DEMO_LESSON_LEAD_MS = 22 * 60_000;
 const DEMO_LESSON_LENGTH_MS = 45 * 60_000;
+/** The call ends 20 minutes after the lesson: the demo's day must last until then. */
+const DEMO_WINDOW_MS = DEMO_LESSON_LEAD_MS + DEMO_LESSON_LENGTH_MS + 20 * 60_000;
+const DEMO_TIME_ZONE = 'Europe/Moscow';
 
 export interface DemoSchool {
   readonly schoolId: string;
@@ -26,6 +29,8 @@ export interface DemoSchool {
 /**
  * The demo school `npm start` brings up: a generated small school whose subject-chat journal has
  * an online lesson starting 22 minutes after start-up, so its call starts by itself two minutes in.
+ * The school is in Moscow unless the lesson and its call would cross Moscow's midnight (a grid row
+ * cannot); then it takes the Russian zone where it is nearest noon.
  */
 export function demoRoster(now: number): {
   roster: RosterSnapshot;
@@ -33,7 +38,10 @@ export function demoRoster(now: number): {
   lessonId: string;
   lessonStart: string;
 } {
-  const timeZone = 'Europe/Moscow';
+  const timeZone =
+    epochToZonedDate(now, DEMO_TIME_ZONE) === epochToZonedDate(now + DEMO_WINDOW_MS, DEMO_TIME_ZONE)
+      ? DEMO_TIME_ZONE
+      : daytimeZone(now + DEMO_LESSON_LEAD_MS);
   const today = epochToZonedDate(now, timeZone);
   const base = generateRoster({ seed: 'demo', size: 'small', schoolId: DEMO_SCHOOL_ID, today });
   const journal = base.journals.find((j) => j.kind === 'general' && j.subjectChat);

@@ -170,3 +170,32 @@ export function nextZonedMidnight(epoch: number, timeZone: string): number {
   const tomorrow = addDays(epochToZonedDate(epoch, timeZone), 1);
   return zonedDateTimeToEpoch({ date: tomorrow, time: '00:00', timeZone });
 }
+
+/** Russia's time zones, west to east (UTC+2 … UTC+12); none observes DST. */
+export const RUSSIAN_TIME_ZONES = [
+  'Europe/Kaliningrad',
+  'Europe/Moscow',
+  'Europe/Samara',
+  'Asia/Yekaterinburg',
+  'Asia/Omsk',
+  'Asia/Novosibirsk',
+  'Asia/Irkutsk',
+  'Asia/Yakutsk',
+  'Asia/Vladivostok',
+  'Asia/Magadan',
+  'Asia/Kamchatka',
+] as const;
+
+/**
+ * The Russian zone whose wall clock is nearest noon at `epoch`: a school there has hours either
+ * side before its midnight, which generated schools (the demo, tests, drills) made "now" need.
+ */
+export function daytimeZone(epoch: number): string {
+  const fromNoon = (timeZone: string): number => {
+    const { hour, minute } = wallClockAt(epoch, timeZone);
+    return Math.abs(hour * 60 + minute - 12 * 60);
+  };
+  let best: string = RUSSIAN_TIME_ZONES[0];
+  for (const zone of RUSSIAN_TIME_ZONES) if (fromNoon(zone) < fromNoon(best)) best = zone;
+  return best;
+}

@@ -14,7 +14,13 @@ import { workflowIds } from '../../src/contracts/ids';
 import type { RosterSnapshot } from '../../src/contracts/roster';
 import { chatKeys } from '../../src/domain/chat-plan';
 import { AUTO_START_LEAD_MS } from '../../src/domain/call-plan';
-import { addDays, epochToZonedDate, formatZonedTime, isoWeekday } from '../../src/domain/time';
+import {
+  addDays,
+  daytimeZone,
+  epochToZonedDate,
+  formatZonedTime,
+  isoWeekday,
+} from '../../src/domain/time';
 import type { Emulator } from '../../src/emulator/server';
 import { createCallStore, type CallDoc } from '../../src/store/call-store';
 import { importSnapshot } from '../../src/store/roster-import';
@@ -34,20 +40,6 @@ export const MINUTE = 60_000;
 const LESSON_NUMBER = 3;
 const COMMUNITY_ID = 7101;
 
-/** Russian school time zones: the drill picks the one where the lesson falls in the daytime. */
-const ZONES = [
-  'Europe/Kaliningrad',
-  'Europe/Moscow',
-  'Europe/Samara',
-  'Asia/Yekaterinburg',
-  'Asia/Omsk',
-  'Asia/Novosibirsk',
-  'Asia/Irkutsk',
-  'Asia/Yakutsk',
-  'Asia/Vladivostok',
-  'Asia/Magadan',
-  'Asia/Kamchatka',
-];
 const SUBJECTS = ['Физика', 'Химия', 'Биология', 'История', 'География', 'Информатика'];
 
 export interface DrillJournal {
@@ -75,10 +67,7 @@ export function drillSchool(args: { name: string; journals: number; dueAt: numbe
   const suffix = randomBytes(3).toString('hex');
   const schoolId = `drill-${args.name}-${suffix}`;
   const lessonStart = args.dueAt + AUTO_START_LEAD_MS;
-  const hourOf = (tz: string): number => Number(formatZonedTime(lessonStart, tz).slice(0, 2));
-  const timeZone = [...ZONES].sort(
-    (a, b) => Math.abs(hourOf(a) - 12) - Math.abs(hourOf(b) - 12),
-  )[0]!;
+  const timeZone = daytimeZone(lessonStart);
   const date = epochToZonedDate(lessonStart, timeZone);
   const teacherId = 'stf-teacher';
   const classCount = Math.ceil(args.journals / SUBJECTS.length);

@@ -10,7 +10,13 @@ import { workflowIds } from '../../src/contracts/ids';
 import type { EndCallResult } from '../../src/contracts/journal-calls';
 import type { RosterSnapshot } from '../../src/contracts/roster';
 import { chatKeys } from '../../src/domain/chat-plan';
-import { epochToZonedDate, formatZonedTime } from '../../src/domain/time';
+import {
+  addDays,
+  daytimeZone,
+  epochToZonedDate,
+  formatZonedTime,
+  isoWeekday,
+} from '../../src/domain/time';
 import { createCallStore, type CallDoc, type LessonLink } from '../../src/store/call-store';
 import { importChangeSet, importSnapshot } from '../../src/store/roster-import';
 import { createSyncStore } from '../../src/store/sync-store';
@@ -33,32 +39,10 @@ import { startStack, type Stack } from '../support/stack';
 
 const services = useServices();
 
-const TZ = 'Europe/Moscow';
 const COMMUNITY_ID = 7001;
 const LESSON_NUMBER = 7;
 const MINUTE = 60_000;
 const AUTO_START_LEAD_MS = 20 * MINUTE;
-
-/** Moscow is UTC+3 all year. */
-/**
- * Russian school time zones: the school gets the one where its lesson is nearest noon, so a run
- * late in the Moscow evening never puts the lesson's end past the school's midnight.
- */
-const ZONES = [
-  'Europe/Kaliningrad',
-  'Europe/Moscow',
-  'Asia/Yekaterinburg',
-  'Asia/Novosibirsk',
-  'Asia/Vladivostok',
-  'Asia/Kamchatka',
-];
-function daytimeZone(epoch: number): string {
-  const hour = (tz: string): number => Number(formatZonedTime(epoch, tz).slice(0, 2));
-  return [...ZONES].sort((a, b) => Math.abs(hour(a) - 12) - Math.abs(hour(b) - 12))[0] ?? TZ;
-}
-const isoWeekday = (date: string): number => new Date(`${date}T00:00:00Z`).getUTCDay() || 7;
-const shiftDate = (date: string, days: number): string =>
-  new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
 
 let bundleDir = '';
 let bundlePath = '';
@@ -135,8 +119,8 @@ function schoolStartingSoon(leadMs: number, status: 'draft' | 'published' = 'pub
     templates: [
       {
         id: 'tpl-main',
-        validFrom: shiftDate(date, -30),
-        validTo: shiftDate(date, 30),
+        validFrom: addDays(date, -30),
+        validTo: addDays(date, 30),
         sendToPortal: true,
         grid: [
           {
