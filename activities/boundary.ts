@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import { TypedError } from '../src/contracts/errors';
 import { TransientOpsError } from '../src/messenger/op-failures';
 import { VkApiError } from '../src/messenger/vk-errors';
@@ -45,6 +45,8 @@ export function withBoundary<T extends Record<string, (arg: never) => Promise<un
       try {
         return await fn(arg);
       } catch (error) {
+        // A cancellation the workflow asked for is reported as such, not as a failure to retry.
+        if (error instanceof CancelledFailure) throw error;
         throw toFailure(error);
       }
     };

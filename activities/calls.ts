@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { activityInfo, heartbeat } from '@temporalio/activity';
+import { setTimeout as sleepFor } from 'node:timers/promises';
+import { activityInfo, Context, heartbeat } from '@temporalio/activity';
 import { z } from 'zod';
 import type { CallActivities, JournalContext } from '../src/contracts/call-activities';
 import { ErrorType, TypedError } from '../src/contracts/errors';
@@ -27,7 +28,12 @@ export interface CallActivityDeps {
   readonly now?: () => number;
   /** Where a start leaves its platform call for the next attempt; Temporal's heartbeat by default. */
   readonly attempts?: AttemptMemory;
+  /** How an armed start waits for its due time; cancellable through the activity by default. */
+  readonly sleep?: (ms: number) => Promise<void>;
 }
+
+/** How often an armed start heartbeats: the replies are how a cancellation reaches it. */
+const ARMED_HEARTBEAT_MS = 1_000;
 
 /**
  * Carries what one attempt of an activity did to the next attempt, outside MongoDB: the attempt
@@ -49,6 +55,14 @@ export const heartbeatMemory: AttemptMemory = {
     if (inActivity()) heartbeat(details);
   },
 };
+
+/**
+ * Sleeps inside an activity so that a cancellation (delivered on a heartbeat's reply) ends the
+ * sleep with `CancelledFailure`; outside an activity (a benchmark driving the functions) a timer.
+ */
+export function activitySleep(ms: number): Promise<void> {
+  return inActivity() ? Context.current().sleep(ms) : sleepFor(ms);
+}
 
 function inActivity(): boolean {
   try {
@@ -121,6 +135,7 @@ export async function loadJournalContext(args: {
 export function createCallActivities(deps: CallActivityDeps): CallActivities {
   const now = deps.now ?? (() => Date.now());
   const attempts = deps.attempts ?? heartbeatMemory;
+  const sleep = deps.sleep ?? activitySleep;
 
   /** C2: the subject chat is created when its first online lesson needs it. */
   async function ensureSubjectChat(
@@ -195,6 +210,69 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
     return true;
   }
 
+  async function startOnce(args: {
+    schoolId: string;
+    journalId: string;
+    lessonId: string;
+    callKey: string;
+    actor: string;
+    notBefore: number | undefined;
+    leave: (details: unknown) => void;
+  }): Promise<{ callId: string; joinLink: string; linkPublished: boolean }> {
+    const { schoolId, journalId, lessonId, callKey, actor, notBefore } = args;
+    // What must precede calls.start goes out at once: an automatic start is due at a bell with
+    // every other journal's, and each round trip before the platform makes it later. Recording
+    // a start already recorded changes nothing (its fields are written on insert only).
+    const school = deps.messengers.forSchool(schoolId);
+    school.catch(() => undefined);
+    let [call] = await Promise.all([
+      deps.calls.getCall(callKey),
+      deps.calls.recordStarting({
+        _id: callKey,
+        schoolId,
+        journalId,
+        lessonId,
+        startedBy: actor,
+      }),
+    ]);
+    if (!call?.callId) {
+      // The platform has no idempotency key: a call an earlier attempt started but could not
+      // record is reused, or a second one would run that nobody announces or ends.
+      const earlier = startedCallSchema.safeParse(attempts.recall());
+      let started: { callId: string; joinLink: string };
+      if (earlier.success && earlier.data.callKey === callKey) {
+        started = earlier.data;
+      } else {
+        const { messenger } = await school;
+        // Armed: everything that could precede calls.start is done; the request alone is due.
+        if (notBefore !== undefined && notBefore > now()) await sleep(notBefore - now());
+        started = await messenger.startCall();
+      }
+      args.leave({ callKey, callId: started.callId, joinLink: started.joinLink });
+      await deps.calls.recordStarted(callKey, {
+        callId: started.callId,
+        joinLink: started.joinLink,
+        startedBy: actor,
+      });
+      call = await deps.calls.getCall(callKey);
+      deps.logger.info({ schoolId, journalId, lessonId, callKey, actor }, 'call started');
+    }
+    if (!call?.callId || !call.joinLink) {
+      throw new TypedError(
+        ErrorType.MessengerUnavailable,
+        `call ${callKey} has no platform ID yet`,
+      );
+    }
+    const linkPublished = await announce({
+      schoolId,
+      journalId,
+      lessonId,
+      callKey,
+      joinLink: call.joinLink,
+    });
+    return { callId: call.callId, joinLink: call.joinLink, linkPublished };
+  }
+
   return {
     async loadJournal({ schoolId, journalId }) {
       return loadJournalContext({
@@ -208,52 +286,23 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
       });
     },
 
-    async startCall({ schoolId, journalId, lessonId, callKey, actor }) {
-      // What must precede calls.start goes out at once: an automatic start is due at a bell with
-      // every other journal's, and each round trip before the platform makes it later. Recording
-      // a start already recorded changes nothing (its fields are written on insert only).
-      const school = deps.messengers.forSchool(schoolId);
-      school.catch(() => undefined);
-      let [call] = await Promise.all([
-        deps.calls.getCall(callKey),
-        deps.calls.recordStarting({
-          _id: callKey,
-          schoolId,
-          journalId,
-          lessonId,
-          startedBy: actor,
-        }),
-      ]);
-      if (!call?.callId) {
-        // The platform has no idempotency key: a call an earlier attempt started but could not
-        // record is reused, or a second one would run that nobody announces or ends.
-        const earlier = startedCallSchema.safeParse(attempts.recall());
-        let started: { callId: string; joinLink: string };
-        if (earlier.success && earlier.data.callKey === callKey) {
-          started = earlier.data;
-        } else {
-          const { messenger } = await school;
-          started = await messenger.startCall();
-        }
-        attempts.leave({ callKey, callId: started.callId, joinLink: started.joinLink });
-        await deps.calls.recordStarted(callKey, started.callId, started.joinLink);
-        call = await deps.calls.getCall(callKey);
-        deps.logger.info({ schoolId, journalId, lessonId, callKey, actor }, 'call started');
+    async startCall({ schoolId, journalId, lessonId, callKey, actor, notBefore }) {
+      // An armed start heartbeats from its first moment to its last: the workflow cancels it
+      // through a heartbeat's reply while it waits, and a worker lost while it waits or announces
+      // is noticed within the heartbeat timeout. Each beat repeats what the attempt left.
+      let left: unknown = undefined;
+      const leave = (details: unknown): void => {
+        left = details;
+        attempts.leave(details);
+      };
+      const alive =
+        notBefore === undefined ? undefined : setInterval(() => leave(left), ARMED_HEARTBEAT_MS);
+      if (alive) leave(undefined);
+      try {
+        return await startOnce({ schoolId, journalId, lessonId, callKey, actor, notBefore, leave });
+      } finally {
+        clearInterval(alive);
       }
-      if (!call?.callId || !call.joinLink) {
-        throw new TypedError(
-          ErrorType.MessengerUnavailable,
-          `call ${callKey} has no platform ID yet`,
-        );
-      }
-      const linkPublished = await announce({
-        schoolId,
-        journalId,
-        lessonId,
-        callKey,
-        joinLink: call.joinLink,
-      });
-      return { callId: call.callId, joinLink: call.joinLink, linkPublished };
     },
 
     async publishLink({ schoolId, journalId, lessonId, callKey }) {

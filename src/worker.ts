@@ -50,6 +50,11 @@ export async function createSferumWorker(args: {
     // find their run evicted whatever the size, and replay a history that continue-as-new keeps
     // short.
     maxCachedWorkflows: 500,
+    // Armed automatic starts (workflows/journal-calls.ts) each hold a slot for up to 45 s before
+    // their bell, and every journal due at one bell is armed at once: the SDK's default of 100
+    // would leave the rest waiting for a slot past their due time. They are timers and requests,
+    // not CPU; the platform's rate limit is enforced per community token in the client.
+    maxConcurrentActivityTaskExecutions: 2_000,
   });
 }
 

@@ -1,8 +1,12 @@
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
   allHandlersFinished,
   condition,
+  type ActivityOptions,
+  isCancellation,
   continueAsNew,
   // Aliased: the replay test splices its own `patched` import into this list.
   patched as hasPatch,
@@ -50,6 +54,26 @@ const { startCall, endCall, publishLink } = proxyActivities<CallActivities>({
   },
 });
 
+/**
+ * An automatic start armed before its bell waits in the activity, heartbeating: the heartbeat's
+ * reply is how a cancellation reaches it, and the SDK sends one per 0.8 × the timeout, so a
+ * teacher's press in the armed window waits up to 4 s for the start to stand down. Cancelling
+ * waits until the activity has stopped, so the teacher's start that follows can never run beside
+ * it and open a second platform call. A lost worker is noticed within the timeout.
+ */
+const ARMED_START_OPTIONS: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '5 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: {
+    initialInterval: '2 seconds',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    maximumAttempts: 5,
+  },
+};
+const { startCall: armedStartCall } = proxyActivities<CallActivities>(ARMED_START_OPTIONS);
+
 const { decisions } = proxySinks<DecisionSinks>();
 
 /** After a failed automatic start, try again this much later while the lesson's window is open. */
@@ -78,6 +102,16 @@ const PATCH_WAKE_EARLY = 'wake-early-before-due-action';
 const WAKE_EARLY_MIN_MS = 10_000;
 const WAKE_EARLY_SPREAD_MS = 30_000;
 const WAKE_EARLY_MARGIN_MS = 5_000;
+/**
+ * Workflow patch: an automatic start due within ARM_WITHIN_MS is armed: its activity is scheduled
+ * now and sends calls.start itself at the due instant. At a bell every journal's start is due at
+ * once, and a timer firing then waits for a worker slot, a workflow task and an activity task,
+ * one journal after another (seconds on a busy worker); an armed start only waits for its own
+ * timer in the worker.
+ */
+const PATCH_ARM_START = 'arm-start-before-due';
+/** Covers the early wake-up (WAKE_EARLY_MIN_MS + WAKE_EARLY_SPREAD_MS) and its margin. */
+const ARM_WITHIN_MS = 45_000;
 /** Workflow patch: search attributes are upserted only when they change (one visibility write less per wake). */
 const PATCH_PUBLISH_CHANGES_ONLY = 'upsert-search-attributes-on-change';
 
@@ -106,6 +140,8 @@ export async function journalCallsWorkflow(
   let retryStartAfter = 0;
   const reportedSkips = new Set<string>();
   const mutex = new Mutex();
+  /** The armed automatic start while it waits for its due instant (PATCH_ARM_START). */
+  let arming: CancellationScope | null = null;
   let published: { state: string; nextAt: number | null } | null = null;
   const wakeEarlyMs = WAKE_EARLY_MIN_MS + (stableHash(journalId) % WAKE_EARLY_SPREAD_MS);
 
@@ -207,10 +243,21 @@ export async function journalCallsWorkflow(
     actor: CallActor,
     current: JournalContext,
     dueAt?: number,
+    armed = false,
   ): Promise<RunningCall> {
     const callKey = nextKey(lessonId);
     const actorId = actor === 'auto' ? 'auto' : actor.staffId;
-    const started = await startCall({ schoolId, journalId, lessonId, callKey, actor: actorId });
+    const args = { schoolId, journalId, lessonId, callKey, actor: actorId };
+    const started =
+      armed && dueAt !== undefined
+        ? await armedStartCall.executeWithOptions(
+            {
+              ...ARMED_START_OPTIONS,
+              summary: `armed: calls.start at ${formatZonedTime(dueAt, current.timeZone)} for lesson ${lessonId}`,
+            },
+            [{ ...args, notBefore: dueAt }],
+          )
+        : await startCall(args);
     sequence += 1;
     const lesson = current.lessons.find((l) => l.id === lessonId);
     let autoEndAt = lesson
@@ -288,14 +335,16 @@ export async function journalCallsWorkflow(
     }
   }
 
-  async function act(action: CallAction, current: JournalContext): Promise<void> {
+  async function act(action: CallAction, current: JournalContext, armed = false): Promise<void> {
     switch (action.kind) {
       case 'start': {
         if (Date.now() < retryStartAfter) return;
         try {
-          await start(action.lessonId, 'auto', current, action.at);
+          await start(action.lessonId, 'auto', current, action.at, armed);
           retryStartAfter = 0;
         } catch (error) {
+          // A disarmed start did nothing on the platform: no failure to record or wait out.
+          if (isCancellation(error)) throw error;
           lastError = failureText(error);
           retryStartAfter = Date.now() + RETRY_FAILED_START_MS;
           record({
@@ -363,10 +412,28 @@ export async function journalCallsWorkflow(
     }
   }
 
+  /**
+   * Arms an automatic start: the activity waits for the due instant itself. A teacher's start or a
+   * change to the lessons disarms it (see the handlers); the loop then plans again.
+   */
+  async function arm(action: CallAction, current: JournalContext): Promise<void> {
+    const scope = new CancellationScope();
+    arming = scope;
+    try {
+      await mutex.runExclusive(() => scope.run(() => act(action, current, true)));
+    } catch (error) {
+      if (!isCancellation(error)) throw error;
+    } finally {
+      arming = null;
+    }
+  }
+
   setHandler(
     lessonsChangedSignal,
     () => {
       dirty = true;
+      // The armed start was planned from the lessons as they were; it may no longer be due.
+      arming?.cancel();
     },
     {
       description:
@@ -376,8 +443,11 @@ export async function journalCallsWorkflow(
 
   setHandler(
     startCallUpdate,
-    ({ lessonId, requestedBy }) =>
-      mutex.runExclusive(async (): Promise<StartCallResult> => {
+    ({ lessonId, requestedBy }) => {
+      // The teacher's start goes first: an armed automatic start stands down (and waits until
+      // its activity has) before this one runs under the same call key.
+      arming?.cancel();
+      return mutex.runExclusive(async (): Promise<StartCallResult> => {
         dirty = true;
         const current = await context();
         const refuse = (
@@ -416,7 +486,8 @@ export async function journalCallsWorkflow(
           lastError = failureText(error);
           return refuse('platformError');
         }
-      }),
+      });
+    },
     {
       description: 'Start the video lesson for a lesson of this journal (the journal button, V2).',
       validator: (arg) => {
@@ -427,8 +498,13 @@ export async function journalCallsWorkflow(
 
   setHandler(
     endCallUpdate,
-    ({ requestedBy }) =>
-      mutex.runExclusive(async (): Promise<EndCallResult> => {
+    ({ requestedBy }) => {
+      // An armed start holds the lock until its due instant; nothing runs yet, so say so now.
+      if (arming && !running) {
+        record({ kind: 'refused', actor: requestedBy, reason: 'noCallRunning' });
+        return Promise.resolve<EndCallResult>({ accepted: false, reason: 'noCallRunning' });
+      }
+      return mutex.runExclusive(async (): Promise<EndCallResult> => {
         if (!running) {
           record({ kind: 'refused', actor: requestedBy, reason: 'noCallRunning' });
           return { accepted: false, reason: 'noCallRunning' };
@@ -444,7 +520,8 @@ export async function journalCallsWorkflow(
           record({ kind: 'refused', actor: requestedBy, reason: 'platformError' });
           return { accepted: false, reason: 'platformError' };
         }
-      }),
+      });
+    },
     {
       description: 'End the running video lesson (the journal button, V5).',
       validator: (arg) => {
@@ -495,6 +572,15 @@ export async function journalCallsWorkflow(
     }
     const planned = replan(current);
     const next = planned.next;
+    if (
+      next?.kind === 'start' &&
+      retryStartAfter <= Date.now() &&
+      next.at - Date.now() <= ARM_WITHIN_MS &&
+      hasPatch(PATCH_ARM_START)
+    ) {
+      await arm(next, current);
+      continue;
+    }
     // After a failed automatic start the planner still says "start now" (it knows nothing of the
     // failure), so the start waits for its retry time instead of spinning on 1 ms timers.
     const dueAt =

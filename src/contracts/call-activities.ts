@@ -13,13 +13,19 @@ export interface JournalContext {
 
 export interface CallActivities {
   loadJournal(args: { schoolId: string; journalId: string }): Promise<JournalContext>;
-  /** Starts the platform call once per `callKey` (a retry reuses it) and announces it (V4). */
+  /**
+   * Starts the platform call once per `callKey` (a retry reuses it) and announces it (V4). An
+   * automatic start is armed before its due time: with `notBefore`, the attempt does its reads
+   * and writes first, then waits (heartbeating, so the workflow can cancel it) and sends
+   * `calls.start` at that instant, however busy the workflow task queue is at the bell.
+   */
   startCall(args: {
     schoolId: string;
     journalId: string;
     lessonId: string;
     callKey: string;
     actor: string;
+    notBefore?: number;
   }): Promise<{ callId: string; joinLink: string; linkPublished: boolean }>;
   /** Posts the running call's link for a lesson to the chat and the e-diary, once (V1, V4). */
   publishLink(args: {

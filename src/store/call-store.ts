@@ -41,7 +41,14 @@ export interface CallStore {
   recordStarting(
     doc: Pick<CallDoc, '_id' | 'schoolId' | 'journalId' | 'lessonId' | 'startedBy'>,
   ): Promise<void>;
-  recordStarted(callKey: string, callId: string, joinLink: string): Promise<void>;
+  /**
+   * The platform call exists. `startedBy` is the attempt's actor: a teacher's start can reuse the
+   * key an automatic start armed and then cancelled (one key per next call, workflows/journal-calls.ts).
+   */
+  recordStarted(
+    callKey: string,
+    call: { callId: string; joinLink: string; startedBy: string },
+  ): Promise<void>;
   /** Notes that calls.forceFinish is about to be sent (kept from the first attempt on). */
   recordFinishRequested(callKey: string): Promise<void>;
   recordEnded(callKey: string, args: { endedBy: string; endedInSferum: boolean }): Promise<void>;
@@ -84,10 +91,10 @@ export function createCallStore(db: Db): CallStore {
         { upsert: true },
       );
     },
-    async recordStarted(callKey, callId, joinLink) {
+    async recordStarted(callKey, { callId, joinLink, startedBy }) {
       await calls.updateOne(
         { _id: callKey },
-        { $set: { status: 'running', callId, joinLink, startedAt: new Date() } },
+        { $set: { status: 'running', callId, joinLink, startedBy, startedAt: new Date() } },
       );
     },
     async recordFinishRequested(callKey) {

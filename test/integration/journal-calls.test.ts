@@ -421,7 +421,11 @@ async function runLesson(t: TestContext, scenario: Scenario): Promise<Outcome> {
       school.autoStartAt - Date.now() + 60_000,
       async () => {
         const docs = await calls.listCalls({ schoolId, journalId });
-        return docs.some((d) => d.status === killWhen);
+        // An armed start is recorded `starting` before it waits for its due instant; its request
+        // is in flight once the emulator holds it.
+        const inFlight =
+          killWhen !== 'starting' || (stack.emulator.stats.byMethod['calls.start'] ?? 0) > 0;
+        return inFlight && docs.some((d) => d.status === killWhen);
       },
     );
     await killHard(child);
@@ -517,6 +521,45 @@ async function runLesson(t: TestContext, scenario: Scenario): Promise<Outcome> {
   };
 }
 
+/**
+ * A journal whose automatic start is armed: the workflow scheduled its start ahead of the due
+ * time (recorded `starting`, nothing on the platform yet). The due time is 8 to 68 s away when
+ * the school is made, and a start is armed at most 45 s before it.
+ */
+async function armedLesson(t: TestContext): Promise<{ stack: Stack; school: School }> {
+  const stack = await startStack({ services: services() });
+  const school = schoolStartingSoon(8_000);
+  t.after(async () => {
+    await stack.client.workflow
+      .getHandle(workflowIds.journalCalls(school.journalId))
+      .terminate('test over')
+      .catch(() => undefined);
+    await stack.stop();
+  });
+  const token = `community-token-${randomBytes(12).toString('hex')}`;
+  stack.emulator.addCommunity(COMMUNITY_ID, token);
+  await stack.startWorker();
+  const { schoolId, journalId } = school;
+  await stack.settings.save({
+    schoolId,
+    input: { communityId: COMMUNITY_ID, token, period: '30', enabled: true },
+  });
+  await importSnapshot({
+    db: stack.db,
+    input: school.roster,
+    events: { rosterChanged: () => Promise.resolve() },
+  });
+  await stack.gateway.ensureJournalCalls({ schoolId, journalId });
+  const calls = createCallStore(stack.db);
+  await until('the automatic start to be armed', school.autoStartAt - Date.now(), async () => {
+    const docs = await calls.listCalls({ schoolId, journalId });
+    return docs.some((d) => d.status === 'starting' && d.startedBy === 'auto');
+  });
+  assert.deepEqual(stack.emulator.state.calls, [], 'an armed start waits for its due time');
+  assert.ok(Date.now() < school.autoStartAt - 2_000, 'armed with time to spare before it is due');
+  return { stack, school };
+}
+
 describe(
   'journal calls on the dev server, MongoDB and the emulator',
   { concurrency: false },
@@ -603,6 +646,56 @@ describe(
       t.diagnostic(
         `link on the lesson ${link.publishedAt.getTime() - published} ms after the change set`,
       );
+    });
+
+    void test('V2, V3: a teacher’s start while the automatic start is armed disarms it: one call, the teacher’s, started at once', async (t) => {
+      const { stack, school } = await armedLesson(t);
+      const { schoolId, journalId, lessonId, teacherId } = school;
+      const pressed = Date.now();
+      const result = await stack.gateway.startCall({
+        schoolId,
+        journalId,
+        lessonId,
+        requestedBy: teacherId,
+      });
+      assert.equal(result.accepted, true, JSON.stringify(result));
+      const answered = Date.now();
+      const [call, ...others] = stack.emulator.state.calls;
+      assert.ok(call, 'the teacher’s start reached the platform');
+      assert.deepEqual(others, []);
+      assert.ok(
+        call.startedAt < school.autoStartAt,
+        'the call started at the press, not at the automatic time',
+      );
+      assert.equal(result.accepted && result.joinLink, call.joinLink);
+      // Past the automatic time the journal still has the teacher's call and no other.
+      await new Promise((r) => setTimeout(r, Math.max(0, school.autoStartAt - Date.now()) + 3_000));
+      assert.equal(stack.emulator.state.calls.length, 1, 'the disarmed start never ran');
+      const state = await stack.gateway.callState(journalId);
+      assert.deepEqual(state?.running?.startedBy, { staffId: teacherId });
+      const docs = await createCallStore(stack.db).listCalls({ schoolId, journalId });
+      assert.deepEqual(
+        docs.map((d) => [d.status, d.callId, d.startedBy]),
+        [['running', call.callId, teacherId]],
+      );
+      t.diagnostic(`the press was answered in ${answered - pressed} ms while a start was armed`);
+    });
+
+    void test('V1: a lesson unpublished while its start is armed does not start', async (t) => {
+      const { stack, school } = await armedLesson(t);
+      const { schoolId, journalId, lessonId } = school;
+      const lesson = school.roster.lessons.find((l) => l.id === lessonId)!;
+      await importChangeSet({
+        db: stack.db,
+        input: { schoolId, upsert: { lessons: [{ ...lesson, status: 'draft' }] } },
+        events: { rosterChanged: () => Promise.resolve() },
+      });
+      await stack.gateway.lessonsChanged({ schoolId, journalId, lessonIds: [lessonId] });
+      await new Promise((r) => setTimeout(r, Math.max(0, school.autoStartAt - Date.now()) + 5_000));
+      assert.deepEqual(stack.emulator.state.calls, [], 'no call was started');
+      const state = await stack.gateway.callState(journalId);
+      assert.equal(state?.running, null);
+      assert.equal(state?.next, null);
     });
 
     void test('V3 when calls.start is applied but its answer is lost: the call nobody knows of is never announced; the journal shows one call, ended by the button', async (t) => {

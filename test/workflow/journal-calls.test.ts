@@ -119,8 +119,10 @@ class FakeJournal {
         };
         return Promise.resolve(context);
       },
-      startCall: ({ lessonId, callKey, actor }) => {
-        this.recorded.push({ kind: 'startCall', at: at(), lessonId, callKey, actor });
+      startCall: ({ lessonId, callKey, actor, notBefore }) => {
+        // An armed start reaches the platform at its due instant, not when it was scheduled.
+        const platformAt = Math.max(at(), notBefore ?? 0);
+        this.recorded.push({ kind: 'startCall', at: platformAt, lessonId, callKey, actor });
         this.active.add(callKey);
         this.maxActive = Math.max(this.maxActive, this.active.size);
         const lesson = this.lessons.find((l) => l.id === lessonId);
