@@ -289,15 +289,17 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
     async startCall({ schoolId, journalId, lessonId, callKey, actor, notBefore }) {
       // An armed start heartbeats from its first moment to its last: the workflow cancels it
       // through a heartbeat's reply while it waits, and a worker lost while it waits or announces
-      // is noticed within the heartbeat timeout. Each beat repeats what the attempt left.
-      let left: unknown = undefined;
+      // is noticed within the heartbeat timeout. Each beat repeats what the attempt left, or what
+      // an earlier attempt left until this one leaves its own: a beat without it would erase the
+      // platform call an earlier attempt started, and a later attempt would start a second one.
+      let left: unknown = attempts.recall();
       const leave = (details: unknown): void => {
         left = details;
         attempts.leave(details);
       };
       const alive =
         notBefore === undefined ? undefined : setInterval(() => leave(left), ARMED_HEARTBEAT_MS);
-      if (alive) leave(undefined);
+      if (alive) leave(left);
       try {
         return await startOnce({ schoolId, journalId, lessonId, callKey, actor, notBefore, leave });
       } finally {
