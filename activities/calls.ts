@@ -18,7 +18,7 @@ export interface CallActivityDeps {
   readonly logger: Logger;
   readonly roster: Pick<
     RosterStore,
-    'getSchool' | 'getJournal' | 'listLessons' | 'listTemplates' | 'getLesson' | 'loadRoster'
+    'journalPlanInputs' | 'getJournal' | 'getLesson' | 'loadRoster'
   >;
   readonly calls: CallStore;
   readonly sync: SyncStore;
@@ -93,27 +93,21 @@ function linkMessage(subject: string, lessonNumber: number, joinLink: string): s
  * school's templates with only this journal's entries, so the history stays small.
  */
 export async function loadJournalContext(args: {
-  roster: Pick<RosterStore, 'getSchool' | 'getJournal' | 'listLessons' | 'listTemplates'>;
+  roster: Pick<RosterStore, 'journalPlanInputs'>;
   schoolId: string;
   journalId: string;
   dates: (timeZone: string) => readonly string[];
 }): Promise<JournalContext> {
-  const { roster, schoolId, journalId } = args;
-  // Independent reads go out together: a teacher's button waits for this load, and so does
-  // every journal re-planning at once after an import or at midnight.
-  const [school, journal] = await Promise.all([
-    roster.getSchool(schoolId),
-    roster.getJournal({ schoolId, journalId }),
-  ]);
-  const timeZone = school?.timeZone ?? 'Europe/Moscow';
-  if (!school || !journal) {
+  const { schoolId, journalId } = args;
+  // One pass at one roster version: a teacher's button waits for this load, and so does every
+  // journal re-planning at once after an import or at midnight.
+  const inputs = await args.roster.journalPlanInputs({ schoolId, journalId, dates: args.dates });
+  const timeZone = inputs?.school.timeZone ?? 'Europe/Moscow';
+  const journal = inputs?.journal;
+  if (!inputs || !journal) {
     return { found: false, timeZone, journal: null, lessons: [], templates: [] };
   }
-  const [lessons, schoolTemplates] = await Promise.all([
-    roster.listLessons({ schoolId, journalId, dates: args.dates(timeZone) }),
-    roster.listTemplates(schoolId),
-  ]);
-  const templates = schoolTemplates.map((t) => ({
+  const templates = inputs.templates.map((t) => ({
     ...t,
     entries: t.entries.filter((e) => e.journalId === journalId),
   }));
@@ -127,7 +121,7 @@ export async function loadJournalContext(args: {
       subjectChat: journal.subjectChat,
       teacherIds: journal.teacherIds,
     },
-    lessons,
+    lessons: inputs.lessons,
     templates,
   };
 }
@@ -274,13 +268,13 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
   }
 
   return {
-    async loadJournal({ schoolId, journalId }) {
+    async loadJournal({ schoolId, journalId, at }) {
       return loadJournalContext({
         roster: deps.roster,
         schoolId,
         journalId,
         dates: (timeZone) => {
-          const today = epochToZonedDate(now(), timeZone);
+          const today = epochToZonedDate(at ?? now(), timeZone);
           return [-1, 0, 1, 2].map((d) => addDays(today, d));
         },
       });

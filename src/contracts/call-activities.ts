@@ -12,7 +12,11 @@ export interface JournalContext {
 }
 
 export interface CallActivities {
-  loadJournal(args: { schoolId: string; journalId: string }): Promise<JournalContext>;
+  /**
+   * `at` is the workflow's clock: the lessons loaded are those around its school day, whatever
+   * the clock of the process that runs the load (a local activity runs beside the workflow task).
+   */
+  loadJournal(args: { schoolId: string; journalId: string; at?: number }): Promise<JournalContext>;
   /**
    * Starts the platform call once per `callKey` (a retry reuses it) and announces it (V4). An
    * automatic start is armed before its due time: with `notBefore`, the attempt does its reads

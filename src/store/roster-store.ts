@@ -81,6 +81,20 @@ interface RecordTypes {
   templates: Template;
 }
 
+export interface JournalPlanInputs {
+  readonly school: School;
+  readonly journal: Journal | null;
+  readonly lessons: Lesson[];
+  readonly templates: Template[];
+}
+
+/**
+ * Schools whose templates a store keeps parsed. A version's templates never change (in-place
+ * edits touch lessons and people; anything else writes a new version), and every journal of a
+ * school reads them: at a city's midnight, thousands of journal loads per school version.
+ */
+const TEMPLATE_CACHE_SCHOOLS = 64;
+
 /** Where the stored roster stands: the version readers see and the count of in-place edits. */
 export interface RosterState {
   readonly version: number;
@@ -126,6 +140,16 @@ export interface RosterStore {
   }): Promise<Lesson[]>;
   getLesson(args: { schoolId: string; lessonId: string }): Promise<Lesson | null>;
   listTemplates(schoolId: string): Promise<Template[]>;
+  /**
+   * What a journal's calls are planned from, read at one roster version: the school, the journal
+   * (null if the roster has no such journal), its lessons on the dates `dates` picks in the
+   * school's time zone, and the school's templates. Null before the school's first import.
+   */
+  journalPlanInputs(args: {
+    schoolId: string;
+    journalId: string;
+    dates: (timeZone: string) => readonly string[];
+  }): Promise<JournalPlanInputs | null>;
   /**
    * The template that governs the journal: one with an entry for it (preferring those sent to the
    * portal, then the latest start), else the portal template so V7 can say what it lacks.
@@ -235,6 +259,48 @@ export function createRosterStore({ db }: { db: Db }): RosterStore {
       { projection: hiddenFields },
     );
     return doc ? parseStored(collection, doc) : null;
+  }
+
+  const templateCache = new Map<string, Promise<Template[]>>();
+  function templatesAt(schoolId: string, version: number): Promise<Template[]> {
+    const key = `${schoolId}\u0000${version}`;
+    const cached = templateCache.get(key);
+    if (cached) {
+      // Most recently used last, so the first key is the one to evict.
+      templateCache.delete(key);
+      templateCache.set(key, cached);
+      return cached;
+    }
+    const read = readAll('templates', schoolId, version);
+    templateCache.set(key, read);
+    read.catch(() => templateCache.delete(key));
+    for (const oldest of templateCache.keys()) {
+      if (templateCache.size <= TEMPLATE_CACHE_SCHOOLS) break;
+      templateCache.delete(oldest);
+    }
+    return read;
+  }
+
+  async function lessonsAt(args: {
+    schoolId: string;
+    version: number;
+    journalId: string;
+    dates: readonly string[];
+  }): Promise<Lesson[]> {
+    const docs = await col('lessons')
+      .find(
+        {
+          schoolId: args.schoolId,
+          version: args.version,
+          journalId: args.journalId,
+          date: { $in: [...args.dates] },
+        },
+        { projection: hiddenFields },
+      )
+      .toArray();
+    return docs
+      .map((doc) => parseStored('lessons', doc))
+      .sort((a, b) => (a.date !== b.date ? (a.date < b.date ? -1 : 1) : a.number - b.number));
   }
 
   async function getSchool(schoolId: string): Promise<School | null> {
@@ -388,20 +454,25 @@ export function createRosterStore({ db }: { db: Db }): RosterStore {
     getLesson: ({ schoolId, lessonId }) => readOne('lessons', schoolId, { id: lessonId }),
     async listLessons({ schoolId, journalId, dates }) {
       const state = await getState(schoolId);
-      if (!state) return [];
-      const docs = await col('lessons')
-        .find(
-          { schoolId, version: state.version, journalId, date: { $in: [...dates] } },
-          { projection: hiddenFields },
-        )
-        .toArray();
-      return docs
-        .map((doc) => parseStored('lessons', doc))
-        .sort((a, b) => (a.date !== b.date ? (a.date < b.date ? -1 : 1) : a.number - b.number));
+      return state ? lessonsAt({ schoolId, version: state.version, journalId, dates }) : [];
     },
     async listTemplates(schoolId) {
       const state = await getState(schoolId);
-      return state ? readAll('templates', schoolId, state.version) : [];
+      return state ? templatesAt(schoolId, state.version) : [];
+    },
+    async journalPlanInputs({ schoolId, journalId, dates }) {
+      const doc = await schools.findOne({ _id: schoolId });
+      if (typeof doc?.currentVersion !== 'number') return null;
+      const version = doc.currentVersion;
+      const school = schoolSchema.parse({ id: doc._id, name: doc.name, timeZone: doc.timeZone });
+      const [journal, lessons, templates] = await Promise.all([
+        col('journals')
+          .findOne({ schoolId, version, id: journalId }, { projection: hiddenFields })
+          .then((found) => (found ? parseStored('journals', found) : null)),
+        lessonsAt({ schoolId, version, journalId, dates: dates(school.timeZone) }),
+        templatesAt(schoolId, version),
+      ]);
+      return { school, journal, lessons, templates };
     },
     async getTemplateForJournal({ schoolId, journalId }) {
       const state = await getState(schoolId);

@@ -175,6 +175,54 @@ void test('reads: journal, lessons by date, the template governing a journal', a
   });
 });
 
+void test('V2, V7: a journal’s plan inputs come from one version, and a template change set is read at once by a store that read the old one', async () => {
+  await withDb(async (db) => {
+    const roster = valid(generateRoster({ seed: 5, size: 'small', today: '2026-12-01' }));
+    await importSnapshot({ db, input: roster, events: noEvents });
+    const store = createRosterStore({ db });
+    const schoolId = roster.school.id;
+    const journalId = roster.lessons.find((l) => l.online)!.journalId;
+    const zones: string[] = [];
+    const dates = (timeZone: string): string[] => {
+      zones.push(timeZone);
+      return ['2026-12-01'];
+    };
+    const inputs = await store.journalPlanInputs({ schoolId, journalId, dates });
+    assert.deepEqual(zones, [roster.school.timeZone], 'the dates are picked in the school’s zone');
+    assert.deepEqual(inputs, {
+      school: roster.school,
+      journal: roster.journals.find((j) => j.id === journalId),
+      lessons: roster.lessons.filter((l) => l.journalId === journalId && l.date === '2026-12-01'),
+      templates: roster.templates,
+    });
+    const [template] = roster.templates;
+    assert.ok(template);
+    const moved = { ...template, grid: template.grid.map((r) => ({ ...r, start: '07:55' })) };
+    // The grid's row times must stay in order for the template to be valid.
+    moved.grid = moved.grid.slice(0, 1);
+    moved.entries = moved.entries.filter((e) => e.number === moved.grid[0]!.number);
+    await importChangeSet({
+      db,
+      input: { schoolId, upsert: { templates: [moved] } },
+      events: noEvents,
+    });
+    const after = await store.journalPlanInputs({ schoolId, journalId, dates });
+    assert.deepEqual(
+      after?.templates.find((t) => t.id === template.id),
+      moved,
+      'the store’s cached templates belong to the version they were read at',
+    );
+    assert.equal(
+      await store.journalPlanInputs({ schoolId: 'another-school', journalId, dates }),
+      null,
+    );
+    assert.equal(
+      (await store.journalPlanInputs({ schoolId, journalId: 'jr-none', dates }))?.journal,
+      null,
+    );
+  });
+});
+
 void test('V1: a lesson switched online in place is seen by the next read and survives a change set', async () => {
   await withDb(async (db) => {
     const roster = valid(generateRoster({ seed: 3, size: 'small', today: '2026-12-01' }));

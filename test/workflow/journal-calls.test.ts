@@ -97,8 +97,8 @@ class FakeJournal {
   activities(): CallActivities {
     const at = (): number => activityInfo().currentAttemptScheduledTimestampMs;
     return {
-      loadJournal: () => {
-        const now = at();
+      loadJournal: ({ at: workflowNow }) => {
+        const now = workflowNow ?? at();
         this.recorded.push({ kind: 'loadJournal', at: now });
         // As the real activity: lessons from yesterday to the day after tomorrow (school time).
         const today = mskDate(now);
