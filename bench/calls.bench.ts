@@ -312,7 +312,7 @@ async function timerAccuracy(stack: CallsStack, store: string): Promise<void> {
   const schools = env('SFERUM_BENCH_TIMER_SCHOOLS', 50);
   const perSchool = env('SFERUM_BENCH_TIMER_JOURNALS_PER_SCHOOL', 20);
   const minutes = env('SFERUM_BENCH_TIMER_MINUTES', 4);
-  const setupBudgetMs = env('SFERUM_BENCH_TIMER_SETUP_SECONDS', 90) * 1000;
+  const setupBudgetMs = env('SFERUM_BENCH_TIMER_SETUP_SECONDS', 60) * 1000;
   const total = schools * perSchool;
   const tick = progress('timer-accuracy');
   const setupStarted = performance.now();

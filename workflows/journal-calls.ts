@@ -150,8 +150,8 @@ export async function journalCallsWorkflow(
   let retryStartAfter = 0;
   const reportedSkips = new Set<string>();
   const mutex = new Mutex();
-  /** The armed automatic start while it waits for its due instant (PATCH_ARM_START). */
-  let arming: CancellationScope | null = null;
+  /** The armed automatic start and its due instant (PATCH_ARM_START). */
+  let arming: { scope: CancellationScope; dueAt: number } | null = null;
   let published: { state: string; nextAt: number | null } | null = null;
   const wakeEarlyMs = WAKE_EARLY_MIN_MS + (stableHash(journalId) % WAKE_EARLY_SPREAD_MS);
 
@@ -424,12 +424,18 @@ export async function journalCallsWorkflow(
   }
 
   /**
-   * Arms an automatic start: the activity waits for the due instant itself. A teacher's start or a
-   * change to the lessons disarms it (see the handlers); the loop then plans again.
+   * A teacher's start or a change to the lessons disarms an armed start while it waits; the loop
+   * then plans again. Past the due instant the start is under way and is let finish: cancelling
+   * an attempt that may have reached the platform, or a retry's backoff, would lose its call.
    */
+  function disarm(): void {
+    if (arming && Date.now() < arming.dueAt) arming.scope.cancel();
+  }
+
+  /** Arms an automatic start: the activity waits for the due instant itself. */
   async function arm(action: CallAction, current: JournalContext): Promise<void> {
     const scope = new CancellationScope();
-    arming = scope;
+    arming = { scope, dueAt: action.at };
     try {
       await mutex.runExclusive(() => scope.run(() => act(action, current, true)));
     } catch (error) {
@@ -444,7 +450,7 @@ export async function journalCallsWorkflow(
     () => {
       dirty = true;
       // The armed start was planned from the lessons as they were; it may no longer be due.
-      arming?.cancel();
+      disarm();
     },
     {
       description:
@@ -457,7 +463,7 @@ export async function journalCallsWorkflow(
     ({ lessonId, requestedBy }) => {
       // The teacher's start goes first: an armed automatic start stands down (and waits until
       // its activity has) before this one runs under the same call key.
-      arming?.cancel();
+      disarm();
       return mutex.runExclusive(async (): Promise<StartCallResult> => {
         dirty = true;
         const current = await context();
@@ -510,8 +516,9 @@ export async function journalCallsWorkflow(
   setHandler(
     endCallUpdate,
     ({ requestedBy }) => {
-      // An armed start holds the lock until its due instant; nothing runs yet, so say so now.
-      if (arming && !running) {
+      // An armed start holds the lock until its due instant; before it nothing can run, so say
+      // so now. Past it the start may be on the platform already: wait for it, then end it.
+      if (arming && !running && Date.now() < arming.dueAt) {
         record({ kind: 'refused', actor: requestedBy, reason: 'noCallRunning' });
         return Promise.resolve<EndCallResult>({ accepted: false, reason: 'noCallRunning' });
       }

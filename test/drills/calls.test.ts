@@ -280,12 +280,17 @@ describe('journal-call fault drills', { concurrency: true }, () => {
       name: 'temporal',
       on,
       journals: JOURNALS,
-      leadMs: LEAD_MS,
+      leadMs: LEAD_MS + 40_000,
       workerProcess: true,
       cleanup: () => own.stop(),
     });
-    await sleepUntil(drill.school.dueAt - 20_000);
+    // Before any start is armed (at most 45 s ahead): every journal is asleep on its timer.
+    await sleepUntil(drill.school.dueAt - 55_000);
     const stoppedAt = Date.now();
+    assert.ok(
+      stoppedAt < drill.school.dueAt - 45_000,
+      'the server stops before any start is armed',
+    );
     await own.stopTemporal();
     // Back more than a minute after the due time: late enough for the audit's row to say so.
     await sleepUntil(drill.school.dueAt + 65_000);
@@ -319,6 +324,47 @@ describe('journal-call fault drills', { concurrency: true }, () => {
         `${j.journalId}: late by the time the server was still down (${late.delayMs} ms)`,
       );
     }
+    t.diagnostic(checkedLine(drill, outcome, incidentSummary(outcome.report.incidents)));
+  });
+
+  void test('V2, V3 — Temporal dev server stopped while the starts are armed and back after their due time: the armed starts reach the platform without it, and each call is started, announced and ended once', async (t) => {
+    const { own, on } = await ownServices(t);
+    const drill = await setUpDrill(t, {
+      name: 'armed',
+      on,
+      journals: JOURNALS,
+      leadMs: LEAD_MS,
+      workerProcess: true,
+      cleanup: () => own.stop(),
+    });
+    const all = drill.school.journals.length;
+    const armed = await until('every start to be armed', drill.school.dueAt, async () => {
+      const waiting = await startsInFlight(drill);
+      return waiting.length === all ? waiting : false;
+    });
+    assert.equal(
+      drill.stack.emulator.state.calls.length,
+      0,
+      'armed starts wait for their due time',
+    );
+    await own.stopTemporal();
+    const stoppedAt = Date.now();
+    await sleepUntil(drill.school.dueAt + 20_000);
+    await withRetries(t, 'the Temporal dev server', () => own.startTemporal());
+    const upAt = Date.now();
+    t.diagnostic(
+      `${armed.length} starts armed; server down from ${seconds(stoppedAt - drill.school.dueAt)} s to ${seconds(upAt - drill.school.dueAt)} s around the due time`,
+    );
+    const announced = await awaitAnnounced(drill, drill.school.dueAt + RECOVERY_MS);
+    for (const a of announced) {
+      assert.ok(
+        a.startedAt >= drill.school.dueAt && a.startedAt < upAt,
+        `${a.journalId}: started at its due time while the server was down`,
+      );
+    }
+    const outcome = await endAndAudit(t, drill, announced);
+    assert.equal(outcome.orphans, 0);
+    assert.equal(outcome.platformCalls, all, 'one platform call per journal');
     t.diagnostic(checkedLine(drill, outcome, incidentSummary(outcome.report.incidents)));
   });
 
