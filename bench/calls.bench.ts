@@ -311,8 +311,8 @@ const summary = (values: readonly number[]): string =>
 async function timerAccuracy(stack: CallsStack, store: string): Promise<void> {
   const schools = env('SFERUM_BENCH_TIMER_SCHOOLS', 50);
   const perSchool = env('SFERUM_BENCH_TIMER_JOURNALS_PER_SCHOOL', 20);
-  const minutes = env('SFERUM_BENCH_TIMER_MINUTES', 4);
-  const setupBudgetMs = env('SFERUM_BENCH_TIMER_SETUP_SECONDS', 60) * 1000;
+  const minutes = env('SFERUM_BENCH_TIMER_MINUTES', 3);
+  const setupBudgetMs = env('SFERUM_BENCH_TIMER_SETUP_SECONDS', 45) * 1000;
   const total = schools * perSchool;
   const tick = progress('timer-accuracy');
   const setupStarted = performance.now();
@@ -496,7 +496,8 @@ async function timerAccuracy(stack: CallsStack, store: string): Promise<void> {
     scenario: 'calls: timer-accuracy',
     description:
       `${total} journals in ${schools} schools (own community token each) due over ${minutes} whole ` +
-      `minutes (${total / minutes} a minute, ${perSchool / minutes} per school a minute); delay of ` +
+      `minutes (up to ${Math.ceil(perSchool / minutes) * schools} at one bell, ` +
+      `${Math.ceil(perSchool / minutes)} per school); delay of ` +
       `calls.start at the platform after lesson start − 20 min; ${delays.length} started, ` +
       `${missing} missing, ${rateLimited} rate-limit errors; setup ${setupSeconds.toFixed(0)} s ` +
       `(not timed); store ${store}; load average ${loadBefore} at the first due minute, ${loadAfter} after`,

@@ -36,7 +36,7 @@ import { startOwnMongo, startOwnTemporal, stopBenchServices } from './support/se
  *
  * The worker is the production one (`src/cli.ts worker`, with a prebuilt workflow bundle as the
  * Docker image has it) in a process of its own, so its RSS is its own; the dev server is private
- * to the scenario. Idle CPU is both processes' utime+stime over 30 s once all are asleep.
+ * to the scenario. Idle CPU is both processes' utime+stime over 20 s once all are asleep.
  *
  * The rosters' "today" is the school's tomorrow: the lessons lie tomorrow and the day after, so no
  * call falls due while the scenario runs, whatever the hour, and every journal sleeps until the
@@ -45,7 +45,7 @@ import { startOwnMongo, startOwnTemporal, stopBenchServices } from './support/se
 const WORKFLOWS = Number(process.env.SFERUM_BENCH_SCALE_WORKFLOWS ?? 10_000);
 const JOURNALS_PER_SCHOOL = 411;
 const SCHOOLS = Math.ceil(WORKFLOWS / JOURNALS_PER_SCHOOL);
-const IDLE_SECONDS = 30;
+const IDLE_SECONDS = 20;
 const MAX_BACKLOG = Number(process.env.SFERUM_BENCH_SCALE_BACKLOG ?? 200);
 const RSS_BOUND_MIB = 1024;
 const TIME_ZONE = 'Europe/Moscow';
@@ -440,7 +440,7 @@ export async function run(): Promise<void> {
       },
       { metric: 'runs held in the worker cache', value: cachedAsleep ?? NaN, unit: 'runs' },
       {
-        metric: 'worker RSS after 30 s idle',
+        metric: `worker RSS after ${IDLE_SECONDS} s idle`,
         value: Math.round(workerAfterIdle.rssMiB),
         unit: 'MiB',
         bound: RSS_BOUND_MIB,
@@ -454,7 +454,7 @@ export async function run(): Promise<void> {
         unit: 'MiB',
       },
       {
-        metric: 'dev server RSS after 30 s idle',
+        metric: `dev server RSS after ${IDLE_SECONDS} s idle`,
         value: Math.round(serverAfterIdle.rssMiB),
         unit: 'MiB',
       },

@@ -11,7 +11,6 @@ import {
   // Aliased: the replay test splices its own `patched` import into this list.
   patched as hasPatch,
   proxyActivities,
-  proxyLocalActivities,
   proxySinks,
   setCurrentDetails,
   setHandler,
@@ -39,19 +38,10 @@ import { CallStateKey, NextActionAtKey } from '../src/contracts/search-attribute
 import { autoEndFor, planCalls, type CallAction, type CallPlan } from '../src/domain/call-plan';
 import { epochToZonedDate, formatZonedTime } from '../src/domain/time';
 
-const LOAD_OPTIONS = {
+const { loadJournal } = proxyActivities<CallActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20 },
-} as const;
-const { loadJournal } = proxyActivities<CallActivities>(LOAD_OPTIONS);
-/**
- * Workflow patch: the journal is loaded by a local activity, in the workflow task that needs it.
- * A load is a few reads: as an activity task it cost the server an activity round trip and a
- * second workflow task per wake-up (7 history writes for a journal's first plan, 3 now), which is
- * what limits how fast a city's journals start and how quickly a button press is answered.
- */
-const PATCH_LOAD_LOCALLY = 'load-journal-in-local-activity';
-const { loadJournal: loadJournalLocally } = proxyLocalActivities<CallActivities>(LOAD_OPTIONS);
+});
 
 /** Platform actions: a few quick retries, then the workflow decides (and the audit sees it). */
 const { startCall, endCall, publishLink } = proxyActivities<CallActivities>({
@@ -168,8 +158,7 @@ export async function journalCallsWorkflow(
       hasPatch(PATCH_RELOAD_EACH_DAY);
     if (dirty || !ctx || newDay) {
       dirty = false;
-      const load = hasPatch(PATCH_LOAD_LOCALLY) ? loadJournalLocally : loadJournal;
-      ctx = await load({ schoolId, journalId, at: Date.now() });
+      ctx = await loadJournal({ schoolId, journalId, at: Date.now() });
       ctxDate = epochToZonedDate(Date.now(), ctx.timeZone);
     }
     return ctx;

@@ -13,8 +13,8 @@ export interface JournalContext {
 
 export interface CallActivities {
   /**
-   * `at` is the workflow's clock: the lessons loaded are those around its school day, whatever
-   * the clock of the process that runs the load (a local activity runs beside the workflow task).
+   * `at` is the workflow's clock: the lessons loaded are those around the day it plans, even when
+   * the load runs (or is retried) later, past the school's midnight.
    */
   loadJournal(args: { schoolId: string; journalId: string; at?: number }): Promise<JournalContext>;
   /**
