@@ -1,5 +1,6 @@
-import type { Db, Document } from 'mongodb';
-import type { z } from 'zod';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { Binary, type Db, type Document } from 'mongodb';
+import { z } from 'zod';
 
 import { ErrorType, TypedError } from '../contracts/errors';
 import {
@@ -36,9 +37,18 @@ import {
  * import flipped meanwhile the edit is redone on the new version; a change set built from the
  * roster before the edit refuses to flip because the revision moved. So an edit is only ever
  * overwritten by a full snapshot that flips after it, and a snapshot is the school system's word.
+ *
+ * Reading a whole roster record by record is slow on FerretDB's SQLite backend (no filter
+ * pushdown: some 65 µs per document, a quarter of a second for a large school), and every sync
+ * run and change set reads it whole. So each version is also kept packed, in one gzip-compressed
+ * document of `roster_snapshots`, tagged with how many in-place edits it includes. The records
+ * stay the source of truth: a packed copy is used only while `schools.versionEdits` (in-place
+ * edits since the flip) equals its tag, and a reader that had to read the records packs them again.
  */
 
 export const SCHOOLS = 'schools';
+/** One packed copy of each roster version (see above). */
+export const ROSTER_SNAPSHOTS = 'roster_snapshots';
 
 /** Roster collection names in MongoDB, one per snapshot collection. */
 export const rosterCollectionNames: Readonly<Record<RosterCollection, string>> = {
@@ -60,6 +70,10 @@ const personCollections: Readonly<Record<PersonKind, 'staff' | 'students' | 'par
 /** Documents per insert: small enough to keep each write short, large enough to import 5,000 records quickly. */
 const WRITE_BATCH = 500;
 const EDIT_ATTEMPTS = 5;
+/** Reads of a whole roster an import may overtake before the reader gives up. */
+const READ_ATTEMPTS = 5;
+/** A packed roster larger than this is not kept (MongoDB's document limit is 16 MiB). */
+const MAX_PACKED_BYTES = 8 * 1024 * 1024;
 
 interface SchoolDoc {
   _id: string;
@@ -68,8 +82,25 @@ interface SchoolDoc {
   currentVersion?: number | null;
   versionSeq?: number;
   revision?: number;
+  /** In-place edits of the current version since it became current. */
+  versionEdits?: number;
   rosterUpdatedAt?: Date;
 }
+
+const packedRosterSchema = z.object({
+  schoolId: z.string(),
+  version: z.number().int(),
+  edits: z.number().int(),
+  data: z.instanceof(Binary),
+});
+
+/** The packed records, each still parsed with its collection's schema when read. */
+const packedRecordsSchema = z.object(
+  Object.fromEntries(rosterCollections.map((c) => [c, z.array(z.unknown())])) as Record<
+    RosterCollection,
+    z.ZodArray<z.ZodUnknown>
+  >,
+);
 
 interface RecordTypes {
   staff: Staff;
@@ -191,6 +222,9 @@ export async function ensureRosterIndexes(db: Db): Promise<void> {
       { name: 'school_version_journal_date' },
       {},
     );
+  await db
+    .collection(ROSTER_SNAPSHOTS)
+    .createIndex({ schoolId: 1, version: 1 }, { unique: true, name: 'school_version' }, {});
 }
 
 function conflict(schoolId: string): TypedError {
@@ -222,9 +256,36 @@ function parseStored<C extends RosterCollection>(collection: C, doc: Document): 
 
 const hiddenFields = { _id: 0, schoolId: 0, version: 0 } as const;
 
+type RosterRecords = Omit<RosterSnapshot, 'school'>;
+
+function packRecords(records: RosterRecords): Binary | null {
+  const only = Object.fromEntries(rosterCollections.map((c) => [c, records[c]]));
+  const data = gzipSync(JSON.stringify(only));
+  return data.length > MAX_PACKED_BYTES ? null : new Binary(data);
+}
+
+function unpackRecords(data: Binary): RosterRecords {
+  const packed = packedRecordsSchema.parse(JSON.parse(gunzipSync(data.buffer).toString('utf8')));
+  const read = <C extends RosterCollection>(collection: C): RecordTypes[C][] =>
+    packed[collection].map((record) => parseStored(collection, record as Document));
+  return {
+    staff: read('staff'),
+    classes: read('classes'),
+    students: read('students'),
+    parents: read('parents'),
+    journals: read('journals'),
+    lessons: read('lessons'),
+    templates: read('templates'),
+  };
+}
+
+const isDuplicateKey = (error: unknown): boolean =>
+  typeof error === 'object' && error !== null && 'code' in error && error.code === 11000;
+
 export function createRosterStore({ db }: { db: Db }): RosterStore {
   const schools = db.collection<SchoolDoc>(SCHOOLS);
   const col = (collection: RosterCollection) => db.collection(rosterCollectionNames[collection]);
+  const packedRosters = db.collection(ROSTER_SNAPSHOTS);
 
   async function getState(schoolId: string): Promise<RosterState | null> {
     const doc = await schools.findOne(
@@ -309,13 +370,7 @@ export function createRosterStore({ db }: { db: Db }): RosterStore {
     return schoolSchema.parse({ id: doc._id, name: doc.name, timeZone: doc.timeZone });
   }
 
-  async function loadRosterWithState(
-    schoolId: string,
-  ): Promise<{ snapshot: RosterSnapshot; state: RosterState } | null> {
-    const doc = await schools.findOne({ _id: schoolId });
-    if (typeof doc?.currentVersion !== 'number') return null;
-    const version = doc.currentVersion;
-    const school = schoolSchema.parse({ id: doc._id, name: doc.name, timeZone: doc.timeZone });
+  async function readRecords(schoolId: string, version: number): Promise<RosterRecords> {
     const [staff, classes, students, parents, journals, lessons, templates] = await Promise.all([
       readAll('staff', schoolId, version),
       readAll('classes', schoolId, version),
@@ -325,10 +380,68 @@ export function createRosterStore({ db }: { db: Db }): RosterStore {
       readAll('lessons', schoolId, version),
       readAll('templates', schoolId, version),
     ]);
-    return {
-      snapshot: { school, staff, classes, students, parents, journals, lessons, templates },
-      state: { version, revision: doc.revision ?? 0 },
-    };
+    return { staff, classes, students, parents, journals, lessons, templates };
+  }
+
+  /** The version's packed records if they include exactly `edits` in-place edits. */
+  async function readPacked(
+    schoolId: string,
+    version: number,
+    edits: number,
+  ): Promise<RosterRecords | null> {
+    const doc = await packedRosters.findOne({ schoolId, version, edits });
+    if (!doc) return null;
+    const parsed = packedRosterSchema.safeParse(doc);
+    if (!parsed.success) {
+      throw new Error(`Stored packed roster ${schoolId} v${version} is invalid`);
+    }
+    return unpackRecords(parsed.data.data);
+  }
+
+  /**
+   * Keeps records read at `edits` packed, unless a packed copy with as many edits or more is
+   * there already (its insert then collides on the unique index, which is the answer).
+   */
+  async function pack(
+    schoolId: string,
+    version: number,
+    edits: number,
+    records: RosterRecords,
+  ): Promise<void> {
+    const data = packRecords(records);
+    if (!data) return;
+    try {
+      await packedRosters.replaceOne(
+        { schoolId, version, edits: { $lt: edits } },
+        { schoolId, version, edits, data },
+        { upsert: true },
+      );
+    } catch (error) {
+      if (!isDuplicateKey(error)) throw error;
+    }
+  }
+
+  async function loadRosterWithState(
+    schoolId: string,
+  ): Promise<{ snapshot: RosterSnapshot; state: RosterState } | null> {
+    for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+      const doc = await schools.findOne({ _id: schoolId });
+      if (typeof doc?.currentVersion !== 'number') return null;
+      const version = doc.currentVersion;
+      // Read before the records: an edit counts itself after it has written its record.
+      const edits = doc.versionEdits ?? 0;
+      const school = schoolSchema.parse({ id: doc._id, name: doc.name, timeZone: doc.timeZone });
+      const state = { version, revision: doc.revision ?? 0 };
+      const packed = await readPacked(schoolId, version, edits);
+      if (packed) return { snapshot: { school, ...packed }, state };
+
+      const records = await readRecords(schoolId, version);
+      // An import that flipped meanwhile may have swept some of the records read: read again.
+      if ((await getState(schoolId))?.version !== version) continue;
+      await pack(schoolId, version, edits, records);
+      return { snapshot: { school, ...records }, state };
+    }
+    throw new Error(`The roster of school ${schoolId} kept changing while it was read`);
   }
 
   /**
@@ -357,7 +470,7 @@ export function createRosterStore({ db }: { db: Db }): RosterStore {
       }
       const bumped = await schools.updateOne(
         { _id: schoolId, currentVersion: state.version },
-        { $inc: { revision: 1 } },
+        { $inc: { revision: 1, versionEdits: 1 } },
       );
       if (bumped.matchedCount === 0) continue;
       const previous = parseStored(collection, before);
@@ -410,9 +523,13 @@ export function createRosterStore({ db }: { db: Db }): RosterStore {
       const flipFilter: Document = { _id: schoolId, currentVersion: previousVersion };
       if (basedOn)
         flipFilter.revision = basedOn.revision === 0 ? { $in: [0, null] } : basedOn.revision;
+      const data = packRecords(snapshot);
+      if (data) await packedRosters.insertOne({ schoolId, version, edits: 0, data });
+
       const flipped = await schools.updateOne(flipFilter, {
         $set: {
           currentVersion: version,
+          versionEdits: 0,
           name: snapshot.school.name,
           timeZone: snapshot.school.timeZone,
           rosterUpdatedAt: new Date(),
@@ -433,6 +550,7 @@ export function createRosterStore({ db }: { db: Db }): RosterStore {
   async function dropVersions(schoolId: string, version: Document): Promise<void> {
     for (const collection of rosterCollections)
       await col(collection).deleteMany({ schoolId, version });
+    await packedRosters.deleteMany({ schoolId, version });
   }
 
   return {

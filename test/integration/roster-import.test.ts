@@ -21,7 +21,11 @@ import {
   importSnapshot,
   type RosterEvents,
 } from '../../src/store/roster-import';
-import { createRosterStore, rosterCollectionNames } from '../../src/store/roster-store';
+import {
+  createRosterStore,
+  ROSTER_SNAPSHOTS,
+  rosterCollectionNames,
+} from '../../src/store/roster-store';
 import { getStudyProfile } from '../../src/store/study-profiles';
 
 let mongoUri = '';
@@ -112,12 +116,12 @@ function errorPaths(error: TypedError): string[] {
   return errors.map((e) => e.path).sort();
 }
 
+/** The versions any roster document or packed copy of the school carries. */
 async function versionsPresent(db: Db, schoolId: string): Promise<number[]> {
   const versions = new Set<number>();
-  for (const collection of rosterCollections) {
-    const found = (await db
-      .collection(rosterCollectionNames[collection])
-      .distinct('version', { schoolId })) as number[];
+  const names = [...rosterCollections.map((c) => rosterCollectionNames[c]), ROSTER_SNAPSHOTS];
+  for (const name of names) {
+    const found = (await db.collection(name).distinct('version', { schoolId })) as number[];
     for (const v of found) versions.add(v);
   }
   return [...versions].sort((a, b) => a - b);
@@ -143,6 +147,50 @@ void test('a snapshot import is stored, read back validated, logged and announce
     assert.ok(again.version > summary.version);
     assert.deepEqual(Object.values(again.counts), [0, 0, 0, 0, 0, 0, 0]);
     assert.deepEqual(await versionsPresent(db, roster.school.id), [again.version]);
+  });
+});
+
+void test('a whole roster is read from its packed copy until an in-place edit, then from the records, which are packed again', async () => {
+  await withDb(async (db) => {
+    const roster = valid(generateRoster({ seed: 'packed', size: 'small', today: '2026-12-01' }));
+    const schoolId = roster.school.id;
+    const { version } = await importSnapshot({ db, input: roster, events: noEvents });
+    const packed = db.collection(ROSTER_SNAPSHOTS);
+    assert.deepEqual(
+      (await packed.find({ schoolId }).toArray()).map((d) => [d.version, d.edits]),
+      [[version, 0]],
+    );
+    const store = createRosterStore({ db });
+
+    // Records removed behind the store's back: a read that still has them came from the packed copy.
+    const parents = db.collection(rosterCollectionNames.parents);
+    const parentDocs = await parents.find({ schoolId }).toArray();
+    await parents.deleteMany({ schoolId });
+    assert.deepEqual(await store.loadRoster(schoolId), roster);
+    await parents.insertMany(parentDocs);
+
+    const staff = roster.staff[1]!;
+    await store.setPersonVkId({ schoolId, personKind: 'staff', personId: staff.id, vkId: 777_001 });
+    const edited = {
+      ...roster,
+      staff: roster.staff.map((s) => (s.id === staff.id ? { ...s, vkId: 777_001 } : s)),
+    };
+    assert.deepEqual(await store.loadRoster(schoolId), edited, 'the stale packed copy is not used');
+    assert.deepEqual(
+      (await packed.find({ schoolId }).toArray()).map((d) => [d.version, d.edits]),
+      [[version, 1]],
+    );
+    await parents.deleteMany({ schoolId });
+    assert.deepEqual(await store.loadRoster(schoolId), edited, 'read from the repacked copy');
+    await parents.insertMany(parentDocs);
+
+    const next = await importChangeSet({
+      db,
+      input: { schoolId, upsert: { students: [{ ...roster.students[0]!, active: false }] } },
+      events: noEvents,
+    });
+    assert.deepEqual(await versionsPresent(db, schoolId), [next.version]);
+    assert.equal((await store.loadRoster(schoolId))?.students[0]?.active, false);
   });
 });
 
