@@ -26,6 +26,16 @@ export interface PostgresMongo {
   stop(): Promise<void>;
 }
 
+/**
+ * FerretDB 1.x's PostgreSQL backend deadlocks once half its PostgreSQL pool runs updates at once:
+ * an update holds one connection for its query and waits for a second to write (seen with 350
+ * call starts at one bell: 100 client connections, FerretDB's default pool of 50, every one of
+ * them waiting). Each MongoDB client of a scenario (the bench's, a worker process's) is kept to
+ * `CLIENT_POOL` connections, and the pool holds two per connection of two clients.
+ */
+const CLIENT_POOL = 40;
+const PG_POOL = 4 * CLIENT_POOL + 20;
+
 function postgresBinDir(): string | undefined {
   const fromConfig = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
   const candidates: string[] = [];
@@ -146,7 +156,7 @@ export async function startPostgresMongo(
         '-c',
         'full_page_writes=off',
         '-c',
-        'max_connections=200',
+        `max_connections=${PG_POOL + 20}`,
       ],
       join(dir, 'postgres.log'),
       owner,
@@ -171,7 +181,7 @@ export async function startPostgresMongo(
       ferretdb,
       [
         '--handler=postgresql',
-        `--postgresql-url=postgres://postgres@127.0.0.1:${pgPort}/ferretdb`,
+        `--postgresql-url=postgres://postgres@127.0.0.1:${pgPort}/ferretdb?pool_max_conns=${PG_POOL}`,
         `--listen-addr=127.0.0.1:${port}`,
         '--telemetry=disable',
         `--state-dir=${stateDir}`,
@@ -181,7 +191,7 @@ export async function startPostgresMongo(
       join(dir, 'ferretdb.log'),
       undefined,
     );
-    const uri = `mongodb://127.0.0.1:${port}/`;
+    const uri = `mongodb://127.0.0.1:${port}/?maxPoolSize=${CLIENT_POOL}`;
     await waitUntil('FerretDB (PostgreSQL backend)', () => ping(uri), {
       timeoutMs: 30_000,
       intervalMs: 200,
