@@ -155,11 +155,10 @@ void test('a whole roster is read from its packed copy until an in-place edit, t
     const roster = valid(generateRoster({ seed: 'packed', size: 'small', today: '2026-12-01' }));
     const schoolId = roster.school.id;
     const { version } = await importSnapshot({ db, input: roster, events: noEvents });
-    const packed = db.collection(ROSTER_SNAPSHOTS);
-    assert.deepEqual(
-      (await packed.find({ schoolId }).toArray()).map((d) => [d.version, d.edits]),
-      [[version, 0]],
-    );
+    const packed = db.collection<{ version: number; edits: number }>(ROSTER_SNAPSHOTS);
+    const packedCopies = async (): Promise<number[][]> =>
+      (await packed.find({ schoolId }).toArray()).map((d) => [d.version, d.edits]);
+    assert.deepEqual(await packedCopies(), [[version, 0]]);
     const store = createRosterStore({ db });
 
     // Records removed behind the store's back: a read that still has them came from the packed copy.
@@ -176,10 +175,7 @@ void test('a whole roster is read from its packed copy until an in-place edit, t
       staff: roster.staff.map((s) => (s.id === staff.id ? { ...s, vkId: 777_001 } : s)),
     };
     assert.deepEqual(await store.loadRoster(schoolId), edited, 'the stale packed copy is not used');
-    assert.deepEqual(
-      (await packed.find({ schoolId }).toArray()).map((d) => [d.version, d.edits]),
-      [[version, 1]],
-    );
+    assert.deepEqual(await packedCopies(), [[version, 1]]);
     await parents.deleteMany({ schoolId });
     assert.deepEqual(await store.loadRoster(schoolId), edited, 'read from the repacked copy');
     await parents.insertMany(parentDocs);
