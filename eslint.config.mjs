@@ -39,7 +39,10 @@ export default tseslint.config(
         'error',
         {
           paths: [
-            ...nodeBuiltins.map((name) => ({ name, message: 'Node built-ins are not deterministic.' })),
+            ...nodeBuiltins.map((name) => ({
+              name,
+              message: 'Node built-ins are not deterministic.',
+            })),
             { name: 'mongodb', message: 'Workflows reach MongoDB only through activities.' },
             { name: 'undici', message: 'Workflows reach the network only through activities.' },
           ],

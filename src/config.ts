@@ -15,7 +15,10 @@ const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_UI_PORT: port.default(8233),
-  MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb://').optional(),
+  MONGODB_URI: z
+    .string()
+    .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb://')
+    .optional(),
   MONGODB_DB: z.string().min(1).default('sferum'),
   /** Port of the MongoDB-compatible server `npm start` runs when MONGODB_URI is not set. */
   LOCAL_MONGO_PORT: port.default(27027),
@@ -23,7 +26,10 @@ const envSchema = z.object({
   API_PORT: port.default(3000),
   API_PUBLIC_URL: z.url().optional(),
   VK_API_BASE: z.url().default('https://api.vk.ru'),
-  VK_API_VERSION: z.string().regex(/^5\.\d+$/, 'must look like 5.199').default('5.199'),
+  VK_API_VERSION: z
+    .string()
+    .regex(/^5\.\d+$/, 'must look like 5.199')
+    .default('5.199'),
   /** Kept under the platform's 20 requests/s per community token, so bursts never meet error 6. */
   VK_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().max(1000).default(18),
   EMULATOR_PORT: port.default(8999),
@@ -52,7 +58,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     throw new ConfigError(
-      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`),
+      parsed.error.issues.map(
+        (issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`,
+      ),
     );
   }
   const dev = parsed.data.SFERUM_DEV ?? parsed.data.NODE_ENV !== 'production';

@@ -8,7 +8,10 @@ export function decisionSinks(logger: Logger): InjectedSinks<DecisionSinks> {
     decisions: {
       record: {
         fn(info, decision) {
-          logger.info({ workflowId: info.workflowId, runId: info.runId, decision }, 'call decision');
+          logger.info(
+            { workflowId: info.workflowId, runId: info.runId, decision },
+            'call decision',
+          );
         },
         callDuringReplay: false,
       },

@@ -16,7 +16,17 @@ import { startTestServices } from './support/services';
  * server for the run, then hands every test file to node's test runner, whose summary ends the
  * output.
  */
-const SUITES = ['unit', 'contract', 'workflow', 'replay', 'api', 'security', 'integration', 'drills', 'e2e'];
+const SUITES = [
+  'unit',
+  'contract',
+  'workflow',
+  'replay',
+  'api',
+  'security',
+  'integration',
+  'drills',
+  'e2e',
+];
 
 function testFiles(dir: string): string[] {
   const out: string[] = [];

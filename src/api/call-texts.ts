@@ -19,7 +19,10 @@ export const refusalReasons = [
 ] as const satisfies readonly RefusalReason[];
 
 /** Compiles only while the list above names every reason of the contract. */
-export const everyRefusalReasonListed: Exclude<RefusalReason, (typeof refusalReasons)[number]> extends never
+export const everyRefusalReasonListed: Exclude<
+  RefusalReason,
+  (typeof refusalReasons)[number]
+> extends never
   ? true
   : never = true;
 

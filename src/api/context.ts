@@ -7,7 +7,13 @@ import type { WorkflowGateway } from '../workflow-gateway';
 import type { PlanPort, RosterPort } from './ports';
 
 /** The Fastify instance with zod schemas as its type provider. */
-export type ZodApp = FastifyInstance<Server, IncomingMessage, ServerResponse, FastifyBaseLogger, ZodTypeProvider>;
+export type ZodApp = FastifyInstance<
+  Server,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  ZodTypeProvider
+>;
 
 /** What every route module receives. */
 export interface RouteContext {

@@ -66,7 +66,9 @@ export function createApiMetrics(): ApiMetrics {
       );
       for (const [key, h] of durations) {
         DURATION_BUCKETS.forEach((le, i) => {
-          lines.push(`sferum_api_request_duration_seconds_bucket{${key},le="${le}"} ${h.buckets[i] ?? 0}`);
+          lines.push(
+            `sferum_api_request_duration_seconds_bucket{${key},le="${le}"} ${h.buckets[i] ?? 0}`,
+          );
         });
         lines.push(`sferum_api_request_duration_seconds_bucket{${key},le="+Inf"} ${h.count}`);
         lines.push(`sferum_api_request_duration_seconds_sum{${key}} ${h.sum}`);
@@ -76,7 +78,8 @@ export function createApiMetrics(): ApiMetrics {
         '# HELP sferum_api_auth_failures_total Refused credentials, and requests refused for too many failures.',
         '# TYPE sferum_api_auth_failures_total counter',
       );
-      for (const [key, value] of authFailures) lines.push(`sferum_api_auth_failures_total{${key}} ${value}`);
+      for (const [key, value] of authFailures)
+        lines.push(`sferum_api_auth_failures_total{${key}} ${value}`);
       return `${lines.join('\n')}\n`;
     },
   };

@@ -20,7 +20,11 @@ export interface RosterPort {
   getSchool(schoolId: string): Promise<School | null>;
   getJournal(args: { schoolId: string; journalId: string }): Promise<Journal | null>;
   /** The journal's lessons on the given dates, any order. */
-  listLessons(args: { schoolId: string; journalId: string; dates: readonly string[] }): Promise<Lesson[]>;
+  listLessons(args: {
+    schoolId: string;
+    journalId: string;
+    dates: readonly string[];
+  }): Promise<Lesson[]>;
   getLesson(args: { schoolId: string; lessonId: string }): Promise<Lesson | null>;
   updateLesson(args: {
     schoolId: string;

@@ -1,12 +1,23 @@
 import type { Db } from 'mongodb';
-import { applyVkLinkEvent, importChangeSet, importSnapshot, type RosterEvents } from '../store/roster-import';
+import {
+  applyVkLinkEvent,
+  importChangeSet,
+  importSnapshot,
+  type RosterEvents,
+} from '../store/roster-import';
 import { createRosterStore } from '../store/roster-store';
 import { createSyncStore } from '../store/sync-store';
 import type { WorkflowGateway } from '../workflow-gateway';
 import type { PlanPort, RosterPort } from './ports';
 
 /** The API's roster port over the MongoDB roster store; imports signal the school's sync workflow. */
-export function createRosterPort({ db, gateway }: { db: Db; gateway: WorkflowGateway }): RosterPort {
+export function createRosterPort({
+  db,
+  gateway,
+}: {
+  db: Db;
+  gateway: WorkflowGateway;
+}): RosterPort {
   const store = createRosterStore({ db });
   const events: RosterEvents = { rosterChanged: (args) => gateway.rosterChanged(args) };
   return {

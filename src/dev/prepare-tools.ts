@@ -3,7 +3,8 @@ import { ensureFerretDb, ensureTemporalCli, ensureTestServer, findMongod } from 
 /** Builds every local tool once, with progress, so the first `npm start` or `npm test` is quick. */
 async function main(): Promise<void> {
   console.error(`[tools] temporal: ${await ensureTemporalCli()}`);
-  if (!process.env.MONGODB_URI && !findMongod()) console.error(`[tools] ferretdb: ${await ensureFerretDb()}`);
+  if (!process.env.MONGODB_URI && !findMongod())
+    console.error(`[tools] ferretdb: ${await ensureFerretDb()}`);
   console.error(`[tools] temporal-test-server: ${await ensureTestServer()}`);
 }
 

@@ -4,7 +4,13 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { searchAttributeFlags } from '../contracts/search-attributes';
 import { ManagedProcess, portOpen, waitUntil } from './processes';
-import { consoleProgress, ensureFerretDb, ensureTemporalCli, findMongod, type Progress } from './tools';
+import {
+  consoleProgress,
+  ensureFerretDb,
+  ensureTemporalCli,
+  findMongod,
+  type Progress,
+} from './tools';
 
 /**
  * The real local services the embedded system and the tests run on: a Temporal CLI dev server
@@ -84,7 +90,10 @@ export async function startTemporalDevServer(args: {
   const uiUrl = args.uiPort === undefined ? undefined : `http://127.0.0.1:${args.uiPort}`;
   if (args.uiPort !== undefined) {
     const uiPort = args.uiPort;
-    await waitUntil('Temporal Web UI', () => portOpen(uiPort), { timeoutMs: 30_000, process: proc });
+    await waitUntil('Temporal Web UI', () => portOpen(uiPort), {
+      timeoutMs: 30_000,
+      process: proc,
+    });
   }
   return { name: 'temporal', address, uiUrl, namespace, pid: proc.pid, stop: () => proc.stop() };
 }

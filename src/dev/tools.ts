@@ -71,7 +71,9 @@ async function runBuild(
   opts: { cwd?: string; env?: NodeJS.ProcessEnv; progress: Progress },
 ): Promise<void> {
   const started = Date.now();
-  opts.progress(`[tools] building ${label}: ${command} ${args.join(' ')} (first time only; takes minutes)`);
+  opts.progress(
+    `[tools] building ${label}: ${command} ${args.join(' ')} (first time only; takes minutes)`,
+  );
   const child = spawn(command, args, {
     cwd: opts.cwd,
     env: opts.env ?? process.env,
@@ -91,7 +93,9 @@ async function runBuild(
   child.stderr.on('data', onData);
   const heartbeat = setInterval(() => {
     const seconds = Math.round((Date.now() - started) / 1000);
-    opts.progress(`[tools] ${label}: still building, ${seconds}s elapsed, ${lines} lines of output`);
+    opts.progress(
+      `[tools] ${label}: still building, ${seconds}s elapsed, ${lines} lines of output`,
+    );
   }, 15_000);
   try {
     const code = await new Promise<number | null>((resolveExit, reject) => {
@@ -179,7 +183,10 @@ export async function ensureFerretDb(
   await mkdir(join(toolsDir(env), 'src'), { recursive: true });
   await cp(moduleDir, sourceDir, { recursive: true });
   await chmodTree(sourceDir);
-  await writeFile(join(sourceDir, 'build', 'version', 'version.txt'), `${TOOL_VERSIONS.ferretdb}\n`);
+  await writeFile(
+    join(sourceDir, 'build', 'version', 'version.txt'),
+    `${TOOL_VERSIONS.ferretdb}\n`,
+  );
   await mkdir(binDir, { recursive: true });
   await runBuild('ferretdb', go, ['build', '-o', target, './cmd/ferretdb'], {
     cwd: sourceDir,
@@ -200,7 +207,9 @@ async function chmodTree(dir: string): Promise<void> {
   }
 }
 
-const TEST_SERVER_POM = (version: string): string => `<project xmlns="http://maven.apache.org/POM/4.0.0">
+const TEST_SERVER_POM = (
+  version: string,
+): string => `<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>sferum-sync.tools</groupId>
   <artifactId>temporal-test-server-runtime</artifactId>

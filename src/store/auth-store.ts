@@ -29,7 +29,12 @@ interface CredentialDoc {
 /** Who a valid credential belongs to. Contains IDs only. */
 export type Principal =
   | { readonly kind: 'admin'; readonly schoolId: string; readonly keyId: string }
-  | { readonly kind: 'teacher'; readonly schoolId: string; readonly staffId: string; readonly keyId: string };
+  | {
+      readonly kind: 'teacher';
+      readonly schoolId: string;
+      readonly staffId: string;
+      readonly keyId: string;
+    };
 
 export interface IssuedCredential {
   /** The plain credential: show it once, never store or log it. */
@@ -69,7 +74,13 @@ async function issue(
 }
 
 /** Issues (and rotates) a school's admin key. Returns the plain key once. */
-export function issueAdminKey({ db, schoolId }: { db: Db; schoolId: string }): Promise<IssuedCredential> {
+export function issueAdminKey({
+  db,
+  schoolId,
+}: {
+  db: Db;
+  schoolId: string;
+}): Promise<IssuedCredential> {
   return issue(db, 'admin', schoolId, null);
 }
 

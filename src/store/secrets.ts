@@ -21,7 +21,10 @@ export interface SecretBox {
  */
 export const DEV_SECRETS_KEY = 'de'.repeat(32);
 
-export function resolveSecretsKey(config: { SECRETS_KEY?: string | undefined; dev: boolean }): string {
+export function resolveSecretsKey(config: {
+  SECRETS_KEY?: string | undefined;
+  dev: boolean;
+}): string {
   if (config.SECRETS_KEY) return config.SECRETS_KEY;
   if (config.dev) return DEV_SECRETS_KEY;
   throw new Error(

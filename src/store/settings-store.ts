@@ -91,7 +91,11 @@ export function createSettingsStore({ db, box }: { db: Db; box: SecretBox }): Se
     async save({ schoolId, input }) {
       const parsed = schoolSettingsInputSchema.safeParse(input);
       if (!parsed.success) {
-        throw new TypedError(ErrorType.InvalidInput, 'invalid school settings', issuesOf(parsed.error));
+        throw new TypedError(
+          ErrorType.InvalidInput,
+          'invalid school settings',
+          issuesOf(parsed.error),
+        );
       }
       const s: SchoolSettings = parsed.data;
       const doc: SettingsDoc = {
@@ -103,7 +107,9 @@ export function createSettingsStore({ db, box }: { db: Db; box: SecretBox }): Se
               server: s.proxy.server,
               port: s.proxy.port,
               ...(s.proxy.username === undefined ? {} : { username: s.proxy.username }),
-              ...(s.proxy.password === undefined ? {} : { password: box.encrypt(s.proxy.password) }),
+              ...(s.proxy.password === undefined
+                ? {}
+                : { password: box.encrypt(s.proxy.password) }),
               auth: s.proxy.auth,
             }
           : null,

@@ -25,14 +25,31 @@ function fieldPaths(body: string): string[] {
 
 /** Everything an endpoint could change, to compare before and after a rejected request. */
 async function snapshotOf(db: Db): Promise<string> {
-  const names = ['schools', 'staff', 'students', 'parents', 'classes', 'journals', 'lessons', 'templates', 'school_settings', 'study_profiles', 'roster_changes'];
+  const names = [
+    'schools',
+    'staff',
+    'students',
+    'parents',
+    'classes',
+    'journals',
+    'lessons',
+    'templates',
+    'school_settings',
+    'study_profiles',
+    'roster_changes',
+  ];
   const parts: Record<string, unknown[]> = {};
-  for (const name of names) parts[name] = await db.collection(name).find({}).sort({ _id: 1 }).toArray();
+  for (const name of names)
+    parts[name] = await db.collection(name).find({}).sort({ _id: 1 }).toArray();
   parts.roster = [await createRosterStore({ db }).loadRoster(SCHOOL_ID)];
   return JSON.stringify(parts);
 }
 
-const validSettings = { communityId: 123456, token: 'vk1.a.community-token-0123456789', period: '30' };
+const validSettings = {
+  communityId: 123456,
+  token: 'vk1.a.community-token-0123456789',
+  period: '30',
+};
 
 void describe('bad input → 400 naming the field, nothing changed', () => {
   const cases: {
@@ -43,34 +60,166 @@ void describe('bad input → 400 naming the field, nothing changed', () => {
     fields: string[];
     key?: 'admin' | 'teacher1';
   }[] = [
-    { name: 'start call without lessonId', method: 'POST', url: '/journals/j-1/call/start', body: {}, fields: ['lessonId'], key: 'teacher1' },
-    { name: 'start call with a malformed lessonId', method: 'POST', url: '/journals/j-1/call/start', body: { lessonId: 'a b' }, fields: ['lessonId'], key: 'teacher1' },
-    { name: 'journal ID with a space', method: 'GET', url: '/journals/j%201/call', fields: ['id'], key: 'teacher1' },
-    { name: 'end call in a malformed journal ID', method: 'POST', url: '/journals/j%201/call/end', fields: ['id'], key: 'teacher1' },
-    { name: 'lesson patch with a string online', method: 'PATCH', url: '/lessons/l-1', body: { online: 'yes' }, fields: ['online'], key: 'teacher1' },
-    { name: 'lesson patch with an unknown status', method: 'PATCH', url: '/lessons/l-1', body: { status: 'done' }, fields: ['status'], key: 'teacher1' },
-    { name: 'empty lesson patch', method: 'PATCH', url: '/lessons/l-1', body: {}, fields: ['online'], key: 'teacher1' },
-    { name: 'V1: online switch in a journal without a subject chat', method: 'PATCH', url: '/lessons/l-3', body: { online: true }, fields: ['online'], key: 'admin' },
-    { name: 'settings with a bad community ID and a short token', method: 'PUT', url: `/schools/${SCHOOL_ID}/settings`, body: { communityId: -1, token: 'short' }, fields: ['communityId', 'token'] },
-    { name: 'S2: proxy auth on without credentials', method: 'PUT', url: `/schools/${SCHOOL_ID}/settings`, body: { ...validSettings, proxy: { server: 'proxy.local', port: 3128, auth: true } }, fields: ['proxy.auth'] },
-    { name: 'S3: an unknown period', method: 'PUT', url: `/schools/${SCHOOL_ID}/settings`, body: { ...validSettings, period: '7' }, fields: ['period'] },
+    {
+      name: 'start call without lessonId',
+      method: 'POST',
+      url: '/journals/j-1/call/start',
+      body: {},
+      fields: ['lessonId'],
+      key: 'teacher1',
+    },
+    {
+      name: 'start call with a malformed lessonId',
+      method: 'POST',
+      url: '/journals/j-1/call/start',
+      body: { lessonId: 'a b' },
+      fields: ['lessonId'],
+      key: 'teacher1',
+    },
+    {
+      name: 'journal ID with a space',
+      method: 'GET',
+      url: '/journals/j%201/call',
+      fields: ['id'],
+      key: 'teacher1',
+    },
+    {
+      name: 'end call in a malformed journal ID',
+      method: 'POST',
+      url: '/journals/j%201/call/end',
+      fields: ['id'],
+      key: 'teacher1',
+    },
+    {
+      name: 'lesson patch with a string online',
+      method: 'PATCH',
+      url: '/lessons/l-1',
+      body: { online: 'yes' },
+      fields: ['online'],
+      key: 'teacher1',
+    },
+    {
+      name: 'lesson patch with an unknown status',
+      method: 'PATCH',
+      url: '/lessons/l-1',
+      body: { status: 'done' },
+      fields: ['status'],
+      key: 'teacher1',
+    },
+    {
+      name: 'empty lesson patch',
+      method: 'PATCH',
+      url: '/lessons/l-1',
+      body: {},
+      fields: ['online'],
+      key: 'teacher1',
+    },
+    {
+      name: 'V1: online switch in a journal without a subject chat',
+      method: 'PATCH',
+      url: '/lessons/l-3',
+      body: { online: true },
+      fields: ['online'],
+      key: 'admin',
+    },
+    {
+      name: 'settings with a bad community ID and a short token',
+      method: 'PUT',
+      url: `/schools/${SCHOOL_ID}/settings`,
+      body: { communityId: -1, token: 'short' },
+      fields: ['communityId', 'token'],
+    },
+    {
+      name: 'S2: proxy auth on without credentials',
+      method: 'PUT',
+      url: `/schools/${SCHOOL_ID}/settings`,
+      body: { ...validSettings, proxy: { server: 'proxy.local', port: 3128, auth: true } },
+      fields: ['proxy.auth'],
+    },
+    {
+      name: 'S3: an unknown period',
+      method: 'PUT',
+      url: `/schools/${SCHOOL_ID}/settings`,
+      body: { ...validSettings, period: '7' },
+      fields: ['period'],
+    },
     {
       name: 'roster snapshot with several errors (every one listed)',
       method: 'POST',
       url: `/schools/${SCHOOL_ID}/roster`,
       body: (() => {
         const r = rosterFixture();
-        return { ...r, students: [{ ...r.students?.[0], classId: 'no-such-class' }, { ...r.students?.[1], vkId: 'x' }] };
+        return {
+          ...r,
+          students: [
+            { ...r.students?.[0], classId: 'no-such-class' },
+            { ...r.students?.[1], vkId: 'x' },
+          ],
+        };
       })(),
       fields: ['students[0].classId', 'students[1].vkId'],
     },
-    { name: 'roster snapshot for another school', method: 'POST', url: `/schools/${SCHOOL_ID}/roster`, body: { ...rosterFixture(), school: { id: 'sch-2', name: 'x' } }, fields: ['school.id'] },
-    { name: 'change set with a bad record', method: 'POST', url: `/schools/${SCHOOL_ID}/roster/changes`, body: { schoolId: SCHOOL_ID, upsert: { lessons: [{ id: 'l-9', journalId: 'j-1', date: '2026-13-01', number: 1, online: true, status: 'published' }] } }, fields: ['upsert.lessons[0].date'] },
-    { name: 'change set for another school', method: 'POST', url: `/schools/${SCHOOL_ID}/roster/changes`, body: { schoolId: 'sch-2' }, fields: ['schoolId'] },
-    { name: 'P1: link event without a VK ID and profile', method: 'POST', url: `/schools/${SCHOOL_ID}/vk-links`, body: { action: 'link', personKind: 'staff', personId: 't-2' }, fields: ['vkId', 'profile'] },
-    { name: 'P2: unlink event of an unknown kind', method: 'POST', url: `/schools/${SCHOOL_ID}/vk-links`, body: { action: 'unlink', personKind: 'pupil', personId: 's-1' }, fields: ['personKind'] },
-    { name: 'plan ID with a slash-free but illegal character', method: 'GET', url: `/schools/${SCHOOL_ID}/plans/plan%20x`, fields: ['planId'] },
-    { name: 'approve with an illegal plan ID', method: 'POST', url: `/schools/${SCHOOL_ID}/plans/plan%20x/approve`, fields: ['planId'] },
+    {
+      name: 'roster snapshot for another school',
+      method: 'POST',
+      url: `/schools/${SCHOOL_ID}/roster`,
+      body: { ...rosterFixture(), school: { id: 'sch-2', name: 'x' } },
+      fields: ['school.id'],
+    },
+    {
+      name: 'change set with a bad record',
+      method: 'POST',
+      url: `/schools/${SCHOOL_ID}/roster/changes`,
+      body: {
+        schoolId: SCHOOL_ID,
+        upsert: {
+          lessons: [
+            {
+              id: 'l-9',
+              journalId: 'j-1',
+              date: '2026-13-01',
+              number: 1,
+              online: true,
+              status: 'published',
+            },
+          ],
+        },
+      },
+      fields: ['upsert.lessons[0].date'],
+    },
+    {
+      name: 'change set for another school',
+      method: 'POST',
+      url: `/schools/${SCHOOL_ID}/roster/changes`,
+      body: { schoolId: 'sch-2' },
+      fields: ['schoolId'],
+    },
+    {
+      name: 'P1: link event without a VK ID and profile',
+      method: 'POST',
+      url: `/schools/${SCHOOL_ID}/vk-links`,
+      body: { action: 'link', personKind: 'staff', personId: 't-2' },
+      fields: ['vkId', 'profile'],
+    },
+    {
+      name: 'P2: unlink event of an unknown kind',
+      method: 'POST',
+      url: `/schools/${SCHOOL_ID}/vk-links`,
+      body: { action: 'unlink', personKind: 'pupil', personId: 's-1' },
+      fields: ['personKind'],
+    },
+    {
+      name: 'plan ID with a slash-free but illegal character',
+      method: 'GET',
+      url: `/schools/${SCHOOL_ID}/plans/plan%20x`,
+      fields: ['planId'],
+    },
+    {
+      name: 'approve with an illegal plan ID',
+      method: 'POST',
+      url: `/schools/${SCHOOL_ID}/plans/plan%20x/approve`,
+      fields: ['planId'],
+    },
   ];
 
   for (const c of cases) {
@@ -87,9 +236,12 @@ void describe('bad input → 400 naming the field, nothing changed', () => {
         assert.equal(res.statusCode, 400, res.body);
         assert.equal(errorOf(res.body).code, 'invalid_input');
         const paths = fieldPaths(res.body);
-        for (const field of c.fields) assert.ok(paths.includes(field), `${field} not in ${paths.join(', ')}`);
+        for (const field of c.fields)
+          assert.ok(paths.includes(field), `${field} not in ${paths.join(', ')}`);
         assert.equal(await snapshotOf(h.db), before, 'nothing may change on bad input');
-        const signalled = h.gateway.calls.filter((call) => call.method !== 'callState' && call.method !== 'syncStatus');
+        const signalled = h.gateway.calls.filter(
+          (call) => call.method !== 'callState' && call.method !== 'syncStatus',
+        );
         assert.deepEqual(signalled, [], 'no workflow may be messaged on bad input');
       }),
     );
@@ -100,7 +252,12 @@ void describe('authentication and authorisation', () => {
   void it(
     'a teacher starting a call in someone else’s journal → 403, and no workflow is messaged',
     run(async (h) => {
-      const res = await h.app.inject({ method: 'POST', url: '/journals/j-1/call/start', headers: bearer(h.teacher2), payload: { lessonId: 'l-1' } });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/journals/j-1/call/start',
+        headers: bearer(h.teacher2),
+        payload: { lessonId: 'l-1' },
+      });
       assert.equal(res.statusCode, 403);
       assert.deepEqual(errorOf(res.body), { code: 'forbidden', message: 'not allowed' });
       assert.deepEqual(h.gateway.calls, []);
@@ -110,7 +267,11 @@ void describe('authentication and authorisation', () => {
   void it(
     'a teacher gets the same 403 for a journal that does not exist (no detail leak)',
     run(async (h) => {
-      const res = await h.app.inject({ method: 'GET', url: '/journals/j-404/call', headers: bearer(h.teacher1) });
+      const res = await h.app.inject({
+        method: 'GET',
+        url: '/journals/j-404/call',
+        headers: bearer(h.teacher1),
+      });
       assert.equal(res.statusCode, 403);
       assert.deepEqual(errorOf(res.body), { code: 'forbidden', message: 'not allowed' });
     }),
@@ -120,10 +281,22 @@ void describe('authentication and authorisation', () => {
     'missing, malformed and wrong credentials → 401 with one generic message',
     run(async (h) => {
       const wrong = h.adminKey.slice(0, -4) + (h.adminKey.endsWith('AAAA') ? 'BBBB' : 'AAAA');
-      for (const headers of [{}, { authorization: 'Basic abc' }, bearer('nonsense'), bearer(wrong)]) {
-        const res = await h.app.inject({ method: 'GET', url: `/schools/${SCHOOL_ID}/status`, headers });
+      for (const headers of [
+        {},
+        { authorization: 'Basic abc' },
+        bearer('nonsense'),
+        bearer(wrong),
+      ]) {
+        const res = await h.app.inject({
+          method: 'GET',
+          url: `/schools/${SCHOOL_ID}/status`,
+          headers,
+        });
         assert.equal(res.statusCode, 401);
-        assert.deepEqual(errorOf(res.body), { code: 'unauthorized', message: 'authentication required' });
+        assert.deepEqual(errorOf(res.body), {
+          code: 'unauthorized',
+          message: 'authentication required',
+        });
       }
     }),
   );
@@ -132,7 +305,12 @@ void describe('authentication and authorisation', () => {
     'a teacher token is not an admin key, and one school’s admin key does not open another school',
     run(async (h) => {
       for (const key of [h.teacher1, h.otherSchoolAdminKey]) {
-        const res = await h.app.inject({ method: 'PUT', url: `/schools/${SCHOOL_ID}/settings`, headers: bearer(key), payload: validSettings });
+        const res = await h.app.inject({
+          method: 'PUT',
+          url: `/schools/${SCHOOL_ID}/settings`,
+          headers: bearer(key),
+          payload: validSettings,
+        });
         assert.equal(res.statusCode, 403);
       }
       assert.equal(await h.db.collection('school_settings').countDocuments(), 0);
@@ -143,13 +321,26 @@ void describe('authentication and authorisation', () => {
     'brute force: the 11th failure within a minute from one address → 429, even with a good key',
     run(async (h) => {
       for (let i = 0; i < 10; i++) {
-        const res = await h.app.inject({ method: 'GET', url: '/journals/j-1/call', headers: bearer(`sft.${'0'.repeat(16)}.${'x'.repeat(43)}`) });
+        const res = await h.app.inject({
+          method: 'GET',
+          url: '/journals/j-1/call',
+          headers: bearer(`sft.${'0'.repeat(16)}.${'x'.repeat(43)}`),
+        });
         assert.equal(res.statusCode, 401);
       }
-      const blocked = await h.app.inject({ method: 'GET', url: '/journals/j-1/call', headers: bearer(h.teacher1) });
+      const blocked = await h.app.inject({
+        method: 'GET',
+        url: '/journals/j-1/call',
+        headers: bearer(h.teacher1),
+      });
       assert.equal(blocked.statusCode, 429);
       assert.equal(errorOf(blocked.body).code, 'rate_limited');
-      const elsewhere = await h.app.inject({ method: 'GET', url: '/journals/j-1/call', headers: bearer(h.teacher1), remoteAddress: '10.0.0.9' });
+      const elsewhere = await h.app.inject({
+        method: 'GET',
+        url: '/journals/j-1/call',
+        headers: bearer(h.teacher1),
+        remoteAddress: '10.0.0.9',
+      });
       assert.equal(elsewhere.statusCode, 200, 'another address is not blocked');
       const metrics = await h.app.inject({ method: 'GET', url: '/metrics' });
       assert.match(metrics.body, /sferum_api_auth_failures_total\{outcome="blocked"\} 1/);
@@ -159,12 +350,25 @@ void describe('authentication and authorisation', () => {
   void it(
     'credentials and the page’s ?token= never reach the logs',
     run(async (h) => {
-      await h.app.inject({ method: 'GET', url: `/journals/j-1/page?token=${encodeURIComponent(h.teacher1)}` });
+      await h.app.inject({
+        method: 'GET',
+        url: `/journals/j-1/page?token=${encodeURIComponent(h.teacher1)}`,
+      });
       await h.app.inject({ method: 'GET', url: '/journals/j-1/call', headers: bearer(h.teacher1) });
-      await h.app.inject({ method: 'PUT', url: `/schools/${SCHOOL_ID}/settings`, headers: bearer(h.adminKey), payload: validSettings });
+      await h.app.inject({
+        method: 'PUT',
+        url: `/schools/${SCHOOL_ID}/settings`,
+        headers: bearer(h.adminKey),
+        payload: validSettings,
+      });
       const logs = h.logs();
       assert.ok(logs.includes('"reqId"'), 'request lines carry the request ID');
-      for (const secret of [h.teacher1, h.adminKey, validSettings.token, h.teacher1.split('.')[2] ?? '']) {
+      for (const secret of [
+        h.teacher1,
+        h.adminKey,
+        validSettings.token,
+        h.teacher1.split('.')[2] ?? '',
+      ]) {
         assert.ok(!logs.includes(secret), 'a secret was logged');
       }
     }),
@@ -175,7 +379,12 @@ void describe('journal calls (V2, V5, V6) through the workflow gateway', () => {
   void it(
     'the assigned teacher starts, sees the join link, is refused a second start (409, V3), and ends',
     run(async (h) => {
-      const start = await h.app.inject({ method: 'POST', url: '/journals/j-1/call/start', headers: bearer(h.teacher1), payload: { lessonId: 'l-1' } });
+      const start = await h.app.inject({
+        method: 'POST',
+        url: '/journals/j-1/call/start',
+        headers: bearer(h.teacher1),
+        payload: { lessonId: 'l-1' },
+      });
       assert.equal(start.statusCode, 200);
       const accepted = JSON.parse(start.body) as { accepted: boolean; joinLink: string };
       assert.equal(accepted.accepted, true);
@@ -185,19 +394,42 @@ void describe('journal calls (V2, V5, V6) through the workflow gateway', () => {
         args: { schoolId: SCHOOL_ID, journalId: 'j-1', lessonId: 'l-1', requestedBy: 't-1' },
       });
 
-      const state = await h.app.inject({ method: 'GET', url: '/journals/j-1/call', headers: bearer(h.teacher1) });
+      const state = await h.app.inject({
+        method: 'GET',
+        url: '/journals/j-1/call',
+        headers: bearer(h.teacher1),
+      });
       assert.equal(state.statusCode, 200);
-      const parsed = JSON.parse(state.body) as { running: { joinLink: string } & Record<string, unknown> };
+      const parsed = JSON.parse(state.body) as {
+        running: { joinLink: string } & Record<string, unknown>;
+      };
       assert.equal(parsed.running.joinLink, accepted.joinLink);
       assert.ok(!('callKey' in parsed.running), 'internal fields stay out of the reply');
 
-      const again = await h.app.inject({ method: 'POST', url: '/journals/j-1/call/start', headers: bearer(h.teacher1), payload: { lessonId: 'l-1' } });
+      const again = await h.app.inject({
+        method: 'POST',
+        url: '/journals/j-1/call/start',
+        headers: bearer(h.teacher1),
+        payload: { lessonId: 'l-1' },
+      });
       assert.equal(again.statusCode, 409);
-      assert.deepEqual(JSON.parse(again.body), { accepted: false, reason: 'anotherCallRunning', runningLessonId: 'l-1' });
+      assert.deepEqual(JSON.parse(again.body), {
+        accepted: false,
+        reason: 'anotherCallRunning',
+        runningLessonId: 'l-1',
+      });
 
-      const end = await h.app.inject({ method: 'POST', url: '/journals/j-1/call/end', headers: bearer(h.teacher1) });
+      const end = await h.app.inject({
+        method: 'POST',
+        url: '/journals/j-1/call/end',
+        headers: bearer(h.teacher1),
+      });
       assert.equal(end.statusCode, 200);
-      const endAgain = await h.app.inject({ method: 'POST', url: '/journals/j-1/call/end', headers: bearer(h.adminKey) });
+      const endAgain = await h.app.inject({
+        method: 'POST',
+        url: '/journals/j-1/call/end',
+        headers: bearer(h.adminKey),
+      });
       assert.equal(endAgain.statusCode, 409);
       assert.deepEqual(JSON.parse(endAgain.body), { accepted: false, reason: 'noCallRunning' });
     }),
@@ -206,29 +438,63 @@ void describe('journal calls (V2, V5, V6) through the workflow gateway', () => {
   void it(
     'lessons of today and tomorrow come with their grid times in the school’s zone',
     run(async (h) => {
-      const res = await h.app.inject({ method: 'GET', url: '/journals/j-1/lessons', headers: bearer(h.teacher1) });
+      const res = await h.app.inject({
+        method: 'GET',
+        url: '/journals/j-1/lessons',
+        headers: bearer(h.teacher1),
+      });
       assert.equal(res.statusCode, 200);
-      const body = JSON.parse(res.body) as { today: string; lessons: { id: string; start: string | null }[] };
+      const body = JSON.parse(res.body) as {
+        today: string;
+        lessons: { id: string; start: string | null }[];
+      };
       assert.equal(body.today, '2026-12-01');
-      assert.deepEqual(body.lessons.map((l) => [l.id, l.start]), [['l-1', '09:30'], ['l-2', '08:30']]);
+      assert.deepEqual(
+        body.lessons.map((l) => [l.id, l.start]),
+        [
+          ['l-1', '09:30'],
+          ['l-2', '08:30'],
+        ],
+      );
     }),
   );
 
   void it(
     'V1: patching a lesson stores it and signals lessonsChanged; a failed signal is 503 and the patch may be repeated',
     run(async (h) => {
-      const res = await h.app.inject({ method: 'PATCH', url: '/lessons/l-2', headers: bearer(h.teacher1), payload: { online: true, status: 'published' } });
+      const res = await h.app.inject({
+        method: 'PATCH',
+        url: '/lessons/l-2',
+        headers: bearer(h.teacher1),
+        payload: { online: true, status: 'published' },
+      });
       assert.equal(res.statusCode, 200);
-      const lesson = await createRosterStore({ db: h.db }).getLesson({ schoolId: SCHOOL_ID, lessonId: 'l-2' });
+      const lesson = await createRosterStore({ db: h.db }).getLesson({
+        schoolId: SCHOOL_ID,
+        lessonId: 'l-2',
+      });
       assert.equal(lesson?.online, true);
       assert.equal(lesson?.status, 'published');
-      assert.deepEqual(h.gateway.calls.at(-1), { method: 'lessonsChanged', args: { schoolId: SCHOOL_ID, journalId: 'j-1', lessonIds: ['l-2'] } });
+      assert.deepEqual(h.gateway.calls.at(-1), {
+        method: 'lessonsChanged',
+        args: { schoolId: SCHOOL_ID, journalId: 'j-1', lessonIds: ['l-2'] },
+      });
 
-      const other = await h.app.inject({ method: 'PATCH', url: '/lessons/l-3', headers: bearer(h.teacher1), payload: { status: 'conducted' } });
+      const other = await h.app.inject({
+        method: 'PATCH',
+        url: '/lessons/l-3',
+        headers: bearer(h.teacher1),
+        payload: { status: 'conducted' },
+      });
       assert.equal(other.statusCode, 403, 'a lesson of another teacher’s journal');
 
       h.gateway.failLessonsChanged = true;
-      const failed = await h.app.inject({ method: 'PATCH', url: '/lessons/l-2', headers: bearer(h.teacher1), payload: { status: 'conducted' } });
+      const failed = await h.app.inject({
+        method: 'PATCH',
+        url: '/lessons/l-2',
+        headers: bearer(h.teacher1),
+        payload: { status: 'conducted' },
+      });
       assert.equal(failed.statusCode, 503);
     }),
   );
@@ -238,61 +504,144 @@ void describe('school admin calls', () => {
   void it(
     'S1–S3: settings are saved, the reply and GET hold no secret, and the sync is told',
     run(async (h) => {
-      const put = await h.app.inject({ method: 'PUT', url: `/schools/${SCHOOL_ID}/settings`, headers: bearer(h.adminKey), payload: { ...validSettings, proxy: { server: 'proxy.local', port: 3128, username: 'u', password: 'proxy-secret-1', auth: true } } });
+      const put = await h.app.inject({
+        method: 'PUT',
+        url: `/schools/${SCHOOL_ID}/settings`,
+        headers: bearer(h.adminKey),
+        payload: {
+          ...validSettings,
+          proxy: {
+            server: 'proxy.local',
+            port: 3128,
+            username: 'u',
+            password: 'proxy-secret-1',
+            auth: true,
+          },
+        },
+      });
       assert.equal(put.statusCode, 200, put.body);
-      const get = await h.app.inject({ method: 'GET', url: `/schools/${SCHOOL_ID}/settings`, headers: bearer(h.adminKey) });
+      const get = await h.app.inject({
+        method: 'GET',
+        url: `/schools/${SCHOOL_ID}/settings`,
+        headers: bearer(h.adminKey),
+      });
       for (const body of [put.body, get.body]) {
         assert.ok(!body.includes(validSettings.token) && !body.includes('proxy-secret-1'));
         assert.equal((JSON.parse(body) as { tokenSet: boolean }).tokenSet, true);
       }
-      assert.deepEqual(h.gateway.calls, [{ method: 'settingsChanged', args: { schoolId: SCHOOL_ID } }]);
+      assert.deepEqual(h.gateway.calls, [
+        { method: 'settingsChanged', args: { schoolId: SCHOOL_ID } },
+      ]);
     }),
   );
 
   void it(
     'C3: a change set is applied and rosterChanged is signalled with its change ID',
     run(async (h) => {
-      const res = await h.app.inject({ method: 'POST', url: `/schools/${SCHOOL_ID}/roster/changes`, headers: bearer(h.adminKey), payload: { schoolId: SCHOOL_ID, remove: { parents: ['p-1'] } } });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: `/schools/${SCHOOL_ID}/roster/changes`,
+        headers: bearer(h.adminKey),
+        payload: { schoolId: SCHOOL_ID, remove: { parents: ['p-1'] } },
+      });
       assert.equal(res.statusCode, 200, res.body);
       const { changeId } = JSON.parse(res.body) as { changeId: string };
-      assert.deepEqual(h.gateway.calls, [{ method: 'rosterChanged', args: { schoolId: SCHOOL_ID, changeId } }]);
+      assert.deepEqual(h.gateway.calls, [
+        { method: 'rosterChanged', args: { schoolId: SCHOOL_ID, changeId } },
+      ]);
     }),
   );
 
   void it(
     'P1: a link event sets the VK ID and the person leaves the "no VK ID" list',
     run(async (h) => {
-      const listBefore = await h.app.inject({ method: 'GET', url: `/schools/${SCHOOL_ID}/no-vk-id`, headers: bearer(h.adminKey) });
+      const listBefore = await h.app.inject({
+        method: 'GET',
+        url: `/schools/${SCHOOL_ID}/no-vk-id`,
+        headers: bearer(h.adminKey),
+      });
       assert.ok(listBefore.body.includes('"s-2"'));
       const res = await h.app.inject({
         method: 'POST',
         url: `/schools/${SCHOOL_ID}/vk-links`,
         headers: bearer(h.adminKey),
-        payload: { action: 'link', personKind: 'student', personId: 's-2', vkId: 202, profile: { firstName: 'Дарья', lastName: 'Зайцева', birthday: '2014-03-02', gender: 'female' } },
+        payload: {
+          action: 'link',
+          personKind: 'student',
+          personId: 's-2',
+          vkId: 202,
+          profile: {
+            firstName: 'Дарья',
+            lastName: 'Зайцева',
+            birthday: '2014-03-02',
+            gender: 'female',
+          },
+        },
       });
       assert.equal(res.statusCode, 200, res.body);
-      const listAfter = await h.app.inject({ method: 'GET', url: `/schools/${SCHOOL_ID}/no-vk-id`, headers: bearer(h.adminKey) });
+      const listAfter = await h.app.inject({
+        method: 'GET',
+        url: `/schools/${SCHOOL_ID}/no-vk-id`,
+        headers: bearer(h.adminKey),
+      });
       assert.ok(!listAfter.body.includes('"s-2"'));
-      assert.ok(listAfter.body.includes('Петров Борис'), 'names are shown to the school’s own admin');
+      assert.ok(
+        listAfter.body.includes('Петров Борис'),
+        'names are shown to the school’s own admin',
+      );
     }),
   );
 
   void it(
     'sync now, status, plans and approval',
     run(async (h) => {
-      const sync = await h.app.inject({ method: 'POST', url: `/schools/${SCHOOL_ID}/sync`, headers: bearer(h.adminKey) });
+      const sync = await h.app.inject({
+        method: 'POST',
+        url: `/schools/${SCHOOL_ID}/sync`,
+        headers: bearer(h.adminKey),
+      });
       assert.deepEqual(JSON.parse(sync.body), { runId: 'run-1' });
-      const status = await h.app.inject({ method: 'GET', url: `/schools/${SCHOOL_ID}/status`, headers: bearer(h.adminKey) });
-      assert.equal((JSON.parse(status.body) as { workflowStarted: boolean }).workflowStarted, false);
-      const missing = await h.app.inject({ method: 'GET', url: `/schools/${SCHOOL_ID}/plans/plan-x`, headers: bearer(h.adminKey) });
+      const status = await h.app.inject({
+        method: 'GET',
+        url: `/schools/${SCHOOL_ID}/status`,
+        headers: bearer(h.adminKey),
+      });
+      assert.equal(
+        (JSON.parse(status.body) as { workflowStarted: boolean }).workflowStarted,
+        false,
+      );
+      const missing = await h.app.inject({
+        method: 'GET',
+        url: `/schools/${SCHOOL_ID}/plans/plan-x`,
+        headers: bearer(h.adminKey),
+      });
       assert.equal(missing.statusCode, 404);
-      const saved = await createSyncStore(h.db).savePlan({ schoolId: SCHOOL_ID, runId: 'run-1', status: 'held', chats: [], skipped: [], held: null, approvedBy: null });
-      const plan = await h.app.inject({ method: 'GET', url: `/schools/${SCHOOL_ID}/plans/${saved._id}`, headers: bearer(h.adminKey) });
+      const saved = await createSyncStore(h.db).savePlan({
+        schoolId: SCHOOL_ID,
+        runId: 'run-1',
+        status: 'held',
+        chats: [],
+        skipped: [],
+        held: null,
+        approvedBy: null,
+      });
+      const plan = await h.app.inject({
+        method: 'GET',
+        url: `/schools/${SCHOOL_ID}/plans/${saved._id}`,
+        headers: bearer(h.adminKey),
+      });
       assert.equal(plan.statusCode, 200, plan.body);
       assert.equal((JSON.parse(plan.body) as { planId: string }).planId, saved._id);
-      const approve = await h.app.inject({ method: 'POST', url: `/schools/${SCHOOL_ID}/plans/${saved._id}/approve`, headers: bearer(h.adminKey) });
+      const approve = await h.app.inject({
+        method: 'POST',
+        url: `/schools/${SCHOOL_ID}/plans/${saved._id}/approve`,
+        headers: bearer(h.adminKey),
+      });
       assert.equal(approve.statusCode, 409);
-      assert.deepEqual(h.gateway.calls.at(-1), { method: 'approvePlan', args: { schoolId: SCHOOL_ID, planId: saved._id, approvedBy: 'school-admin' } });
+      assert.deepEqual(h.gateway.calls.at(-1), {
+        method: 'approvePlan',
+        args: { schoolId: SCHOOL_ID, planId: saved._id, approvedBy: 'school-admin' },
+      });
     }),
   );
 });
@@ -306,16 +655,33 @@ void describe('operations', () => {
       h.temporalReady.value = false;
       const notReady = await h.app.inject({ method: 'GET', url: '/readyz' });
       assert.equal(notReady.statusCode, 503);
-      assert.deepEqual(JSON.parse(notReady.body), { status: 'not ready', checks: { mongodb: true, temporal: false } });
+      assert.deepEqual(JSON.parse(notReady.body), {
+        status: 'not ready',
+        checks: { mongodb: true, temporal: false },
+      });
 
-      const given = await h.app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'abc-123' } });
+      const given = await h.app.inject({
+        method: 'GET',
+        url: '/healthz',
+        headers: { 'x-request-id': 'abc-123' },
+      });
       assert.equal(given.headers['x-request-id'], 'abc-123');
-      const generated = await h.app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'bad id\n' } });
+      const generated = await h.app.inject({
+        method: 'GET',
+        url: '/healthz',
+        headers: { 'x-request-id': 'bad id\n' },
+      });
       assert.match(String(generated.headers['x-request-id']), /^[0-9a-f-]{36}$/);
 
       const metrics = await h.app.inject({ method: 'GET', url: '/metrics' });
-      assert.match(metrics.body, /sferum_api_requests_total\{method="GET",route="\/readyz",status="503"\} 1/);
-      assert.match(metrics.body, /sferum_api_request_duration_seconds_count\{method="GET",route="\/healthz",status="200"\} 3/);
+      assert.match(
+        metrics.body,
+        /sferum_api_requests_total\{method="GET",route="\/readyz",status="503"\} 1/,
+      );
+      assert.match(
+        metrics.body,
+        /sferum_api_request_duration_seconds_count\{method="GET",route="\/healthz",status="200"\} 3/,
+      );
     }),
   );
 
@@ -327,7 +693,10 @@ void describe('operations', () => {
       const doc = JSON.parse(res.body) as {
         openapi: string;
         info: { title: string; version: string };
-        paths: Record<string, Record<string, { responses: Record<string, unknown>; security?: unknown }>>;
+        paths: Record<
+          string,
+          Record<string, { responses: Record<string, unknown>; security?: unknown }>
+        >;
         components: { schemas: Record<string, unknown> };
       };
       assert.match(doc.openapi, /^3\.\d+\.\d+$/);
@@ -358,11 +727,17 @@ void describe('operations', () => {
         assert.ok(op, `${method.toUpperCase()} ${path} missing`);
         assert.ok(Object.keys(op.responses).length > 0, `${method} ${path} documents no reply`);
         if (!path.endsWith('/page') && !path.endsWith('z')) {
-          assert.ok(op.responses['400'] && op.responses['401'] && op.responses['403'], `${method} ${path} lacks error replies`);
+          assert.ok(
+            op.responses['400'] && op.responses['401'] && op.responses['403'],
+            `${method} ${path} lacks error replies`,
+          );
           assert.ok(op.security, `${method} ${path} lacks security`);
         }
       }
-      assert.ok(doc.paths['/journals/{id}/call/start']?.post?.responses['409'], 'refusal documented');
+      assert.ok(
+        doc.paths['/journals/{id}/call/start']?.post?.responses['409'],
+        'refusal documented',
+      );
       assert.ok(doc.components.schemas.Error, 'the error shape is a named schema');
     }),
   );

@@ -10,7 +10,10 @@ before(() => mongo.start());
 after(() => mongo.stop());
 
 void it('credentials are stored hashed, name their holder, and issuing again rotates them', async () => {
-  const { client, db } = await connectMongo(mongo.uri, `test_auth_${randomBytes(5).toString('hex')}`);
+  const { client, db } = await connectMongo(
+    mongo.uri,
+    `test_auth_${randomBytes(5).toString('hex')}`,
+  );
   try {
     const auth = createAuthStore({ db });
     await auth.ensureIndexes();
@@ -24,7 +27,11 @@ void it('credentials are stored hashed, name their holder, and issuing again rot
       assert.ok(!stored.includes(secret.split('.')[2] ?? '-'), 'the secret part is never stored');
     }
 
-    assert.deepEqual(await auth.authenticate(admin.secret), { kind: 'admin', schoolId: 'sch-1', keyId: admin.keyId });
+    assert.deepEqual(await auth.authenticate(admin.secret), {
+      kind: 'admin',
+      schoolId: 'sch-1',
+      keyId: admin.keyId,
+    });
     assert.deepEqual(await auth.authenticate(teacher.secret), {
       kind: 'teacher',
       schoolId: 'sch-1',
@@ -37,7 +44,11 @@ void it('credentials are stored hashed, name their holder, and issuing again rot
     const rotated = await issueTeacherToken({ db, schoolId: 'sch-1', staffId: 't-1' });
     assert.equal(await auth.authenticate(teacher.secret), null, 'the old token stops working');
     assert.notEqual(await auth.authenticate(rotated.secret), null);
-    assert.notEqual(await auth.authenticate(admin.secret), null, 'rotation touches only that holder');
+    assert.notEqual(
+      await auth.authenticate(admin.secret),
+      null,
+      'rotation touches only that holder',
+    );
     await db.dropDatabase();
   } finally {
     await client.close();

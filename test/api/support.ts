@@ -7,7 +7,11 @@ import type { MongoClient, Db } from 'mongodb';
 import pino from 'pino';
 import { buildApi, type ApiDeps } from '../../src/api/server';
 import type { ZodApp } from '../../src/api/context';
-import type { JournalCallState, StartCallResult, EndCallResult } from '../../src/contracts/journal-calls';
+import type {
+  JournalCallState,
+  StartCallResult,
+  EndCallResult,
+} from '../../src/contracts/journal-calls';
 import type { RosterSnapshotInput } from '../../src/contracts/roster';
 import type { SyncStatus } from '../../src/contracts/school-sync';
 import { freePort } from '../../src/dev/processes';
@@ -30,19 +34,61 @@ export function rosterFixture(): RosterSnapshotInput {
   return {
     school: { id: SCHOOL_ID, name: 'Школа № 1', timeZone: 'Europe/Moscow' },
     staff: [
-      { id: 't-1', lastName: 'Иванова', firstName: 'Анна', vkId: 101, active: true, positions: [{ title: 'Учитель', level: 'teacher', active: true }] },
-      { id: 't-2', lastName: 'Петров', firstName: 'Борис', vkId: null, active: true, positions: [{ title: 'Учитель', level: 'teacher', active: true }] },
-      { id: 'd-1', lastName: 'Сидорова', firstName: 'Вера', vkId: 103, active: true, positions: [{ title: 'Директор', level: 'head-1', active: true }] },
+      {
+        id: 't-1',
+        lastName: 'Иванова',
+        firstName: 'Анна',
+        vkId: 101,
+        active: true,
+        positions: [{ title: 'Учитель', level: 'teacher', active: true }],
+      },
+      {
+        id: 't-2',
+        lastName: 'Петров',
+        firstName: 'Борис',
+        vkId: null,
+        active: true,
+        positions: [{ title: 'Учитель', level: 'teacher', active: true }],
+      },
+      {
+        id: 'd-1',
+        lastName: 'Сидорова',
+        firstName: 'Вера',
+        vkId: 103,
+        active: true,
+        positions: [{ title: 'Директор', level: 'head-1', active: true }],
+      },
     ],
     classes: [{ id: 'c-5a', name: '5А', classTeacherId: 't-1' }],
     students: [
       { id: 's-1', classId: 'c-5a', lastName: 'Орлов', firstName: 'Глеб', vkId: 201, active: true },
-      { id: 's-2', classId: 'c-5a', lastName: 'Зайцева', firstName: 'Дарья', vkId: null, active: true },
+      {
+        id: 's-2',
+        classId: 'c-5a',
+        lastName: 'Зайцева',
+        firstName: 'Дарья',
+        vkId: null,
+        active: true,
+      },
     ],
     parents: [{ id: 'p-1', childIds: ['s-1'], lastName: 'Орлова', firstName: 'Елена', vkId: null }],
     journals: [
-      { id: 'j-1', classId: 'c-5a', subject: 'Математика', teacherIds: ['t-1'], kind: 'general', subjectChat: true },
-      { id: 'j-2', classId: 'c-5a', subject: 'История', teacherIds: ['t-2'], kind: 'general', subjectChat: false },
+      {
+        id: 'j-1',
+        classId: 'c-5a',
+        subject: 'Математика',
+        teacherIds: ['t-1'],
+        kind: 'general',
+        subjectChat: true,
+      },
+      {
+        id: 'j-2',
+        classId: 'c-5a',
+        subject: 'История',
+        teacherIds: ['t-2'],
+        kind: 'general',
+        subjectChat: false,
+      },
     ],
     lessons: [
       { id: 'l-1', journalId: 'j-1', date: TODAY, number: 2, online: true, status: 'published' },
@@ -77,16 +123,28 @@ export interface GatewayCall {
  * Stands in for Temporal where the workflow is not the point: records every call and keeps one
  * running call per journal, so the page sees start and end take effect.
  */
-export function fakeGateway(): WorkflowGateway & { calls: GatewayCall[]; failLessonsChanged: boolean } {
+export function fakeGateway(): WorkflowGateway & {
+  calls: GatewayCall[];
+  failLessonsChanged: boolean;
+} {
   const calls: GatewayCall[] = [];
   const running = new Map<string, { lessonId: string; joinLink: string; startedAt: number }>();
   const record = (method: keyof WorkflowGateway, args: unknown) => calls.push({ method, args });
   const gateway = {
     calls,
     failLessonsChanged: false,
-    ensureSchoolSync: (schoolId: string) => (record('ensureSchoolSync', { schoolId }), Promise.resolve()),
-    rosterChanged: (args: { schoolId: string; changeId: string }) => (record('rosterChanged', args), Promise.resolve()),
-    settingsChanged: (args: { schoolId: string }) => (record('settingsChanged', args), Promise.resolve()),
+    ensureSchoolSync: (schoolId: string) => (
+      record('ensureSchoolSync', { schoolId }),
+      Promise.resolve()
+    ),
+    rosterChanged: (args: { schoolId: string; changeId: string }) => (
+      record('rosterChanged', args),
+      Promise.resolve()
+    ),
+    settingsChanged: (args: { schoolId: string }) => (
+      record('settingsChanged', args),
+      Promise.resolve()
+    ),
     syncNow: (args: { schoolId: string; requestedBy: string }) => {
       record('syncNow', args);
       return Promise.resolve({ runId: 'run-1' });
@@ -99,22 +157,45 @@ export function fakeGateway(): WorkflowGateway & { calls: GatewayCall[]; failLes
       record('syncStatus', { schoolId });
       return Promise.resolve(null);
     },
-    ensureJournalCalls: (args: { schoolId: string; journalId: string }) => (record('ensureJournalCalls', args), Promise.resolve()),
+    ensureJournalCalls: (args: { schoolId: string; journalId: string }) => (
+      record('ensureJournalCalls', args),
+      Promise.resolve()
+    ),
     lessonsChanged(args: { schoolId: string; journalId: string; lessonIds?: string[] }) {
       record('lessonsChanged', args);
-      return gateway.failLessonsChanged ? Promise.reject(new Error('temporal unavailable')) : Promise.resolve();
+      return gateway.failLessonsChanged
+        ? Promise.reject(new Error('temporal unavailable'))
+        : Promise.resolve();
     },
-    startCall(args: { schoolId: string; journalId: string; lessonId: string; requestedBy: string }): Promise<StartCallResult> {
+    startCall(args: {
+      schoolId: string;
+      journalId: string;
+      lessonId: string;
+      requestedBy: string;
+    }): Promise<StartCallResult> {
       record('startCall', args);
       const current = running.get(args.journalId);
       if (current) {
-        return Promise.resolve({ accepted: false, reason: 'anotherCallRunning', runningLessonId: current.lessonId });
+        return Promise.resolve({
+          accepted: false,
+          reason: 'anotherCallRunning',
+          runningLessonId: current.lessonId,
+        });
       }
       const joinLink = `https://vk.com/call/join/${args.journalId}-${args.lessonId}`;
       running.set(args.journalId, { lessonId: args.lessonId, joinLink, startedAt: NOW });
-      return Promise.resolve({ accepted: true, lessonId: args.lessonId, joinLink, linkPublished: true });
+      return Promise.resolve({
+        accepted: true,
+        lessonId: args.lessonId,
+        joinLink,
+        linkPublished: true,
+      });
     },
-    endCall(args: { schoolId: string; journalId: string; requestedBy: string }): Promise<EndCallResult> {
+    endCall(args: {
+      schoolId: string;
+      journalId: string;
+      requestedBy: string;
+    }): Promise<EndCallResult> {
       record('endCall', args);
       const current = running.get(args.journalId);
       if (!current) return Promise.resolve({ accepted: false, reason: 'noCallRunning' });
@@ -216,7 +297,11 @@ export async function withApi(
   try {
     await ensureIndexes(db);
     if (opts.seedRoster !== false) {
-      await importSnapshot({ db, input: rosterFixture(), events: { rosterChanged: () => Promise.resolve() } });
+      await importSnapshot({
+        db,
+        input: rosterFixture(),
+        events: { rosterChanged: () => Promise.resolve() },
+      });
     }
     const app = await buildApi({
       db,
@@ -232,7 +317,17 @@ export async function withApi(
     const teacher1 = (await issueTeacherToken({ db, schoolId: SCHOOL_ID, staffId: 't-1' })).secret;
     const teacher2 = (await issueTeacherToken({ db, schoolId: SCHOOL_ID, staffId: 't-2' })).secret;
     try {
-      await fn({ app, db, gateway, adminKey, teacher1, teacher2, otherSchoolAdminKey, logs: () => lines.join(''), temporalReady });
+      await fn({
+        app,
+        db,
+        gateway,
+        adminKey,
+        teacher1,
+        teacher2,
+        otherSchoolAdminKey,
+        logs: () => lines.join(''),
+        temporalReady,
+      });
     } finally {
       await app.close();
     }

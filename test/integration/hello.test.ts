@@ -31,7 +31,9 @@ void test('foundation: Temporal dev server, worker and MongoDB-compatible server
       }),
     );
     assert.deepEqual(result, { greeting: 'Hello, Sferum!', stored: true });
-    const stored = await mongo.db.collection<{ _id: string; greeting: string }>('hello').findOne({ _id: 'Sferum' });
+    const stored = await mongo.db
+      .collection<{ _id: string; greeting: string }>('hello')
+      .findOne({ _id: 'Sferum' });
     assert.equal(stored?.greeting, 'Hello, Sferum!');
   } finally {
     await connection.close();

@@ -84,7 +84,8 @@ test('foundation: `start` brings the system up, answers on the Web UI, and Ctrl-
     const exit = await new Promise<number | null>((resolveExit) => child.once('exit', resolveExit));
     assert.equal(exit, 0, output);
     const deadline2 = Date.now() + 10_000;
-    while (spawned.some(alive) && Date.now() < deadline2) await new Promise((r) => setTimeout(r, 200));
+    while (spawned.some(alive) && Date.now() < deadline2)
+      await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(spawned.filter(alive), [], 'no orphan processes');
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');

@@ -4,7 +4,11 @@ import type { HelloActivities } from '../../activities/hello';
 const { recordHello } = proxyActivities<HelloActivities>({ startToCloseTimeout: '10 seconds' });
 
 /** Sleeps a day and an hour of workflow time, then proves the activity chain still works. */
-export async function sleepyWorkflow({ name }: { name: string }): Promise<{ sleptMs: number; greeting: string }> {
+export async function sleepyWorkflow({
+  name,
+}: {
+  name: string;
+}): Promise<{ sleptMs: number; greeting: string }> {
   const started = Date.now();
   await sleep('25 hours', { summary: 'sleep 25 simulated hours' });
   const { greeting } = await recordHello({ name });

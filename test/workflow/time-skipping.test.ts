@@ -23,7 +23,8 @@ void test('the Java time-skipping server sleeps 25 simulated hours in well under
     taskQueue: 'time-skipping',
     workflowsPath: require.resolve('./sleepy-workflows'),
     activities: {
-      recordHello: ({ name }: { name: string }) => Promise.resolve({ greeting: `Hello, ${name}!`, stored: true }),
+      recordHello: ({ name }: { name: string }) =>
+        Promise.resolve({ greeting: `Hello, ${name}!`, stored: true }),
     },
   });
   const wallStart = Date.now();

@@ -42,7 +42,17 @@ const STYLE = `
   [hidden] { display: none !important; }
 `;
 
-export function page({ title, nonce, body, script }: { title: string; nonce: string; body: string; script: string }): string {
+export function page({
+  title,
+  nonce,
+  body,
+  script,
+}: {
+  title: string;
+  nonce: string;
+  body: string;
+  script: string;
+}): string {
   return `<!doctype html>
 <html lang="ru">
 <head>

@@ -32,7 +32,8 @@ export function registerPageRoutes(app: ZodApp): void {
       schema: {
         tags: ['pages'],
         summary: 'The journal page (HTML): lessons, video lesson buttons, next automatic action',
-        description: 'Open with `?token=<teacher token>` once; the page keeps it in sessionStorage.',
+        description:
+          'Open with `?token=<teacher token>` once; the page keeps it in sessionStorage.',
         params: journalParams,
         response: errorReplies(400),
       },
