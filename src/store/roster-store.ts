@@ -87,12 +87,20 @@ interface SchoolDoc {
   rosterUpdatedAt?: Date;
 }
 
+/**
+ * Packed copies are found by `_id`, the one lookup FerretDB's SQLite backend pushes down: a city's
+ * packed rosters are tens of megabytes that a filter on other fields would read through.
+ */
+const packedRosterId = (schoolId: string, version: number): string => `${schoolId}/v${version}`;
+
 const packedRosterSchema = z.object({
+  _id: z.string(),
   schoolId: z.string(),
   version: z.number().int(),
   edits: z.number().int(),
   data: z.instanceof(Binary),
 });
+type PackedRoster = z.infer<typeof packedRosterSchema>;
 
 /** The packed records, each still parsed with its collection's schema when read. */
 const packedRecordsSchema = z.object(
@@ -224,7 +232,7 @@ export async function ensureRosterIndexes(db: Db): Promise<void> {
     );
   await db
     .collection(ROSTER_SNAPSHOTS)
-    .createIndex({ schoolId: 1, version: 1 }, { unique: true, name: 'school_version' }, {});
+    .createIndex({ schoolId: 1, version: 1 }, { name: 'school_version' }, {});
 }
 
 function conflict(schoolId: string): TypedError {
@@ -285,7 +293,7 @@ const isDuplicateKey = (error: unknown): boolean =>
 export function createRosterStore({ db }: { db: Db }): RosterStore {
   const schools = db.collection<SchoolDoc>(SCHOOLS);
   const col = (collection: RosterCollection) => db.collection(rosterCollectionNames[collection]);
-  const packedRosters = db.collection(ROSTER_SNAPSHOTS);
+  const packedRosters = db.collection<PackedRoster>(ROSTER_SNAPSHOTS);
 
   async function getState(schoolId: string): Promise<RosterState | null> {
     const doc = await schools.findOne(
@@ -389,18 +397,18 @@ export function createRosterStore({ db }: { db: Db }): RosterStore {
     version: number,
     edits: number,
   ): Promise<RosterRecords | null> {
-    const doc = await packedRosters.findOne({ schoolId, version, edits });
+    const doc = await packedRosters.findOne({ _id: packedRosterId(schoolId, version) });
     if (!doc) return null;
     const parsed = packedRosterSchema.safeParse(doc);
     if (!parsed.success) {
       throw new Error(`Stored packed roster ${schoolId} v${version} is invalid`);
     }
-    return unpackRecords(parsed.data.data);
+    return parsed.data.edits === edits ? unpackRecords(parsed.data.data) : null;
   }
 
   /**
    * Keeps records read at `edits` packed, unless a packed copy with as many edits or more is
-   * there already (its insert then collides on the unique index, which is the answer).
+   * there already (the upsert then collides on `_id`, which is the answer).
    */
   async function pack(
     schoolId: string,
@@ -410,9 +418,10 @@ export function createRosterStore({ db }: { db: Db }): RosterStore {
   ): Promise<void> {
     const data = packRecords(records);
     if (!data) return;
+    const _id = packedRosterId(schoolId, version);
     try {
       await packedRosters.replaceOne(
-        { schoolId, version, edits: { $lt: edits } },
+        { _id, edits: { $lt: edits } },
         { schoolId, version, edits, data },
         { upsert: true },
       );
@@ -524,7 +533,15 @@ export function createRosterStore({ db }: { db: Db }): RosterStore {
       if (basedOn)
         flipFilter.revision = basedOn.revision === 0 ? { $in: [0, null] } : basedOn.revision;
       const data = packRecords(snapshot);
-      if (data) await packedRosters.insertOne({ schoolId, version, edits: 0, data });
+      if (data) {
+        await packedRosters.insertOne({
+          _id: packedRosterId(schoolId, version),
+          schoolId,
+          version,
+          edits: 0,
+          data,
+        });
+      }
 
       const flipped = await schools.updateOne(flipFilter, {
         $set: {
