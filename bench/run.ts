@@ -22,13 +22,7 @@ async function main(): Promise<void> {
       process.stdout.write(`\n== ${file}\n`);
       const mod = (await import(join(__dirname, file))) as { run?: () => Promise<void> };
       if (typeof mod.run !== 'function') throw new Error(`${file} exports no run()`);
-      try {
-        await mod.run();
-      } finally {
-        // A file's servers go with it: a dev server still holding the last file's workflows
-        // (1,000 journals with calls running) took a third of a core from the next one.
-        await stopBenchServices();
-      }
+      await mod.run();
     }
   } finally {
     await stopBenchServices();
