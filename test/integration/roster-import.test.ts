@@ -161,12 +161,19 @@ void test('a whole roster is read from its packed copy until an in-place edit, t
     assert.deepEqual(await packedCopies(), [[version, 0]]);
     const store = createRosterStore({ db });
 
-    // Records removed behind the store's back: a read that still has them came from the packed copy.
+    // The parents' records removed behind the store's back: a read that still has them came from
+    // the packed copy.
     const parents = db.collection(rosterCollectionNames.parents);
     const parentDocs = await parents.find({ schoolId }).toArray();
-    await parents.deleteMany({ schoolId });
-    assert.deepEqual(await store.loadRoster(schoolId), roster);
-    await parents.insertMany(parentDocs);
+    const loadWithoutRecords = async (): Promise<unknown> => {
+      await parents.deleteMany({ schoolId });
+      try {
+        return await store.loadRoster(schoolId);
+      } finally {
+        await parents.insertMany(parentDocs);
+      }
+    };
+    assert.deepEqual(await loadWithoutRecords(), roster);
 
     const staff = roster.staff[1]!;
     await store.setPersonVkId({ schoolId, personKind: 'staff', personId: staff.id, vkId: 777_001 });
@@ -176,9 +183,7 @@ void test('a whole roster is read from its packed copy until an in-place edit, t
     };
     assert.deepEqual(await store.loadRoster(schoolId), edited, 'the stale packed copy is not used');
     assert.deepEqual(await packedCopies(), [[version, 1]]);
-    await parents.deleteMany({ schoolId });
-    assert.deepEqual(await store.loadRoster(schoolId), edited, 'read from the repacked copy');
-    await parents.insertMany(parentDocs);
+    assert.deepEqual(await loadWithoutRecords(), edited, 'read from the repacked copy');
 
     const next = await importChangeSet({
       db,
