@@ -101,11 +101,23 @@ program
     });
   });
 
+/** The settings file, with the manual's proxy lines (S2) from `--proxy` as its `proxyText`. */
+async function readSettingsInput(file: string, proxyFile: string | undefined): Promise<unknown> {
+  const input: unknown = JSON.parse(await readFile(file, 'utf8'));
+  if (proxyFile === undefined) return input;
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return input;
+  return { ...input, proxyText: await readFile(proxyFile, 'utf8') };
+}
+
 program
   .command('settings <schoolId> <file>')
   .description('save a school’s settings (community ID, token, proxy, period) from a JSON file')
-  .action(async (schoolId: string, file: string) => {
-    const input: unknown = JSON.parse(await readFile(file, 'utf8'));
+  .option(
+    '--proxy <file>',
+    'the proxy as the manual writes it: proxy_server=…, proxy_port=…, proxy_username=…, proxy_password=…, proxy_auth=1|0, one a line',
+  )
+  .action(async (schoolId: string, file: string, opts: { proxy?: string }) => {
+    const input = await readSettingsInput(file, opts.proxy);
     await withApp(async (app) => {
       const saved = await app.settings.save({ schoolId, input });
       await app.gateway.settingsChanged({ schoolId });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PROXY_TEXT_MAX_LENGTH, parseProxyText } from './proxy-text';
 import { DEFAULT_SYNC_PERIOD, syncPeriodSchema } from './school-sync';
 
 /**
@@ -19,11 +20,16 @@ export const proxySettingsSchema = z
     path: ['auth'],
   });
 
-export const schoolSettingsInputSchema = z
+const settingsFieldsSchema = z
   .object({
     communityId: z.number().int().positive(),
     token: z.string().min(16, 'a community token is at least 16 characters').max(512),
-    proxy: proxySettingsSchema.nullable().default(null),
+    proxy: proxySettingsSchema.nullable().optional(),
+    /**
+     * S2: the proxy as the manual's lines (`proxy_server=…`, `proxy_port=…`, `proxy_username=…`,
+     * `proxy_password=…`, `proxy_auth=1|0`), instead of `proxy`; empty text means no proxy.
+     */
+    proxyText: z.string().max(PROXY_TEXT_MAX_LENGTH).optional(),
     period: syncPeriodSchema.default(DEFAULT_SYNC_PERIOD),
     enabled: z.boolean().default(true),
     /** Share of managed members one run may remove before the plan is held for approval. */
@@ -32,6 +38,31 @@ export const schoolSettingsInputSchema = z
     removeUnmanaged: z.boolean().default(false),
   })
   .strict();
+
+/** The proxy text becomes the structured proxy here, so everything after sees one shape. */
+export const schoolSettingsInputSchema = settingsFieldsSchema.transform(
+  ({ proxy, proxyText, ...rest }, ctx) => {
+    if (proxyText === undefined) return { ...rest, proxy: proxy ?? null };
+    if (proxy !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['proxyText'],
+        message: 'give proxy or proxyText, not both',
+      });
+      return z.NEVER;
+    }
+    const parsed = parseProxyText(proxyText);
+    if (parsed.ok) return { ...rest, proxy: parsed.proxy };
+    for (const issue of parsed.errors) {
+      ctx.addIssue({
+        code: 'custom',
+        path: issue.key === null ? ['proxyText'] : ['proxyText', issue.key],
+        message: issue.message,
+      });
+    }
+    return z.NEVER;
+  },
+);
 
 export type SchoolSettingsInput = z.input<typeof schoolSettingsInputSchema>;
 export type SchoolSettings = z.infer<typeof schoolSettingsInputSchema>;

@@ -45,6 +45,15 @@ async function snapshotOf(db: Db): Promise<string> {
   return JSON.stringify(parts);
 }
 
+/** S2: the proxy as the manual writes it. */
+const PROXY_TEXT = [
+  'proxy_server=proxy.local',
+  'proxy_port=3128',
+  'proxy_username=u',
+  'proxy_password=proxy-secret-2',
+  'proxy_auth=1',
+].join('\n');
+
 const validSettings = {
   communityId: 123456,
   token: 'vk1.a.community-token-0123456789',
@@ -136,6 +145,24 @@ void describe('bad input → 400 naming the field, nothing changed', () => {
       body: { ...validSettings, proxy: { server: 'proxy.local', port: 3128, auth: true } },
       fields: ['proxy.auth'],
     },
+    ...(
+      [
+        ['an unknown key', `${PROXY_TEXT}\nproxy_type=http`, 'proxyText.proxy_type'],
+        ['a bad port', PROXY_TEXT.replace('3128', '70000'), 'proxyText.proxy_port'],
+        [
+          'proxy_auth=1 without a user name',
+          PROXY_TEXT.replace('proxy_username=u', 'proxy_username='),
+          'proxyText.proxy_username',
+        ],
+        ['a repeated key', `${PROXY_TEXT}\nproxy_server=other.local`, 'proxyText.proxy_server'],
+      ] as const
+    ).map(([what, proxyText, field]) => ({
+      name: `S2: proxy text with ${what}`,
+      method: 'PUT' as const,
+      url: `/schools/${SCHOOL_ID}/settings`,
+      body: { ...validSettings, proxyText },
+      fields: [field],
+    })),
     {
       name: 'S3: an unknown period',
       method: 'PUT',
@@ -235,6 +262,7 @@ void describe('bad input → 400 naming the field, nothing changed', () => {
         });
         assert.equal(res.statusCode, 400, res.body);
         assert.equal(errorOf(res.body).code, 'invalid_input');
+        assert.ok(!res.body.includes('proxy-secret-2'), 'an error never quotes the proxy password');
         const paths = fieldPaths(res.body);
         for (const field of c.fields)
           assert.ok(paths.includes(field), `${field} not in ${paths.join(', ')}`);
@@ -532,6 +560,29 @@ void describe('school admin calls', () => {
       assert.deepEqual(h.gateway.calls, [
         { method: 'settingsChanged', args: { schoolId: SCHOOL_ID } },
       ]);
+    }),
+  );
+
+  void it(
+    'S2: the manual’s proxy text is saved as the structured proxy, its password encrypted',
+    run(async (h) => {
+      const put = await h.app.inject({
+        method: 'PUT',
+        url: `/schools/${SCHOOL_ID}/settings`,
+        headers: bearer(h.adminKey),
+        payload: { ...validSettings, proxyText: PROXY_TEXT },
+      });
+      assert.equal(put.statusCode, 200, put.body);
+      assert.deepEqual((JSON.parse(put.body) as { proxy: unknown }).proxy, {
+        server: 'proxy.local',
+        port: 3128,
+        username: 'u',
+        passwordSet: true,
+        auth: true,
+      });
+      const stored = JSON.stringify(await h.db.collection('school_settings').findOne({}));
+      assert.ok(!stored.includes('proxy-secret-2') && !stored.includes('proxyText'), stored);
+      assert.ok(!put.body.includes('proxy-secret-2'));
     }),
   );
 
