@@ -7,6 +7,8 @@ import { installRuntime, openApp, startApi, startWorker, type App } from './app'
 import { TypedError } from './contracts/errors';
 import { importChangeSet, importSnapshot } from './store/roster-import';
 import { issueAdminKey, issueTeacherToken } from './store/auth-store';
+import { keyHolderRefusal, type KeyHolderLookups } from './store/key-holder';
+import { createRosterStore } from './store/roster-store';
 import { createSyncStore } from './store/sync-store';
 import { runEmulatorCli } from './emulator/cli';
 import { startEverything } from './dev/launcher';
@@ -127,13 +129,24 @@ program
 
 program
   .command('plan <schoolId>')
-  .description('print the latest plan of a school, or compute one with --now, without applying it')
+  .description(
+    'compute and store a plan exactly as a sync run would, and print it, without touching the messenger',
+  )
   .option('--json', 'print JSON')
   .action(async (schoolId: string, opts: { json?: boolean }) => {
     await withApp(async (app) => {
       await printPlan({ app, sync: createSyncStore(app.db), schoolId, json: opts.json ?? false });
     });
   });
+
+function keyHolderLookups(app: App): KeyHolderLookups {
+  const roster = createRosterStore({ db: app.db });
+  return {
+    getSchool: (schoolId) => roster.getSchool(schoolId),
+    hasSettings: async (schoolId) => (await app.settings.getPublic(schoolId)) !== null,
+    listStaff: async (schoolId) => (await roster.loadRoster(schoolId))?.staff ?? [],
+  };
+}
 
 program
   .command('issue-key <schoolId>')
@@ -143,6 +156,12 @@ program
   .option('--teacher <staffId>', 'issue a teacher token bound to this staff ID')
   .action(async (schoolId: string, opts: { teacher?: string }) => {
     await withApp(async (app) => {
+      const refusal = await keyHolderRefusal({
+        lookups: keyHolderLookups(app),
+        schoolId,
+        ...(opts.teacher === undefined ? {} : { staffId: opts.teacher }),
+      });
+      if (refusal !== null) throw new Error(`no key issued: ${refusal}`);
       const issued = opts.teacher
         ? await issueTeacherToken({ db: app.db, schoolId, staffId: opts.teacher })
         : await issueAdminKey({ db: app.db, schoolId });

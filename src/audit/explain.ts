@@ -175,7 +175,11 @@ function causesOf(args: {
   );
 }
 
-/** One row per online lesson, in date, journal and number order. */
+function isStart(d: CallDecision): boolean {
+  return d.kind === 'autoStarted' || d.kind === 'manualStarted' || d.kind === 'carriedOver';
+}
+
+/** One row per online lesson (or lesson that had a call), in date, journal and number order. */
 export function explainLessons(args: {
   lessons: readonly Lesson[];
   templates: readonly Template[];
@@ -188,8 +192,10 @@ export function explainLessons(args: {
   const incidents = args.incidents ?? [];
   const byTime = [...args.decisions].sort((a, b) => a.at - b.at);
   const rows: AuditRow[] = [];
+  // A lesson switched offline after its call still had that call: it stays in the audit.
+  const hadCall = new Set(byTime.filter(isStart).map((d) => d.lessonId));
   const lessons = args.lessons
-    .filter((l) => l.online)
+    .filter((l) => l.online || hadCall.has(l.id))
     .sort((a, b) =>
       a.date !== b.date
         ? a.date < b.date
@@ -214,9 +220,7 @@ export function explainLessons(args: {
     const journal = byTime.filter((d) => d.journalId === lesson.journalId);
     const own = journal.filter((d) => d.lessonId === lesson.id);
 
-    const found = own.find(
-      (d) => d.kind === 'autoStarted' || d.kind === 'manualStarted' || d.kind === 'carriedOver',
-    );
+    const found = own.find(isStart);
     // An automatic start that failed and was tried again was due when the first try was.
     const firstDue = Math.min(
       ...own.flatMap((d) =>

@@ -587,6 +587,33 @@ void describe('school admin calls', () => {
   );
 
   void it(
+    'S1: the status of a school with neither roster nor settings is 404; a known one is 200',
+    run(async (h) => {
+      const unknown = await h.app.inject({
+        method: 'GET',
+        url: '/schools/sch-2/status',
+        headers: bearer(h.otherSchoolAdminKey),
+      });
+      assert.equal(unknown.statusCode, 404, unknown.body);
+      assert.equal(errorOf(unknown.body).code, 'not_found');
+      const put = await h.app.inject({
+        method: 'PUT',
+        url: '/schools/sch-2/settings',
+        headers: bearer(h.otherSchoolAdminKey),
+        payload: validSettings,
+      });
+      assert.equal(put.statusCode, 200, put.body);
+      const known = await h.app.inject({
+        method: 'GET',
+        url: '/schools/sch-2/status',
+        headers: bearer(h.otherSchoolAdminKey),
+      });
+      assert.equal(known.statusCode, 200, known.body);
+      assert.equal((JSON.parse(known.body) as { workflowStarted: boolean }).workflowStarted, false);
+    }),
+  );
+
+  void it(
     'C3: a change set is applied and rosterChanged is signalled with its change ID',
     run(async (h) => {
       const res = await h.app.inject({

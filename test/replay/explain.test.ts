@@ -210,3 +210,19 @@ void test('V2: an automatic start that failed and succeeded on a later try is la
   assert.equal(row?.started?.lateMs, 2 * 60_000);
   assert.equal(row?.missed, null);
 });
+
+void test('V1: a lesson that had a call and was switched offline afterwards stays in the audit', () => {
+  const offlineNow: Lesson = { ...lesson, online: false };
+  const neverOnline: Lesson = { ...lesson, id: 'l2', number: 2, online: false };
+  const rows = explain(
+    [
+      d({ kind: 'manualStarted', lessonId: 'l1', at: at('08:25'), actor: 'stf-1' }),
+      d({ kind: 'manualEnded', lessonId: 'l1', at: at('09:10'), actor: 'stf-1' }),
+    ],
+    [offlineNow, neverOnline],
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.lessonId, r.online, r.started?.how, r.ended?.how, r.missed]),
+    [['l1', false, 'manual', 'manual', null]],
+  );
+});
