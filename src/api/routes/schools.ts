@@ -286,6 +286,8 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
       schema: {
         tags: ['sync'],
         summary: 'Last sync run, next run, held plan and errors',
+        description:
+          '404 for a school with neither a roster nor settings; a known school whose workflow has not started yet has workflowStarted:false.',
         security,
         params: schoolParams,
         response: { 200: syncStatusSchema, ...errorReplies(...ADMIN_ERRORS) },
@@ -294,6 +296,12 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
     async (request) => {
       const status = await gateway.syncStatus(request.params.id);
       if (status === null) {
+        // A school we have neither a roster nor settings for is a mistyped ID, not a new school.
+        const [school, saved] = await Promise.all([
+          roster.getSchool(request.params.id),
+          settings.getPublic(request.params.id),
+        ]);
+        if (school === null && saved === null) throw notFound('school');
         return {
           schoolId: request.params.id,
           workflowStarted: false,
