@@ -3,9 +3,13 @@ import { workflowIds } from '../contracts/ids';
 import type { Lesson, Template } from '../contracts/roster';
 import { AUTO_START_LEAD_MS, LATE_START_GRACE_MS } from '../domain/call-plan';
 import {
+  gridGapKinds,
   gridTimes,
+  retiredTemplateDefects,
   selectTemplate,
   templateDefects,
+  type GridGap,
+  type RetiredTemplateDefect,
   type TemplateDefect,
 } from '../domain/template-check';
 import { zonedDateTimeToEpoch } from '../domain/time';
@@ -21,8 +25,15 @@ import type { Incident } from './incidents';
 export const LATE_TIMER_MS = 60_000;
 
 export type MissedReason =
-  /** V7: the template governing the lesson's date is incomplete; `missing` says which part. */
-  | { readonly code: 'templateIncomplete'; readonly missing: readonly TemplateDefect[] }
+  /**
+   * V7: the template governing the lesson's date is incomplete; `missing` says which part (as the
+   * decision recorded it: archived decisions may carry retired codes), `gridGaps` which rows.
+   */
+  | {
+      readonly code: 'templateIncomplete';
+      readonly missing: readonly (TemplateDefect | RetiredTemplateDefect)[];
+      readonly gridGaps?: readonly GridGap[];
+    }
   /** V2: published more than 20 minutes after its start: manual start only. */
   | { readonly code: 'publishedTooLate'; readonly minutesAfterStart: number }
   /** V2 likewise, for the online switch turned on too late. */
@@ -91,11 +102,26 @@ function servesLesson(decision: CallDecision, lessonId: string): boolean {
   return typeof lessons === 'string' && lessons.split(',').includes(lessonId);
 }
 
-function parseDefects(value: unknown): TemplateDefect[] | null {
+function parseDefects(value: unknown): (TemplateDefect | RetiredTemplateDefect)[] | null {
   if (typeof value !== 'string' || value === '') return null;
-  const known = new Set<string>(templateDefects);
-  const parts = value.split(',').filter((p): p is TemplateDefect => known.has(p));
+  const known = new Set<string>([...templateDefects, ...retiredTemplateDefects]);
+  const parts = value
+    .split(',')
+    .filter((p): p is TemplateDefect | RetiredTemplateDefect => known.has(p));
   return parts.length > 0 ? parts : null;
+}
+
+/** `details.gridGaps` as the workflow records it: `3:row,4:end`. */
+function parseGridGaps(value: unknown): GridGap[] {
+  if (typeof value !== 'string' || value === '') return [];
+  const kinds = new Set<string>(gridGapKinds);
+  return value.split(',').flatMap((part) => {
+    const [number, lacks] = part.split(':');
+    const n = Number(number);
+    return Number.isInteger(n) && lacks !== undefined && kinds.has(lacks)
+      ? [{ number: n, lacks: lacks as GridGap['lacks'] }]
+      : [];
+  });
 }
 
 function explainMissed(args: {
@@ -126,16 +152,18 @@ function explainMissed(args: {
   }
   const incomplete = skips('templateIncomplete');
   if (incomplete.length > 0) {
-    const fromDecision = incomplete
-      .map((d) => parseDefects(d.details?.missing))
-      .find((m) => m !== null);
+    const named = incomplete.find((d) => parseDefects(d.details?.missing) !== null);
+    const fromDecision = named ? parseDefects(named.details?.missing) : null;
     // The workflow names the defects only for the lesson in focus; for the others the audit reads
     // the template the same way the planner does.
-    const missing =
-      fromDecision ??
-      selectTemplate({ templates: args.templates, journalId: lesson.journalId, date: lesson.date })
-        .missing;
-    return { code: 'templateIncomplete', missing };
+    const selection = selectTemplate({
+      templates: args.templates,
+      journalId: lesson.journalId,
+      date: lesson.date,
+    });
+    const missing = fromDecision ?? selection.missing;
+    const gridGaps = named ? parseGridGaps(named.details?.gridGaps) : selection.gridGaps;
+    return { code: 'templateIncomplete', missing, ...(gridGaps.length > 0 ? { gridGaps } : {}) };
   }
   const tooLong = skips('startedTooLongAgo')[0];
   if (tooLong) {
@@ -298,7 +326,7 @@ export function explainLessons(args: {
 export function describeReason(reason: MissedReason): string {
   switch (reason.code) {
     case 'templateIncomplete':
-      return `template incomplete (${reason.missing.join(', ')}): manual start only`;
+      return `template incomplete (${describeDefects(reason.missing, reason.gridGaps ?? [])}): manual start only`;
     case 'publishedTooLate':
       return `published too late (${reason.minutesAfterStart} min after the start): manual start only`;
     case 'onlineTooLate':
@@ -318,4 +346,38 @@ export function describeReason(reason: MissedReason): string {
     case 'noHistory':
       return 'no decision recorded: no journal workflow history covers this lesson';
   }
+}
+
+const DEFECT_WORDS: Record<TemplateDefect | RetiredTemplateDefect, string> = {
+  noTemplate: 'no timetable template',
+  noStartDate: 'no start date',
+  noEndDate: 'no end date',
+  noValidityDates: 'no start or no end date',
+  notValidOnDate: 'not valid on the lesson date',
+  notSentToPortal: '"send to the portal by default" is not Yes',
+  gridWithoutTimes: 'no grid row has a start and an end time',
+  lessonNotInGrid: 'a lesson of the journal has no grid row',
+  lessonWithoutTimes: 'a grid row of the journal lacks a time',
+  noEntryForJournal: 'no lesson of this journal in the template',
+};
+
+const GAP_WORDS: Record<GridGap['lacks'], string> = {
+  row: 'has no grid row',
+  start: 'has no start time',
+  end: 'has no end time',
+  startAndEnd: 'has no start or end time',
+  endNotAfterStart: 'ends before it starts',
+};
+
+/** V7 in words: each defect, and each grid row by its lesson number in place of the row defects. */
+function describeDefects(
+  missing: readonly (TemplateDefect | RetiredTemplateDefect)[],
+  gridGaps: readonly GridGap[],
+): string {
+  const rowDefects = new Set<string>(['lessonNotInGrid', 'lessonWithoutTimes']);
+  const words = missing
+    .filter((d) => gridGaps.length === 0 || !rowDefects.has(d))
+    .map((d) => DEFECT_WORDS[d]);
+  const gaps = gridGaps.map((g) => `lesson ${g.number} ${GAP_WORDS[g.lacks]}`);
+  return [...words, ...gaps].join('; ');
 }

@@ -1,7 +1,8 @@
-import type { Lesson, Template } from '../contracts/roster';
+import type { Journal, Lesson, Template } from '../contracts/roster';
 import {
   gridTimes,
   selectTemplate,
+  type GridGap,
   type TemplateDefect,
   type TemplateSelection,
 } from './template-check';
@@ -77,9 +78,25 @@ export const skipReasons = [
   'noGridTime',
   /** The lesson already had its call (ended since); starting it again would undo that end. */
   'alreadyCalled',
+  /** V1, C2: the journal is not a general-education one with the subject chat on: no calls at all. */
+  'callsNotAvailable',
 ] as const;
 
 export type SkipReason = (typeof skipReasons)[number];
+
+/**
+ * V1, C2: why a journal has no calls at all. The online switch and calls exist only in
+ * general-education journals whose subject-chat option is on.
+ */
+export type CallsUnavailableReason = 'callsNotAvailable' | 'noSubjectChat';
+
+export type JournalCallTraits = Pick<Journal, 'kind' | 'subjectChat'>;
+
+/** Null when the journal may have calls. Extracurricular and other journals never have a subject chat (C2). */
+export function callsUnavailableReason(journal: JournalCallTraits): CallsUnavailableReason | null {
+  if (journal.kind !== 'general') return 'callsNotAvailable';
+  return journal.subjectChat ? null : 'noSubjectChat';
+}
 
 export interface CallPlanWarning {
   /** V3: an earlier online lesson is still a draft, so a later one gets the call instead. */
@@ -100,6 +117,8 @@ export interface CallPlanInput {
   running?: RunningCall | null;
   /** Lessons whose call has already run and ended, so they are never started again. */
   calledLessonIds?: readonly string[];
+  /** The journal's kind and subject-chat option (V1, C2); absent: the journal may have calls. */
+  journal?: JournalCallTraits | null;
 }
 
 export interface CallPlan {
@@ -109,7 +128,14 @@ export interface CallPlan {
    * V7: set when the lesson in focus (the running call's, else the nearest online lesson, else
    * today) is governed by an incomplete template, so its calls are manual only.
    */
-  manualOnly: { reasons: TemplateDefect[]; templateId: string | null } | null;
+  manualOnly: {
+    reasons: TemplateDefect[];
+    templateId: string | null;
+    /** The lesson numbers whose grid rows lack times (V7), when that is among the reasons. */
+    gridGaps: GridGap[];
+  } | null;
+  /** V1, C2: set when the journal has no calls at all; its online lessons count as not online. */
+  callsUnavailable: CallsUnavailableReason | null;
   warnings: CallPlanWarning[];
   /** Online lessons from today on that get no automatic call, and lessons today or tomorrow that are not online. */
   skipped: { lessonId: string; reason: SkipReason }[];
@@ -152,7 +178,11 @@ function lessonTimesIn(
 function manualOnlyFrom(selection: TemplateSelection): CallPlan['manualOnly'] {
   return selection.complete
     ? null
-    : { reasons: selection.missing, templateId: selection.template?.id ?? null };
+    : {
+        reasons: selection.missing,
+        templateId: selection.template?.id ?? null,
+        gridGaps: selection.gridGaps,
+      };
 }
 
 /** Plans the journal's next automatic call action (rules V1, V2, V3, V5, V7). */
@@ -163,6 +193,7 @@ export function planCalls(input: CallPlanInput): CallPlan {
   const tomorrow = addDays(today, 1);
   const served = new Set(running === null ? [] : [running.lessonId, ...running.lessonIds]);
   const called = new Set(input.calledLessonIds ?? []);
+  const callsUnavailable = input.journal ? callsUnavailableReason(input.journal) : null;
 
   const selections = new Map<string, TemplateSelection>();
   const templateOn = (date: string): TemplateSelection => {
@@ -187,7 +218,8 @@ export function planCalls(input: CallPlanInput): CallPlan {
   const relevant = ownLessons.filter((l) => l.date >= today || served.has(l.id));
   for (const lesson of relevant.sort(compareLessons)) {
     if (lesson.date > tomorrow && !served.has(lesson.id)) {
-      if (lesson.online) skipped.push({ lessonId: lesson.id, reason: 'notTodayOrTomorrow' });
+      const reason = callsUnavailable === null ? 'notTodayOrTomorrow' : 'callsNotAvailable';
+      if (lesson.online) skipped.push({ lessonId: lesson.id, reason });
       continue;
     }
     const selection = templateOn(lesson.date);
@@ -201,6 +233,7 @@ export function planCalls(input: CallPlanInput): CallPlan {
     };
     const tooLate = lessonTimes !== null && now - lessonTimes.start > LATE_START_GRACE_MS;
     if (!lesson.online) skip('notOnline');
+    else if (callsUnavailable !== null) skip('callsNotAvailable');
     else if (called.has(lesson.id)) skip('alreadyCalled');
     else if (lesson.status === 'draft') {
       skip('notPublished');
@@ -221,6 +254,7 @@ export function planCalls(input: CallPlanInput): CallPlan {
 
   const target = candidates[0] ?? null;
   const base = {
+    callsUnavailable,
     skipped,
     lessonTimes: Object.fromEntries(times),
     replanAt: nextZonedMidnight(now, timeZone),
@@ -288,7 +322,7 @@ export function planCalls(input: CallPlanInput): CallPlan {
     if (target === null || compareLessons(firstBlocked.lesson, target.lesson) < 0) {
       manualOnly = manualOnlyFrom(firstBlocked.selection);
     }
-  } else if (running === null && target === null) {
+  } else if (running === null && target === null && callsUnavailable === null) {
     manualOnly = manualOnlyFrom(templateOn(today));
   }
 

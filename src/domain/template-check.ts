@@ -8,24 +8,50 @@ import type { GridRow, Template } from '../contracts/roster';
 export const templateDefects = [
   /** The school has no timetable template at all. */
   'noTemplate',
-  /** The template lacks its start date or its end date. */
-  'noValidityDates',
+  /** The template has no start date ("Дата начала"). Both date defects are listed when both are empty. */
+  'noStartDate',
+  /** The template has no end date ("Дата окончания"). */
+  'noEndDate',
   /** The lesson's date lies outside the template's validity (only checked for a given date). */
   'notValidOnDate',
   /** "Send to the portal by default" is not set to Yes. */
   'notSentToPortal',
-  /** The lesson grid is empty, or a row this journal uses lacks a start or an end time. */
+  /** No row of the lesson grid has both a start and an end time (an empty grid among them). */
   'gridWithoutTimes',
+  /** A lesson number this journal's entries use has no row in the grid; `gridGaps` names it. */
+  'lessonNotInGrid',
+  /** A grid row this journal's entries use lacks a time or ends before it starts; `gridGaps` says which. */
+  'lessonWithoutTimes',
   /** The template has no lesson of this journal on any weekday. */
   'noEntryForJournal',
 ] as const;
 
 export type TemplateDefect = (typeof templateDefects)[number];
 
+/**
+ * Defects that earlier versions recorded in decisions (`details.missing`) and no longer report:
+ * `noValidityDates` stood for "the start or the end date is empty", before the two were told apart.
+ * The audit still reads them from archived decisions.
+ */
+export const retiredTemplateDefects = ['noValidityDates'] as const;
+export type RetiredTemplateDefect = (typeof retiredTemplateDefects)[number];
+
+/** What a grid row used by this journal lacks. */
+export const gridGapKinds = ['row', 'start', 'end', 'startAndEnd', 'endNotAfterStart'] as const;
+export type GridGapKind = (typeof gridGapKinds)[number];
+
+/** One lesson number of this journal's entries whose grid row gives no usable times. */
+export interface GridGap {
+  number: number;
+  lacks: GridGapKind;
+}
+
 export interface TemplateCheck {
   complete: boolean;
   /** Every defect found, in the order of `templateDefects`; empty when complete. */
   missing: TemplateDefect[];
+  /** The lesson numbers behind `lessonNotInGrid` and `lessonWithoutTimes`, by number; else empty. */
+  gridGaps: GridGap[];
 }
 
 export interface TemplateSelection extends TemplateCheck {
@@ -68,7 +94,8 @@ export function checkTemplate({
 }): TemplateCheck {
   const missing: TemplateDefect[] = [];
   const { validFrom, validTo } = template;
-  if (validFrom === null || validTo === null) missing.push('noValidityDates');
+  if (validFrom === null) missing.push('noStartDate');
+  if (validTo === null) missing.push('noEndDate');
   // ISO dates compare correctly as strings. A missing bound is already reported above, so only
   // the bounds that exist are held against the date.
   if (
@@ -80,13 +107,32 @@ export function checkTemplate({
   if (!template.sendToPortal) missing.push('notSentToPortal');
 
   const ownEntries = template.entries.filter((e) => e.journalId === journalId);
-  const gridHasTimes =
-    template.grid.some(rowHasTimes) &&
-    ownEntries.every((entry) => gridTimes(template, entry.number) !== null);
-  if (!gridHasTimes) missing.push('gridWithoutTimes');
+  const gridGaps = gridGapsOf(template, ownEntries);
+  if (!template.grid.some(rowHasTimes)) missing.push('gridWithoutTimes');
+  if (gridGaps.some((g) => g.lacks === 'row')) missing.push('lessonNotInGrid');
+  if (gridGaps.some((g) => g.lacks !== 'row')) missing.push('lessonWithoutTimes');
   if (ownEntries.length === 0) missing.push('noEntryForJournal');
 
-  return { complete: missing.length === 0, missing };
+  return { complete: missing.length === 0, missing, gridGaps };
+}
+
+/** The rows this journal's entries point at that give no usable times, once per lesson number. */
+function gridGapsOf(template: Template, entries: Template['entries']): GridGap[] {
+  const numbers = [...new Set(entries.map((e) => e.number))].sort((a, b) => a - b);
+  const gaps: GridGap[] = [];
+  for (const number of numbers) {
+    const row = template.grid.find((r) => r.number === number);
+    const lacks = row === undefined ? 'row' : rowGap(row);
+    if (lacks !== null) gaps.push({ number, lacks });
+  }
+  return gaps;
+}
+
+function rowGap(row: GridRow): GridGapKind | null {
+  if (row.start === null && row.end === null) return 'startAndEnd';
+  if (row.start === null) return 'start';
+  if (row.end === null) return 'end';
+  return rowHasTimes(row) ? null : 'endNotAfterStart';
 }
 
 /**
@@ -119,7 +165,9 @@ export function selectTemplate({
       best = { template, check, rank };
     }
   }
-  if (best === null) return { template: null, complete: false, missing: ['noTemplate'] };
+  if (best === null) {
+    return { template: null, complete: false, missing: ['noTemplate'], gridGaps: [] };
+  }
   return { template: best.template, ...best.check };
 }
 

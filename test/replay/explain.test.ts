@@ -226,3 +226,24 @@ void test('V1: a lesson that had a call and was switched offline afterwards stay
     [['l1', false, 'manual', 'manual', null]],
   );
 });
+
+void test('V7: the audit names the missing date and the grid row, and still explains the retired noValidityDates', () => {
+  const skipped = (details: Record<string, string>) =>
+    d({ kind: 'skipped', lessonId: 'l1', reason: 'templateIncomplete', at: at('07:00'), details });
+  const [now] = explain([skipped({ missing: 'noEndDate,lessonNotInGrid', gridGaps: '3:row' })]);
+  assert.deepEqual(now?.missed, {
+    code: 'templateIncomplete',
+    missing: ['noEndDate', 'lessonNotInGrid'],
+    gridGaps: [{ number: 3, lacks: 'row' }],
+  });
+  assert.equal(
+    now?.missed && describeReason(now.missed),
+    'template incomplete (no end date; lesson 3 has no grid row): manual start only',
+  );
+  const [old] = explain([skipped({ missing: 'noValidityDates' })]);
+  assert.deepEqual(old?.missed, { code: 'templateIncomplete', missing: ['noValidityDates'] });
+  assert.equal(
+    old?.missed && describeReason(old.missed),
+    'template incomplete (no start or no end date): manual start only',
+  );
+});

@@ -251,8 +251,23 @@ void describe('call planner: timetable template (V7)', () => {
     assert.deepEqual(result.skipped, [{ lessonId: 'l-2', reason: 'templateIncomplete' }]);
   }
 
-  void test('V7: without validity dates calls are manual only (noValidityDates)', () => {
-    assertManualOnly([template({ validTo: null })], ['noValidityDates']);
+  void test('V7: a template with a start date and no end date names the end date (noEndDate)', () => {
+    assertManualOnly([template({ validTo: null })], ['noEndDate']);
+  });
+
+  void test('V7: a template with neither date names both (noStartDate, noEndDate)', () => {
+    assertManualOnly([template({ validFrom: null, validTo: null })], ['noStartDate', 'noEndDate']);
+  });
+
+  void test('V7: a lesson number of the journal with no row in the grid is named (lessonNotInGrid)', () => {
+    const entries = [{ journalId: JOURNAL, weekday: 2, number: 7 }];
+    const result = plan({ lessons: [lesson('l-2')], now, templates: [template({ entries })] });
+    assert.equal(result.next, null);
+    assert.deepEqual(result.manualOnly, {
+      reasons: ['lessonNotInGrid'],
+      templateId: 'tpl-2026',
+      gridGaps: [{ number: 7, lacks: 'row' }],
+    });
   });
 
   void test('V7: without "send to the portal by default" calls are manual only (notSentToPortal)', () => {
@@ -264,7 +279,9 @@ void describe('call planner: timetable template (V7)', () => {
       { number: 1, start: null, end: null },
       { number: 2, start: '09:25', end: null },
     ];
-    assertManualOnly([template({ grid })], ['gridWithoutTimes']);
+    assertManualOnly([template({ grid })], ['gridWithoutTimes', 'lessonWithoutTimes']);
+    const result = plan({ lessons: [lesson('l-2')], now, templates: [template({ grid })] });
+    assert.deepEqual(result.manualOnly?.gridGaps, [{ number: 2, lacks: 'end' }]);
   });
 
   void test('V7: with no entry for this journal calls are manual only (noEntryForJournal)', () => {
@@ -286,7 +303,11 @@ void describe('call planner: timetable template (V7)', () => {
 
   void test('V7: the journal says why it is manual only even when no lesson is due', () => {
     const result = plan({ lessons: [], now, templates: [template({ sendToPortal: false })] });
-    assert.deepEqual(result.manualOnly, { reasons: ['notSentToPortal'], templateId: 'tpl-2026' });
+    assert.deepEqual(result.manualOnly, {
+      reasons: ['notSentToPortal'],
+      templateId: 'tpl-2026',
+      gridGaps: [],
+    });
   });
 
   void test('V7: a lesson after the template has expired is manual only (notValidOnDate)', () => {
@@ -470,5 +491,45 @@ void describe('call planner: time zones', () => {
     const start = expectStart(result.next);
     assert.equal(start.at, Date.parse('2026-11-01T04:50:00Z'));
     assert.equal(start.lessonEnd - start.lessonStart, 45 * MINUTE);
+  });
+});
+
+void describe('call planner: journals without calls (V1, C2)', () => {
+  const now = msk(`${TODAY}T08:00`);
+
+  void test('V1/C2: an extracurricular journal gets no automatic call; its online lessons count as not online', () => {
+    const result = plan({
+      lessons: [lesson('l-2'), lesson('l-t', { date: TOMORROW })],
+      now,
+      journal: { kind: 'extracurricular', subjectChat: true },
+    });
+    assert.equal(result.next, null);
+    assert.equal(result.callsUnavailable, 'callsNotAvailable');
+    assert.equal(result.manualOnly, null, 'the template is not what is missing');
+    assert.deepEqual(result.skipped, [
+      { lessonId: 'l-2', reason: 'callsNotAvailable' },
+      { lessonId: 'l-t', reason: 'callsNotAvailable' },
+    ]);
+  });
+
+  void test('V1/C2: a general journal whose subject-chat option is off gets no automatic call', () => {
+    const result = plan({
+      lessons: [lesson('l-2')],
+      now,
+      journal: { kind: 'general', subjectChat: false },
+    });
+    assert.equal(result.next, null);
+    assert.equal(result.callsUnavailable, 'noSubjectChat');
+    assert.deepEqual(result.skipped, [{ lessonId: 'l-2', reason: 'callsNotAvailable' }]);
+  });
+
+  void test('V1/C2: a general journal with the subject chat on gets its call', () => {
+    const result = plan({
+      lessons: [lesson('l-2')],
+      now,
+      journal: { kind: 'general', subjectChat: true },
+    });
+    assert.equal(expectStart(result.next).lessonId, 'l-2');
+    assert.equal(result.callsUnavailable, null);
   });
 });

@@ -30,14 +30,21 @@ void describe('checkTemplate', () => {
     assert.deepEqual(checkTemplate({ template: template(), journalId: JOURNAL }), {
       complete: true,
       missing: [],
+      gridGaps: [],
     });
   });
 
-  void test('V7: a template without its start or end date is incomplete (noValidityDates)', () => {
-    for (const dates of [{ validFrom: null }, { validTo: null }]) {
+  void test('V7: a template without a date names which one is missing (noStartDate, noEndDate, or both)', () => {
+    const cases: [Partial<Template>, string[]][] = [
+      [{ validFrom: null }, ['noStartDate']],
+      [{ validTo: null }, ['noEndDate']],
+      [{ validFrom: null, validTo: null }, ['noStartDate', 'noEndDate']],
+    ];
+    for (const [dates, missing] of cases) {
       assert.deepEqual(checkTemplate({ template: template(dates), journalId: JOURNAL }), {
         complete: false,
-        missing: ['noValidityDates'],
+        missing,
+        gridGaps: [],
       });
     }
   });
@@ -45,41 +52,62 @@ void describe('checkTemplate', () => {
   void test('V7: a template not sent to the portal by default is incomplete (notSentToPortal)', () => {
     assert.deepEqual(
       checkTemplate({ template: template({ sendToPortal: false }), journalId: JOURNAL }),
-      { complete: false, missing: ['notSentToPortal'] },
+      { complete: false, missing: ['notSentToPortal'], gridGaps: [] },
     );
   });
 
-  void test('V7: a template with an empty grid is incomplete (gridWithoutTimes)', () => {
+  void test('V7: a template with an empty grid is incomplete (gridWithoutTimes), and the journal’s lesson has no row', () => {
     assert.deepEqual(checkTemplate({ template: template({ grid: [] }), journalId: JOURNAL }), {
       complete: false,
-      missing: ['gridWithoutTimes'],
+      missing: ['gridWithoutTimes', 'lessonNotInGrid'],
+      gridGaps: [{ number: 2, lacks: 'row' }],
     });
   });
 
-  void test('V7: a grid row this journal uses without an end time is incomplete (gridWithoutTimes)', () => {
+  void test('V7: a grid row this journal uses without an end time names the lesson and the end (lessonWithoutTimes)', () => {
     const grid = [
       { number: 1, start: '08:30', end: '09:15' },
       { number: 2, start: '09:25', end: null },
     ];
     assert.deepEqual(checkTemplate({ template: template({ grid }), journalId: JOURNAL }), {
       complete: false,
-      missing: ['gridWithoutTimes'],
+      missing: ['lessonWithoutTimes'],
+      gridGaps: [{ number: 2, lacks: 'end' }],
     });
   });
 
-  void test('V7: an entry pointing at a lesson number the grid lacks is incomplete (gridWithoutTimes)', () => {
-    const entries = [{ journalId: JOURNAL, weekday: 1, number: 7 }];
+  void test('V7: a grid row without a start, or without both times, says which', () => {
+    for (const [row, lacks] of [
+      [{ number: 2, start: null, end: '10:10' }, 'start'],
+      [{ number: 2, start: null, end: null }, 'startAndEnd'],
+    ] as const) {
+      const grid = [{ number: 1, start: '08:30', end: '09:15' }, row];
+      assert.deepEqual(checkTemplate({ template: template({ grid }), journalId: JOURNAL }), {
+        complete: false,
+        missing: ['lessonWithoutTimes'],
+        gridGaps: [{ number: 2, lacks }],
+      });
+    }
+  });
+
+  void test('V7: an entry pointing at a lesson number the grid lacks names that number (lessonNotInGrid)', () => {
+    const entries = [
+      { journalId: JOURNAL, weekday: 1, number: 7 },
+      { journalId: JOURNAL, weekday: 3, number: 7 },
+    ];
     assert.deepEqual(checkTemplate({ template: template({ entries }), journalId: JOURNAL }), {
       complete: false,
-      missing: ['gridWithoutTimes'],
+      missing: ['lessonNotInGrid'],
+      gridGaps: [{ number: 7, lacks: 'row' }],
     });
   });
 
-  void test('V7: a grid row whose end is not after its start gives no times (gridWithoutTimes)', () => {
+  void test('V7: a grid row whose end is not after its start gives no times (lessonWithoutTimes)', () => {
     const grid = [{ number: 2, start: '10:10', end: '09:25' }];
     assert.deepEqual(checkTemplate({ template: template({ grid }), journalId: JOURNAL }), {
       complete: false,
-      missing: ['gridWithoutTimes'],
+      missing: ['gridWithoutTimes', 'lessonWithoutTimes'],
+      gridGaps: [{ number: 2, lacks: 'endNotAfterStart' }],
     });
   });
 
@@ -98,6 +126,7 @@ void describe('checkTemplate', () => {
     assert.deepEqual(checkTemplate({ template: template(), journalId: 'j-physics-9b' }), {
       complete: false,
       missing: ['noEntryForJournal'],
+      gridGaps: [],
     });
   });
 
@@ -105,14 +134,14 @@ void describe('checkTemplate', () => {
     // The entry is on Monday (weekday 1); 2026-12-03 is a Thursday.
     assert.deepEqual(
       checkTemplate({ template: template(), journalId: JOURNAL, date: '2026-12-03' }),
-      { complete: true, missing: [] },
+      { complete: true, missing: [], gridGaps: [] },
     );
   });
 
   void test('V7: a lesson date outside the validity dates is not covered (notValidOnDate)', () => {
     assert.deepEqual(
       checkTemplate({ template: template(), journalId: JOURNAL, date: '2027-01-11' }),
-      { complete: false, missing: ['notValidOnDate'] },
+      { complete: false, missing: ['notValidOnDate'], gridGaps: [] },
     );
     assert.equal(
       checkTemplate({ template: template(), journalId: JOURNAL, date: '2026-12-31' }).complete,
@@ -124,7 +153,8 @@ void describe('checkTemplate', () => {
     const broken = template({ validTo: null, sendToPortal: false, grid: [], entries: [] });
     assert.deepEqual(checkTemplate({ template: broken, journalId: JOURNAL }), {
       complete: false,
-      missing: ['noValidityDates', 'notSentToPortal', 'gridWithoutTimes', 'noEntryForJournal'],
+      missing: ['noEndDate', 'notSentToPortal', 'gridWithoutTimes', 'noEntryForJournal'],
+      gridGaps: [],
     });
   });
 });
@@ -137,6 +167,7 @@ void describe('selectTemplate', () => {
       template: null,
       complete: false,
       missing: ['noTemplate'],
+      gridGaps: [],
     });
   });
 
@@ -168,7 +199,7 @@ void describe('selectTemplate', () => {
     const otherClasses = template({ id: 'tpl-other', entries: [] });
     assert.deepEqual(
       selectTemplate({ templates: [otherClasses, own], journalId: JOURNAL, date: '2026-12-03' }),
-      { template: own, complete: false, missing: ['notSentToPortal'] },
+      { template: own, complete: false, missing: ['notSentToPortal'], gridGaps: [] },
     );
   });
 
