@@ -1,5 +1,6 @@
 import type { Journal, Lesson, LessonStatus, School, Template } from '../contracts/roster';
 import type { PlannerRoster } from '../domain/chat-plan';
+import type { RosterWarning } from '../domain/roster-validation';
 
 /**
  * What the HTTP API needs from the roster and the plan stores. The API depends on these small
@@ -14,6 +15,8 @@ export interface ImportOutcome {
   readonly version: number;
   /** Records written or removed per collection; numbers only, never personal data. */
   readonly counts: Readonly<Record<string, number>>;
+  /** What the import accepted but changed or left out, by path; IDs only, never names. */
+  readonly warnings: readonly RosterWarning[];
 }
 
 export interface RosterPort {

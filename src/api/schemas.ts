@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { refusalReasons } from './call-texts';
 import { idSchema, lessonSchema, lessonStatuses } from '../contracts/roster';
 import { syncPeriodSchema } from '../contracts/school-sync';
+import { rosterWarningCodes } from '../domain/roster-validation';
 import { templateDefects } from '../domain/template-check';
 
 /**
@@ -128,7 +129,15 @@ export const publicSettingsSchema = z
   .meta({ id: 'SchoolSettings' });
 
 export const importOutcomeSchema = z
-  .object({ changeId: z.string(), version: z.number(), counts: z.record(z.string(), z.number()) })
+  .object({
+    changeId: z.string(),
+    version: z.number(),
+    counts: z.record(z.string(), z.number()),
+    /** Accepted but changed or left out: a moved subgroup student (C3), an impossible online switch (V1). */
+    warnings: z
+      .array(z.object({ code: z.enum(rosterWarningCodes), path: z.string(), message: z.string() }))
+      .readonly(),
+  })
   .meta({ id: 'ImportOutcome' });
 
 export const runIdSchema = z.object({ runId: z.string() });

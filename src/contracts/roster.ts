@@ -9,17 +9,47 @@ import { z } from 'zod';
  * checks an array's length before its items, so a hostile array costs one issue, not millions.
  */
 
-export const idSchema = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits and . _ : - only');
+/**
+ * The message of a field that must be present but may be null, when it is missing or of the
+ * wrong type: zod alone says "expected string, received undefined", which hides that null is
+ * the way to say "none".
+ */
+function orNull(what: string): z.core.$ZodErrorMap {
+  return (issue) =>
+    issue.code !== 'invalid_type'
+      ? undefined
+      : issue.input === undefined
+        ? `required: ${what}, or null if there is none`
+        : `expected ${what} or null`;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
+const ID_MESSAGE = 'letters, digits and . _ : - only';
+
+export const idSchema = z.string().min(1).max(128).regex(ID_PATTERN, ID_MESSAGE);
+
+const nullableId = (what: string) =>
+  z
+    .string({ error: orNull(what) })
+    .min(1)
+    .max(128)
+    .regex(ID_PATTERN, ID_MESSAGE)
+    .nullable();
 
 /** A VK (Sferum) account ID: present once the person has linked their VK ID (S4, P1). */
-export const vkIdSchema = z.number().int().positive().nullable();
+export const vkIdSchema = z
+  .number({ error: orNull('a VK ID (a positive whole number)') })
+  .int()
+  .positive()
+  .nullable();
 
 const isoDate = z.iso.date();
-const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM');
+const nullableDate = z.iso.date({ error: orNull('a date (YYYY-MM-DD)') }).nullable();
+const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
+const nullableTime = z
+  .string({ error: orNull('a time (HH:MM)') })
+  .regex(HHMM, 'must be HH:MM')
+  .nullable();
 
 /** An IANA zone the runtime knows, e.g. Europe/Moscow. */
 export const timeZoneSchema = z.string().refine((tz) => {
@@ -60,7 +90,7 @@ export const staffSchema = z.object({
 export const classSchema = z.object({
   id: idSchema,
   name: z.string().min(1).max(50),
-  classTeacherId: idSchema.nullable(),
+  classTeacherId: nullableId('a staff ID'),
 });
 
 export const studentSchema = z.object({
@@ -108,8 +138,8 @@ export const lessonSchema = z.object({
 
 export const gridRowSchema = z.object({
   number: z.number().int().min(0).max(20),
-  start: hhmm.nullable(),
-  end: hhmm.nullable(),
+  start: nullableTime,
+  end: nullableTime,
 });
 
 export const templateEntrySchema = z.object({
@@ -120,8 +150,8 @@ export const templateEntrySchema = z.object({
 
 export const templateSchema = z.object({
   id: idSchema,
-  validFrom: isoDate.nullable(),
-  validTo: isoDate.nullable(),
+  validFrom: nullableDate,
+  validTo: nullableDate,
   sendToPortal: z.boolean(),
   grid: z.array(gridRowSchema).max(50),
   entries: z.array(templateEntrySchema).max(50_000),

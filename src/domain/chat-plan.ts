@@ -210,10 +210,15 @@ export function planChats(roster: PlannerRoster, opts: PlanOptions = {}): ChatPl
       const teacher = activeStaff(teacherId);
       if (teacher) chat.add(staffPerson(teacher), true);
     }
+    // C3: a subgroup lists students by ID; one moved to another class since is no longer in it
+    // (the import warns about such IDs).
     const students =
       journal.studentIds === undefined
         ? (studentsByClass.get(journal.classId) ?? [])
-        : journal.studentIds.flatMap((id) => activeStudentById.get(id) ?? []);
+        : journal.studentIds.flatMap((id) => {
+            const found = activeStudentById.get(id);
+            return found?.classId === journal.classId ? [found] : [];
+          });
     for (const student of students) chat.add(studentPerson(student));
     subjectChats.push({ chat, journal, title: `${className} — ${journal.subject}` });
   }

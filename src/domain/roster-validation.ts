@@ -31,8 +31,27 @@ export interface RosterIssue {
   readonly message: string;
 }
 
+/**
+ * Something an import accepts but changes or ignores, said on the import's reply so the school
+ * hears of it at once rather than finding a chat or a call missing later.
+ */
+export const rosterWarningCodes = [
+  /** C3: a subgroup lists a student of another class (moved since): not in the subject chat. */
+  'subgroupStudentOutsideClass',
+  /** V1/C2: an online lesson in a journal that cannot have calls: stored as not online. */
+  'onlineLessonWithoutCalls',
+  /** More warnings than are listed. */
+  'moreWarnings',
+] as const;
+export type RosterWarningCode = (typeof rosterWarningCodes)[number];
+
+export interface RosterWarning extends RosterIssue {
+  readonly code: RosterWarningCode;
+}
+
 export type Validation<T> =
-  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly errors: RosterIssue[] };
+  | { readonly ok: true; readonly value: T; readonly warnings: RosterWarning[] }
+  | { readonly ok: false; readonly errors: RosterIssue[] };
 
 interface RecordTypes {
   staff: Staff;
@@ -274,6 +293,85 @@ function checkReferences(
   return errors;
 }
 
+/** An import lists at most this many warnings, for the reason it caps its errors. */
+export const MAX_ROSTER_WARNINGS = 200;
+
+/** V1 and C2: only a general-education journal with the subject-chat option has the online switch. */
+export function journalCanHaveCalls(journal: Pick<Journal, 'kind' | 'subjectChat'>): boolean {
+  return journal.kind === 'general' && journal.subjectChat;
+}
+
+function pathOf(record: Located<{ id: string }>, collection: RosterCollection): string {
+  return record.path ?? `${collection}[id=${record.value.id}]`;
+}
+
+function subgroupWarnings(roster: LocatedRoster): RosterWarning[] {
+  const classOf = new Map(roster.students.map((s) => [s.value.id, s.value.classId]));
+  return roster.journals.flatMap((journal) =>
+    (journal.value.studentIds ?? []).flatMap((id, i) => {
+      const classId = classOf.get(id);
+      if (classId === undefined || classId === journal.value.classId) return [];
+      return [
+        {
+          code: 'subgroupStudentOutsideClass' as const,
+          path: `${pathOf(journal, 'journals')}.studentIds[${i}]`,
+          message: `student "${id}" is in class "${classId}", not the journal's class "${journal.value.classId}": left out of the journal's subject chat`,
+        },
+      ];
+    }),
+  );
+}
+
+function whyNoCalls(journal: Journal): string {
+  return journal.kind === 'general'
+    ? `journal "${journal.id}" has the subject-chat option off`
+    : `journal "${journal.id}" is ${journal.kind}, not general-education`;
+}
+
+function onlineWarnings(roster: LocatedRoster): RosterWarning[] {
+  const journals = new Map(roster.journals.map((j) => [j.value.id, j.value]));
+  return roster.lessons.flatMap((lesson) => {
+    const journal = journals.get(lesson.value.journalId);
+    if (!lesson.value.online || journal === undefined || journalCanHaveCalls(journal)) return [];
+    return [
+      {
+        code: 'onlineLessonWithoutCalls' as const,
+        path: `${pathOf(lesson, 'lessons')}.online`,
+        message: `${whyNoCalls(journal)}, so it has no online lessons: stored as not online`,
+      },
+    ];
+  });
+}
+
+function rosterWarnings(roster: LocatedRoster): RosterWarning[] {
+  const warnings = [...subgroupWarnings(roster), ...onlineWarnings(roster)];
+  if (warnings.length <= MAX_ROSTER_WARNINGS) return warnings;
+  return [
+    ...warnings.slice(0, MAX_ROSTER_WARNINGS),
+    {
+      code: 'moreWarnings',
+      path: ROOT,
+      message: `${warnings.length - MAX_ROSTER_WARNINGS} more warnings not listed`,
+    },
+  ];
+}
+
+/**
+ * V1: the online switch exists only in journals that can have calls, so an online lesson in any
+ * other journal is stored as not online; every reader (call planner, chat planner, pages, audit)
+ * then agrees without checking the journal again.
+ */
+function withoutImpossibleOnline(roster: RosterSnapshot): RosterSnapshot {
+  const noCalls = new Set(roster.journals.filter((j) => !journalCanHaveCalls(j)).map((j) => j.id));
+  if (!roster.lessons.some((l) => l.online && noCalls.has(l.journalId))) return roster;
+  return {
+    ...roster,
+    lessons: roster.lessons.map((l) =>
+      l.online && noCalls.has(l.journalId) ? { ...l, online: false } : l,
+    ),
+  };
+}
+
 /** A whole school. */
 export function validateSnapshot(input: unknown): Validation<RosterSnapshot> {
   if (!isRecord(input))
@@ -300,7 +398,11 @@ export function validateSnapshot(input: unknown): Validation<RosterSnapshot> {
   if (errors.length >= MAX_ROSTER_ISSUES) return { ok: false, errors: capped(errors) };
   errors.push(...checkReferences(located, known, reportMissingAtSource));
   if (errors.length > 0 || !school.success) return { ok: false, errors: capped(errors) };
-  return { ok: true, value: toSnapshot(school.data, located) };
+  return {
+    ok: true,
+    value: withoutImpossibleOnline(toSnapshot(school.data, located)),
+    warnings: rosterWarnings(located),
+  };
 }
 
 function toSnapshot(school: School, located: LocatedRoster): RosterSnapshot {
@@ -326,7 +428,7 @@ export function validateChangeSetShape(input: unknown): Validation<string> {
     return { ok: false, errors: [{ path: ROOT, message: 'expected a JSON object' }] };
   const shape = changeSetShape.safeParse(input);
   if (!shape.success) return { ok: false, errors: capped(zodIssues(shape.error, '')) };
-  return { ok: true, value: shape.data.schoolId };
+  return { ok: true, value: shape.data.schoolId, warnings: [] };
 }
 
 /**
@@ -427,7 +529,11 @@ export function validateChangeSet(
   };
   errors.push(...checkReferences(located, known, reportMissing));
   if (errors.length > 0) return { ok: false, errors: capped(errors) };
-  return { ok: true, value: { changeSet, next } };
+  return {
+    ok: true,
+    value: { changeSet, next: withoutImpossibleOnline(next) },
+    warnings: rosterWarnings(located),
+  };
 }
 
 /** The roster a change set produces: removals first, then upserts replace or append by ID. */

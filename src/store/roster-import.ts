@@ -11,6 +11,7 @@ import {
   validateSnapshot,
   type RosterChanges,
   type RosterIssue,
+  type RosterWarning,
 } from '../domain/roster-validation';
 import { recordRosterChange, summarizeChanges, type RosterChangeKind } from './roster-changes';
 import { createRosterStore, type WriteProgress } from './roster-store';
@@ -39,6 +40,8 @@ export interface ImportSummary {
   >;
   /** Records touched per collection (added + changed + removed), for a one-line answer. */
   readonly counts: Readonly<Record<RosterCollection, number>>;
+  /** What the import accepted but changed or left out (roster-validation.ts), by path. */
+  readonly warnings: readonly RosterWarning[];
 }
 
 interface ImportArgs {
@@ -63,6 +66,7 @@ function summarize(
   schoolId: string,
   version: number,
   changes: Partial<RosterChanges>,
+  warnings: readonly RosterWarning[],
 ): ImportSummary {
   const counted = {} as Record<
     RosterCollection,
@@ -77,7 +81,7 @@ function summarize(
     counted[collection] = { added, changed, removed };
     counts[collection] = added + changed + removed;
   }
-  return { changeId, schoolId, kind, version, changes: counted, counts };
+  return { changeId, schoolId, kind, version, changes: counted, counts, warnings };
 }
 
 async function logAndNotify(
@@ -88,6 +92,7 @@ async function logAndNotify(
     schoolId: string;
     version: number;
     changes: Partial<RosterChanges>;
+    warnings?: readonly RosterWarning[];
   },
 ): Promise<ImportSummary> {
   const changeId = randomUUID();
@@ -102,7 +107,14 @@ async function logAndNotify(
   // The roster is already committed: if the event fails the caller sees the error and may retry
   // the import, which is harmless; the periodic sync picks the change up in any case.
   await events.rosterChanged({ schoolId: entry.schoolId, changeId });
-  return summarize(entry.kind, changeId, entry.schoolId, entry.version, entry.changes);
+  return summarize(
+    entry.kind,
+    changeId,
+    entry.schoolId,
+    entry.version,
+    entry.changes,
+    entry.warnings ?? [],
+  );
 }
 
 /** A whole school (DESIGN.md §2). Rejected with every error listed, and nothing written, if invalid. */
@@ -127,6 +139,7 @@ export async function importSnapshot({
     schoolId: snapshot.school.id,
     version,
     changes: diffRosters(previous, snapshot),
+    warnings: result.warnings,
   });
 }
 
@@ -162,6 +175,7 @@ export async function importChangeSet({
     schoolId,
     version,
     changes: diffRosters(current.snapshot, next),
+    warnings: result.warnings,
   });
 }
 

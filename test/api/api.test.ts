@@ -631,6 +631,43 @@ void describe('school admin calls', () => {
   );
 
   void it(
+    'V1: a change set switching a lesson online in a journal without a subject chat is stored offline, and the reply says so',
+    run(async (h) => {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: `/schools/${SCHOOL_ID}/roster/changes`,
+        headers: bearer(h.adminKey),
+        payload: {
+          schoolId: SCHOOL_ID,
+          upsert: {
+            lessons: [
+              {
+                id: 'l-3',
+                journalId: 'j-2',
+                date: '2026-12-01',
+                number: 1,
+                online: true,
+                status: 'published',
+              },
+            ],
+          },
+        },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const { warnings } = JSON.parse(res.body) as { warnings: { code: string; path: string }[] };
+      assert.deepEqual(
+        warnings.map((w) => [w.code, w.path]),
+        [['onlineLessonWithoutCalls', 'upsert.lessons[0].online']],
+      );
+      const stored = await createRosterStore({ db: h.db }).getLesson({
+        schoolId: SCHOOL_ID,
+        lessonId: 'l-3',
+      });
+      assert.equal(stored?.online, false);
+    }),
+  );
+
+  void it(
     'P1: a link event sets the VK ID and the person leaves the "no VK ID" list',
     run(async (h) => {
       const listBefore = await h.app.inject({

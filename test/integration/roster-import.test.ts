@@ -275,10 +275,19 @@ void test('V2, V7: a journal’s plan inputs come from one version, and a templa
 void test('V1: a lesson switched online in place is seen by the next read and survives a change set', async () => {
   await withDb(async (db) => {
     const roster = valid(generateRoster({ seed: 3, size: 'small', today: '2026-12-01' }));
+    // V1: only a journal that can have calls has the switch (a change set stores any other as offline).
+    const withCalls = new Set(
+      roster.journals.filter((j) => j.kind === 'general' && j.subjectChat).map((j) => j.id),
+    );
+    const lesson = {
+      ...roster.lessons.find((l) => withCalls.has(l.journalId))!,
+      online: false,
+      status: 'draft' as const,
+    };
+    roster.lessons = roster.lessons.map((l) => (l.id === lesson.id ? lesson : l));
     await importSnapshot({ db, input: roster, events: noEvents });
     const store = createRosterStore({ db });
     const schoolId = roster.school.id;
-    const lesson = roster.lessons.find((l) => !l.online)!;
     const updated = await store.updateLesson({
       schoolId,
       lessonId: lesson.id,
@@ -298,6 +307,47 @@ void test('V1: a lesson switched online in place is seen by the next read and su
       events: noEvents,
     });
     assert.deepEqual(await store.getLesson({ schoolId, lessonId: lesson.id }), updated);
+  });
+});
+
+void test('V1, C3: an import answers with its warnings; an online lesson of a journal without calls is stored as not online', async () => {
+  await withDb(async (db) => {
+    const roster = valid(generateRoster({ seed: 5, size: 'small', today: '2026-12-01' }));
+    const noCalls = roster.journals.find((j) => j.kind !== 'general' || !j.subjectChat)!;
+    const lesson = { ...roster.lessons[0]!, journalId: noCalls.id, online: true };
+    const input = { ...roster, lessons: [lesson, ...roster.lessons.slice(1)] };
+    const summary = await importSnapshot({ db, input, events: noEvents });
+    assert.deepEqual(
+      summary.warnings.map((w) => [w.code, w.path]),
+      [['onlineLessonWithoutCalls', 'lessons[0].online']],
+    );
+    const store = createRosterStore({ db });
+    const schoolId = roster.school.id;
+    assert.equal((await store.getLesson({ schoolId, lessonId: lesson.id }))?.online, false);
+
+    const subgroup = { ...roster.journals[0]!, studentIds: [roster.students[0]!.id] };
+    const moved = { ...roster.students[0]!, classId: 'cls-elsewhere' };
+    const changes = await importChangeSet({
+      db,
+      input: {
+        schoolId,
+        upsert: {
+          classes: [{ id: 'cls-elsewhere', name: '9Я', classTeacherId: null }],
+          journals: [subgroup],
+          students: [moved],
+        },
+      },
+      events: noEvents,
+    });
+    // The generated school has a subgroup of its own with the same student: warned at the stored journal.
+    assert.ok(
+      changes.warnings.some(
+        (w) =>
+          w.code === 'subgroupStudentOutsideClass' && w.path === 'upsert.journals[0].studentIds[0]',
+      ),
+      JSON.stringify(changes.warnings),
+    );
+    assert.ok(changes.warnings.every((w) => w.code === 'subgroupStudentOutsideClass'));
   });
 });
 

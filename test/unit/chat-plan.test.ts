@@ -196,6 +196,14 @@ void describe('chat planner', () => {
     assert.deepEqual(chat(roster, chatKeys.subject('j-alg')).members, [1004, 2002]);
   });
 
+  void test('C3: a subgroup member moved to another class leaves the subgroup journal’s subject chat', () => {
+    const roster = school();
+    roster.journals = [journal('j-alg', 'c-5a', { studentIds: ['s-1', 's-2'] })];
+    roster.students = roster.students.map((s) => (s.id === 's-1' ? { ...s, classId: 'c-6b' } : s));
+    assert.deepEqual(chat(roster, chatKeys.subject('j-alg')).members, [1004, 2002]);
+    assert.ok(chat(roster, chatKeys.classStudents('c-6b')).members.includes(2001));
+  });
+
   void test('C2: a non-general journal with the option on gets no chat', () => {
     for (const kind of ['extracurricular', 'other'] as const) {
       const roster = school();

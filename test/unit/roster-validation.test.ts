@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import type { RosterSnapshot } from '../../src/contracts/roster';
+import type { RosterSnapshot, Template } from '../../src/contracts/roster';
 import { generateRoster } from '../../src/domain/roster-generator';
 import {
   applyChangeSet,
@@ -227,4 +227,147 @@ void test('paths are written the way people read them', () => {
   assert.equal(formatPath(['students', 3, 'classId']), 'students[3].classId');
   assert.equal(formatPath([0, 'id'], 'upsert.staff'), 'upsert.staff[0].id');
   assert.equal(formatPath([]), '(root)');
+});
+
+/** Two classes, a subgroup journal of 5А, and an extracurricular and an option-off journal. */
+function twoClasses(): RosterSnapshot {
+  const pupil = (id: string, classId: string) => ({
+    id,
+    classId,
+    lastName: 'Петров',
+    firstName: 'Иван',
+    vkId: null,
+    active: true,
+  });
+  const journal = (id: string, extra: object) => ({
+    id,
+    classId: 'c-5a',
+    subject: 'Английский язык',
+    teacherIds: [],
+    kind: 'general' as const,
+    subjectChat: true,
+    ...extra,
+  });
+  const lesson = (id: string, journalId: string) => ({
+    id,
+    journalId,
+    date: '2026-12-01',
+    number: 1,
+    online: true,
+    status: 'published' as const,
+  });
+  const result = validateSnapshot({
+    school: { id: 'sch', name: 'Школа' },
+    classes: [
+      { id: 'c-5a', name: '5А', classTeacherId: null },
+      { id: 'c-6b', name: '6Б', classTeacherId: null },
+    ],
+    students: [pupil('s-1', 'c-5a'), pupil('s-2', 'c-5a')],
+    journals: [
+      journal('j-en', { studentIds: ['s-1', 's-2'] }),
+      journal('j-club', { kind: 'extracurricular' }),
+      journal('j-off', { subjectChat: false }),
+    ],
+    lessons: [lesson('l-en', 'j-en'), lesson('l-club', 'j-club'), lesson('l-off', 'j-off')],
+  });
+  assert.ok(result.ok);
+  return { ...result.value, lessons: result.value.lessons.map((l) => ({ ...l, online: true })) };
+}
+
+function warningsOf(
+  result: ReturnType<typeof validateSnapshot> | ReturnType<typeof validateChangeSet>,
+): { code: string; path: string; message: string }[] {
+  assert.ok(result.ok, JSON.stringify(result));
+  return result.ok ? result.warnings : [];
+}
+
+void test('C3: a subgroup student of another class is a warning on the snapshot, naming the journal field', () => {
+  const roster = twoClasses();
+  roster.students = roster.students.map((s) => (s.id === 's-2' ? { ...s, classId: 'c-6b' } : s));
+  const warnings = warningsOf(validateSnapshot(roster)).filter(
+    (w) => w.code === 'subgroupStudentOutsideClass',
+  );
+  assert.deepEqual(
+    warnings.map((w) => w.path),
+    ['journals[0].studentIds[1]'],
+  );
+  assert.match(
+    warnings[0]?.message ?? '',
+    /"s-2" is in class "c-6b".*left out of the journal's subject chat/,
+  );
+});
+
+void test('C3: a change set that moves a subgroup student warns at the stored journal', () => {
+  const current = twoClasses();
+  const moved = { ...current.students[1]!, classId: 'c-6b' };
+  const warnings = warningsOf(
+    validateChangeSet({ schoolId: 'sch', upsert: { students: [moved] } }, current),
+  ).filter((w) => w.code === 'subgroupStudentOutsideClass');
+  assert.deepEqual(
+    warnings.map((w) => w.path),
+    ['journals[id=j-en].studentIds[1]'],
+  );
+});
+
+void test('V1: online lessons in journals that cannot have calls are stored as not online, with a warning each', () => {
+  const result = validateSnapshot(twoClasses());
+  assert.ok(result.ok);
+  assert.deepEqual(
+    result.value.lessons.map((l) => [l.id, l.online]),
+    [
+      ['l-en', true],
+      ['l-club', false],
+      ['l-off', false],
+    ],
+  );
+  const warnings = result.warnings.filter((w) => w.code === 'onlineLessonWithoutCalls');
+  assert.deepEqual(
+    warnings.map((w) => w.path),
+    ['lessons[1].online', 'lessons[2].online'],
+  );
+  assert.match(warnings[0]?.message ?? '', /extracurricular, not general-education/);
+  assert.match(warnings[1]?.message ?? '', /subject-chat option off/);
+});
+
+void test('V1: a change set switching a journal’s subject-chat option off takes its stored lessons offline, with a warning', () => {
+  const current = validateSnapshot(twoClasses());
+  assert.ok(current.ok);
+  const journal = { ...current.value.journals[0]!, subjectChat: false };
+  const result = validateChangeSet(
+    { schoolId: 'sch', upsert: { journals: [journal] } },
+    current.value,
+  );
+  assert.ok(result.ok);
+  assert.equal(result.value.next.lessons.find((l) => l.id === 'l-en')?.online, false);
+  assert.ok(
+    result.warnings.some(
+      (w) => w.code === 'onlineLessonWithoutCalls' && w.path === 'lessons[id=l-en].online',
+    ),
+  );
+});
+
+void test('V7: a template without validTo is told that null is allowed there', () => {
+  const roster = base();
+  const template: Partial<Template> = { ...roster.templates[0]! };
+  delete template.validTo;
+  const errors = errorsOf(validateSnapshot({ ...roster, templates: [template] }));
+  assert.deepEqual(errors, [
+    {
+      path: 'templates[0].validTo',
+      message: 'required: a date (YYYY-MM-DD), or null if there is none',
+    },
+  ]);
+  const typed = errorsOf(
+    validateSnapshot({ ...roster, templates: [{ ...template, validTo: 20270531 }] }),
+  );
+  assert.deepEqual(
+    typed.map((e) => e.message),
+    ['expected a date (YYYY-MM-DD) or null'],
+  );
+});
+
+void test('V7: a template with null dates is valid (calls are then manual only)', () => {
+  const roster = base();
+  const template = { ...roster.templates[0]!, validFrom: null, validTo: null };
+  assert.ok(validateSnapshot({ ...roster, templates: [template] }).ok);
 });
