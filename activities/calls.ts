@@ -195,8 +195,8 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
     }
     // V4: the e-diary gets the link at the same moment as the chat, not after a delay.
     await deps.calls.writeLessonLink({
-      _id: args.lessonId,
       schoolId: args.schoolId,
+      lessonId: args.lessonId,
       journalId: args.journalId,
       callKey: args.callKey,
       joinLink: args.joinLink,
@@ -220,10 +220,10 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
     const school = deps.messengers.forSchool(schoolId);
     school.catch(() => undefined);
     let [call] = await Promise.all([
-      deps.calls.getCall(callKey),
+      deps.calls.getCall({ schoolId, callKey }),
       deps.calls.recordStarting({
-        _id: callKey,
         schoolId,
+        callKey,
         journalId,
         lessonId,
         startedBy: actor,
@@ -243,12 +243,15 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
         started = await messenger.startCall();
       }
       args.leave({ callKey, callId: started.callId, joinLink: started.joinLink });
-      await deps.calls.recordStarted(callKey, {
-        callId: started.callId,
-        joinLink: started.joinLink,
-        startedBy: actor,
-      });
-      call = await deps.calls.getCall(callKey);
+      await deps.calls.recordStarted(
+        { schoolId, callKey },
+        {
+          callId: started.callId,
+          joinLink: started.joinLink,
+          startedBy: actor,
+        },
+      );
+      call = await deps.calls.getCall({ schoolId, callKey });
       deps.logger.info({ schoolId, journalId, lessonId, callKey, actor }, 'call started');
     }
     if (!call?.callId || !call.joinLink) {
@@ -268,16 +271,25 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
   }
 
   return {
-    async loadJournal({ schoolId, journalId, at }) {
-      return loadJournalContext({
-        roster: deps.roster,
-        schoolId,
-        journalId,
-        dates: (timeZone) => {
-          const today = epochToZonedDate(at ?? now(), timeZone);
-          return [-1, 0, 1, 2].map((d) => addDays(today, d));
-        },
-      });
+    async loadJournal({ schoolId, journalId, at, lessonId }) {
+      const [context, requested] = await Promise.all([
+        loadJournalContext({
+          roster: deps.roster,
+          schoolId,
+          journalId,
+          dates: (timeZone) => {
+            const today = epochToZonedDate(at ?? now(), timeZone);
+            return [-1, 0, 1, 2].map((d) => addDays(today, d));
+          },
+        }),
+        lessonId === undefined ? undefined : deps.roster.getLesson({ schoolId, lessonId }),
+      ]);
+      if (requested === undefined) return context;
+      const requestedLesson =
+        requested === null
+          ? null
+          : { id: requested.id, journalId: requested.journalId, date: requested.date };
+      return { ...context, requestedLesson };
     },
 
     async startCall({ schoolId, journalId, lessonId, callKey, actor, notBefore }) {
@@ -302,7 +314,7 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
     },
 
     async publishLink({ schoolId, journalId, lessonId, callKey }) {
-      const call = await deps.calls.getCall(callKey);
+      const call = await deps.calls.getCall({ schoolId, callKey });
       if (!call?.joinLink) throw new TypedError(ErrorType.NotFound, `call ${callKey} is unknown`);
       if (call.status === 'ended') return { published: false };
       return {
@@ -317,16 +329,17 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
     },
 
     async endCall({ schoolId, callKey, actor }) {
-      const call = await deps.calls.getCall(callKey);
+      const ref = { schoolId, callKey };
+      const call = await deps.calls.getCall(ref);
       if (!call?.callId) throw new TypedError(ErrorType.NotFound, `call ${callKey} is unknown`);
       if (call.status === 'ended') return { alreadyEnded: call.endedInSferum };
       const { messenger } = await deps.messengers.forSchool(schoolId);
-      await deps.calls.recordFinishRequested(callKey);
+      await deps.calls.recordFinishRequested(ref);
       const { alreadyEnded: gone } = await messenger.finishCall({ callId: call.callId });
       // V5: "gone" on a retry is most likely our own earlier forceFinish whose answer was lost,
       // not a teacher ending the call in Sferum; only a first request's "gone" is Sferum's end.
       const alreadyEnded = gone && call.finishRequestedAt === null;
-      await deps.calls.recordEnded(callKey, { endedBy: actor, endedInSferum: alreadyEnded });
+      await deps.calls.recordEnded(ref, { endedBy: actor, endedInSferum: alreadyEnded });
       deps.logger.info({ schoolId, callKey, actor, alreadyEnded }, 'call ended');
       return { alreadyEnded };
     },

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { activityInfo, heartbeat } from '@temporalio/activity';
 import type { Journal, Lesson, RosterSnapshot, Template } from '../src/contracts/roster';
-import type { RunIncident, RunSummary } from '../src/contracts/school-sync';
+import type { HeldPlan, RunIncident, RunSummary } from '../src/contracts/school-sync';
 import type {
   ChatApplyResult,
   PlanApplyResult,
@@ -10,6 +10,7 @@ import type {
 } from '../src/contracts/sync-activities';
 import { ErrorType, TypedError } from '../src/contracts/errors';
 import { diffMembers, planChats } from '../src/domain/chat-plan';
+import { guardRemovals, type GuardVerdict } from '../src/domain/removal-guard';
 import type { RunIncidentReader } from '../src/audit/run-incidents';
 import type { Logger } from '../src/logger';
 import type {
@@ -217,6 +218,49 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
     }
   }
 
+  /**
+   * Stores the whole plan as held for approval and returns what it holds. The same plan still held
+   * (a periodic run, a sync now, or a run after its passed part was applied) keeps its ID, so an
+   * approval of the plan the admin is looking at is not refused as stale.
+   */
+  async function holdPlan(
+    schoolId: string,
+    plan: Omit<StoredPlan, '_id' | 'createdAt' | 'status' | 'held'>,
+    verdict: GuardVerdict,
+    managed: readonly ChatRecord[],
+  ): Promise<HeldPlan> {
+    const latest = await sync.latestHeldPlan(schoolId);
+    if (
+      latest?.held &&
+      sameDesiredState(latest.chats, plan.chats) &&
+      JSON.stringify(latest.skipped) === JSON.stringify(plan.skipped)
+    ) {
+      return latest.held;
+    }
+    const stored = await sync.savePlan({ ...plan, status: 'held', held: null });
+    const held: HeldPlan = {
+      planId: stored._id,
+      reason: verdict.reason,
+      removals: verdict.removals,
+      managedMembers: managed.reduce((n, c) => n + c.managedMembers.length, 0),
+      chatsRemoved: verdict.chatsRemoved,
+      people: verdict.people,
+      chats: verdict.chats,
+    };
+    await sync.savePlanHeld(schoolId, stored._id, held);
+    logger.warn(
+      {
+        schoolId,
+        planId: stored._id,
+        removals: held.removals,
+        managedMembers: held.managedMembers,
+        chatsRemoved: held.chatsRemoved,
+      },
+      'plan held',
+    );
+    return held;
+  }
+
   async function applyOps(
     label: string,
     run: () => Promise<OpResult[]>,
@@ -250,6 +294,7 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
       const settings = await deps.settings.getPublic(schoolId);
       if (!settings) return { status: 'notConfigured' };
       if (!settings.enabled) return { status: 'disabled' };
+      const { period } = settings;
 
       if (approvedPlanId) {
         // The workflow's approvePlan update names a held plan; mark it approved and apply it as is
@@ -261,7 +306,7 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
           (await sync.approvePlan(schoolId, approvedPlanId, approved.approvedBy ?? 'approvePlan'))
         ) {
           remember(approved);
-          return summarize({ ...approved, status: 'ready' });
+          return { ...summarize({ ...approved, status: 'ready' }), period };
         }
       }
 
@@ -270,95 +315,34 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
         sync.listChats(schoolId),
       ]);
       if (!roster) return { status: 'notConfigured' };
-      const byKey = new Map(managed.map((c) => [c.key, c]));
-      const existingSubjectChatJournalIds = managed.flatMap((c) =>
-        c.kind === 'subject' && c.chatId !== null && !c.retired
-          ? [c.key.slice('subject:'.length)]
-          : [],
-      );
-      const plan = planChats(roster, { existingSubjectChatJournalIds });
-
-      const chats: PlannedChat[] = plan.chats.map((chat) => {
-        const record = byKey.get(chat.key);
-        const wanted = new Set(chat.members);
-        const had = new Set(record?.managedMembers ?? []);
-        return {
-          key: chat.key,
-          kind: chat.kind,
-          title: chat.title,
-          ...(chat.classId === undefined ? {} : { classId: chat.classId }),
-          ...(chat.journalId === undefined ? {} : { journalId: chat.journalId }),
-          members: [...chat.members],
-          admins: [...chat.admins],
-          retire: false,
-          expected: {
-            create: !record || record.chatId === null,
-            add: chat.members.filter((m) => !had.has(m)).length,
-            remove: [...had].filter((m) => !wanted.has(m)).length,
-          },
-        };
+      const { chats, removed, skipped } = desiredChats(roster, managed);
+      const verdict = guardRemovals({
+        chats: chats.map((c) => ({
+          key: c.key,
+          kind: c.kind,
+          retire: c.retire,
+          removed: removed.get(c.key) ?? [],
+        })),
+        managedMembers: managed.reduce((n, c) => n + c.managedMembers.length, 0),
+        threshold: settings.removalThreshold,
       });
-      const planned = new Set(plan.chats.map((c) => c.key));
-      for (const record of managed) {
-        if (planned.has(record.key) || record.retired || record.chatId === null) continue;
-        chats.push({
-          key: record.key,
-          kind: record.kind,
-          title: record.title,
-          members: [],
-          admins: [],
-          retire: true,
-          expected: { create: false, add: 0, remove: record.managedMembers.length },
-        });
+      const base = { schoolId, runId, skipped, approvedBy: null };
+      if (verdict.clear) {
+        const stored = await sync.savePlan({ ...base, status: 'ready', chats, held: null });
+        remember(stored);
+        return { ...summarize(stored), period };
       }
-
-      const removals = chats.reduce((n, c) => n + c.expected.remove, 0);
-      const managedMembers = managed.reduce((n, c) => n + c.managedMembers.length, 0);
-      const chatsRemoved = chats.filter((c) => c.retire).length;
-      const threshold = settings.removalThreshold;
-      const massRemoval = managedMembers > 0 && removals / managedMembers > threshold;
-      const status = chatsRemoved > 0 || massRemoval ? 'held' : 'ready';
-      if (status === 'held') {
-        // The same plan still held (a periodic run, a sync now): keep its ID, so an approval of
-        // the plan the admin is looking at is not refused as stale.
-        const latest = await sync.latestPlan(schoolId);
-        if (
-          latest?.status === 'held' &&
-          latest.held !== null &&
-          JSON.stringify(latest.chats) === JSON.stringify(chats) &&
-          JSON.stringify(latest.skipped) === JSON.stringify(plan.skipped)
-        ) {
-          return summarize(latest);
-        }
-      }
-      const stored = await sync.savePlan({
-        schoolId,
-        runId,
-        status,
-        chats,
-        skipped: [...plan.skipped],
+      const held = await holdPlan(schoolId, { ...base, chats }, verdict, managed);
+      // The part the guard lets through is applied now: a new student does not wait for an
+      // operator because someone else is leaving.
+      const passed = await sync.savePlan({
+        ...base,
+        status: 'ready',
+        chats: passedChats(chats, verdict.massRemoval ? removed : null),
         held: null,
-        approvedBy: null,
       });
-      if (status === 'ready') remember(stored);
-      const held =
-        status === 'held'
-          ? {
-              planId: stored._id,
-              reason: chatsRemoved > 0 ? ('chatRemoval' as const) : ('massRemoval' as const),
-              removals,
-              managedMembers,
-              chatsRemoved,
-            }
-          : null;
-      if (held) {
-        await sync.savePlanHeld(schoolId, stored._id, held);
-        logger.warn(
-          { schoolId, planId: stored._id, removals, managedMembers, chatsRemoved },
-          'plan held',
-        );
-      }
-      return summarize({ ...stored, held, status });
+      remember(passed);
+      return { ...summarize(passed), status: 'held', held, period };
     },
 
     async applyChat({ schoolId, planId, chatKey, runId }) {
@@ -469,10 +453,11 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
         diff.add,
       );
       heartbeat({ chatKey, stage: 'remove' });
+      const removing = withoutHeld(diff.remove, desired);
       const removed = await applyOps(
         'remove',
-        () => messenger.removeMembers({ ops: diff.remove.map((userId) => ({ chatId, userId })) }),
-        diff.remove,
+        () => messenger.removeMembers({ ops: removing.map((userId) => ({ chatId, userId })) }),
+        removing,
       );
       const addedSet = new Set(added.done);
       const promotable = diff.promote.filter((id) => !diff.add.includes(id) || addedSet.has(id));
@@ -653,7 +638,7 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
               return promote.has(userId) ? [role(w, chatId, userId, true)] : undefined;
             },
           })),
-          ...diff.remove.map((userId): BatchCall => ({
+          ...withoutHeld(diff.remove, w.desired).map((userId): BatchCall => ({
             kind: 'remove',
             chatId,
             userId,
@@ -818,6 +803,8 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
     },
 
     async ensureJournalWorkflows({ schoolId }) {
+      // Without settings no call can be made; the run after the first save brings them up.
+      if (!(await deps.settings.getPublic(schoolId))) return { journals: 0 };
       const state = await deps.roster.getState(schoolId);
       const journals = (await deps.roster.listJournals(schoolId)).filter(
         (j) => j.subjectChat && j.kind === 'general',
@@ -839,15 +826,8 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
       const replan = (journalId: string): boolean =>
         fingerprints !== null && notified?.fingerprints[journalId] !== fingerprints[journalId];
       const ensure = async (journalId: string): Promise<void> => {
-        try {
-          if (replan(journalId)) await deps.gateway.lessonsChanged({ schoolId, journalId });
-          else await deps.gateway.ensureJournalCalls({ schoolId, journalId });
-        } catch (error) {
-          // One journal whose ID another school's workflow holds must not keep the others waiting.
-          if (!(error instanceof TypedError && error.type === ErrorType.WorkflowOfAnotherSchool))
-            throw error;
-          logger.warn({ schoolId, journalId }, error.message);
-        }
+        if (replan(journalId)) await deps.gateway.lessonsChanged({ schoolId, journalId });
+        else await deps.gateway.ensureJournalCalls({ schoolId, journalId });
       };
       // A few at a time: each is a round trip to the Temporal server, and a school has a hundred.
       let next = 0;
@@ -864,6 +844,92 @@ export function createSyncActivities(deps: SyncActivityDeps): SyncActivities {
       return { journals: journals.length };
     },
   };
+}
+
+/**
+ * The chats the roster wants, as the plan stores them (with the changes expected from our
+ * records), the chats we manage that it no longer wants (to retire), and per chat the managed
+ * members it would remove.
+ */
+function desiredChats(
+  roster: RosterSnapshot,
+  managed: readonly ChatRecord[],
+): {
+  chats: PlannedChat[];
+  removed: Map<string, number[]>;
+  skipped: StoredPlan['skipped'];
+} {
+  const byKey = new Map(managed.map((c) => [c.key, c]));
+  const existingSubjectChatJournalIds = managed.flatMap((c) =>
+    c.kind === 'subject' && c.chatId !== null && !c.retired
+      ? [c.key.slice('subject:'.length)]
+      : [],
+  );
+  const plan = planChats(roster, { existingSubjectChatJournalIds });
+  const removed = new Map<string, number[]>();
+  const chats: PlannedChat[] = plan.chats.map((chat) => {
+    const record = byKey.get(chat.key);
+    const wanted = new Set(chat.members);
+    const had = new Set(record?.managedMembers ?? []);
+    const gone = [...had].filter((m) => !wanted.has(m));
+    removed.set(chat.key, gone);
+    return {
+      key: chat.key,
+      kind: chat.kind,
+      title: chat.title,
+      ...(chat.classId === undefined ? {} : { classId: chat.classId }),
+      ...(chat.journalId === undefined ? {} : { journalId: chat.journalId }),
+      members: [...chat.members],
+      admins: [...chat.admins],
+      retire: false,
+      expected: {
+        create: !record || record.chatId === null,
+        add: chat.members.filter((m) => !had.has(m)).length,
+        remove: gone.length,
+      },
+    };
+  });
+  const planned = new Set(plan.chats.map((c) => c.key));
+  for (const record of managed) {
+    if (planned.has(record.key) || record.retired || record.chatId === null) continue;
+    removed.set(record.key, [...record.managedMembers]);
+    chats.push({
+      key: record.key,
+      kind: record.kind,
+      title: record.title,
+      members: [],
+      admins: [],
+      retire: true,
+      expected: { create: false, add: 0, remove: record.managedMembers.length },
+    });
+  }
+  return { chats, removed, skipped: [...plan.skipped] };
+}
+
+/**
+ * The plan without what the guard holds: no retirements, and with `heldRemovals` (a mass removal)
+ * the members it would remove kept in their chats.
+ */
+function passedChats(
+  chats: readonly PlannedChat[],
+  heldRemovals: ReadonlyMap<string, readonly number[]> | null,
+): PlannedChat[] {
+  return chats.flatMap((chat) => {
+    if (chat.retire) return [];
+    const keep = heldRemovals?.get(chat.key) ?? [];
+    if (keep.length === 0) return [chat];
+    return [{ ...chat, keep: [...keep], expected: { ...chat.expected, remove: 0 } }];
+  });
+}
+
+/**
+ * Whether two plans want the same chats, members and admins, whatever changes they expected: the
+ * expectations of a held plan go stale once its passed part is applied.
+ */
+function sameDesiredState(a: readonly PlannedChat[], b: readonly PlannedChat[]): boolean {
+  const desired = (chats: readonly PlannedChat[]): string =>
+    JSON.stringify(chats.map(({ expected: _expected, keep: _keep, ...rest }) => rest));
+  return desired(a) === desired(b);
 }
 
 /**
@@ -900,6 +966,13 @@ export function journalFingerprints(inputs: {
       .digest('base64url');
   }
   return fingerprints;
+}
+
+/** A chat's removals less those the guard holds (`keep`). */
+function withoutHeld(remove: readonly number[], desired: PlannedChat): readonly number[] {
+  if (!desired.keep?.length) return remove;
+  const keep = new Set(desired.keep);
+  return remove.filter((id) => !keep.has(id));
 }
 
 function summarize(

@@ -200,7 +200,7 @@ async function buttonLatency(stack: CallsStack): Promise<void> {
     throw new Error(`expected ${warmUp + presses} calls on the platform, found ${callsStarted}`);
   }
   await stack.client.workflow
-    .getHandle(workflowIds.journalCalls(journalId))
+    .getHandle(workflowIds.journalCalls({ schoolId, journalId }))
     .terminate('bench over')
     .catch(() => undefined);
 
@@ -431,7 +431,7 @@ async function timerAccuracy(stack: CallsStack, store: string): Promise<void> {
     if (at === undefined) return;
     delays.push(at - j.dueAt);
     const history = await stack.client.workflow
-      .getHandle(workflowIds.journalCalls(j.journalId))
+      .getHandle(workflowIds.journalCalls(j))
       .fetchHistory();
     const trace = traceStart(history.events ?? [], j.dueAt, at);
     if (trace) traces.push(trace);
@@ -445,7 +445,7 @@ async function timerAccuracy(stack: CallsStack, store: string): Promise<void> {
   const missing = total - delays.length;
   // A journal without a call is named with what its workflow says, so the cause can be looked up.
   for (const j of journals.filter((j) => !platformAt.has(j.journalId)).slice(0, 5)) {
-    const state = await stack.gateway.callState(j.journalId).catch(() => null);
+    const state = await stack.gateway.callState(j).catch(() => null);
     process.stderr.write(
       `timer-accuracy: no call for ${j.journalId} (due ${new Date(j.dueAt).toISOString()}): ` +
         `${JSON.stringify({ next: state?.next, running: state?.running?.callId ?? null, lastError: state?.lastError })}\n`,
@@ -481,7 +481,7 @@ async function timerAccuracy(stack: CallsStack, store: string): Promise<void> {
   // Terminated so the sleeping workflows (their auto-ends are an hour away) leave the shared server.
   await forEachLimit(journals, 16, async (j) => {
     await stack.client.workflow
-      .getHandle(workflowIds.journalCalls(j.journalId))
+      .getHandle(workflowIds.journalCalls(j))
       .terminate('bench over')
       .catch(() => undefined);
   });

@@ -351,14 +351,18 @@ export async function run(): Promise<void> {
     const requestSeconds = (startsDoneAt - t0) / 1000;
 
     // A few runs checked by their histories: the last event is the sleep's timer.
-    const sample = journals.flatMap((s) => s.journalIds).filter((_, i) => i % 2_500 === 7);
-    for (const journalId of sample) {
+    const sample = journals
+      .flatMap(({ schoolId, journalIds }) =>
+        journalIds.map((journalId) => ({ schoolId, journalId })),
+      )
+      .filter((_, i) => i % 2_500 === 7);
+    for (const journal of sample) {
       const history = await client.workflow
-        .getHandle(workflowIds.journalCalls(journalId))
+        .getHandle(workflowIds.journalCalls(journal))
         .fetchHistory();
       const last = history.events?.at(-1)?.eventType;
       if (last !== proto.api.enums.v1.EventType.EVENT_TYPE_TIMER_STARTED) {
-        throw new Error(`journal ${journalId} is not asleep on a timer`);
+        throw new Error(`journal ${journal.journalId} is not asleep on a timer`);
       }
     }
 

@@ -291,7 +291,7 @@ function lastRequestTime(bench: Bench): number {
 async function journalsSettled(bench: Bench): Promise<void> {
   const ids = bench.roster.journals
     .filter((j) => j.subjectChat && j.kind === 'general')
-    .map((j) => workflowIds.journalCalls(j.id));
+    .map((j) => workflowIds.journalCalls({ schoolId: bench.roster.school.id, journalId: j.id }));
   const busy = async (id: string): Promise<boolean> => {
     const { raw } = await bench.client.workflow.getHandle(id).describe();
     return (raw.pendingActivities?.length ?? 0) > 0 || raw.pendingWorkflowTask != null;

@@ -134,6 +134,24 @@ export async function startWorker(
   return worker;
 }
 
+/**
+ * Moves journal runs still open under their legacy workflow IDs to their school-qualified ones.
+ * Called once a worker runs: the hand-over's messages need a worker to answer them.
+ */
+export function handOverLegacyJournals(app: App): void {
+  app.gateway.handOverLegacyJournals().then(
+    (moved) => {
+      if (moved > 0) app.logger.info({ moved }, 'journal workflows moved to school-qualified IDs');
+    },
+    (error: unknown) => {
+      app.logger.warn(
+        { err: error },
+        'legacy journal workflows not moved; the next worker start tries again',
+      );
+    },
+  );
+}
+
 export async function startApi(app: App) {
   const api = await buildApi({
     db: app.db,

@@ -3,7 +3,14 @@ import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from './config';
 import { createLogger } from './logger';
-import { installRuntime, openApp, startApi, startWorker, type App } from './app';
+import {
+  handOverLegacyJournals,
+  installRuntime,
+  openApp,
+  startApi,
+  startWorker,
+  type App,
+} from './app';
 import { TypedError } from './contracts/errors';
 import { importChangeSet, importSnapshot } from './store/roster-import';
 import { issueAdminKey, issueTeacherToken } from './store/auth-store';
@@ -59,7 +66,9 @@ program
     const app = await openApp({ config, logger, mongoUri: config.MONGODB_URI });
     installRuntime(logger, { host: config.METRICS_HOST, port: config.METRICS_PORT });
     const worker = await startWorker(app);
-    await worker.run();
+    const running = worker.run();
+    handOverLegacyJournals(app);
+    await running;
     await app.close();
   });
 

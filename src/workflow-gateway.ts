@@ -1,11 +1,14 @@
 import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { ErrorType, TypedError } from './contracts/errors';
-import { TASK_QUEUE, workflowIds } from './contracts/ids';
+import { TASK_QUEUE, workflowIds, type JournalRef } from './contracts/ids';
 import {
   callStateQuery,
+  carriedStateQuery,
   endCallUpdate,
+  handOverUpdate,
+  takeOverSignal,
   lessonsChangedSignal,
   startCallUpdate,
+  type CarriedCallState,
   type EndCallResult,
   type JournalCallsInput,
   type JournalCallState,
@@ -18,6 +21,8 @@ import {
   syncNowUpdate,
   syncStatusQuery,
   type SchoolSyncInput,
+  type SettingsChangedArgs,
+  type SyncPeriod,
   type SyncStatus,
 } from './contracts/school-sync';
 import { JournalIdKey, SchoolIdKey } from './contracts/search-attributes';
@@ -30,7 +35,8 @@ import { JournalIdKey, SchoolIdKey } from './contracts/search-attributes';
 export interface WorkflowGateway {
   ensureSchoolSync(schoolId: string): Promise<void>;
   rosterChanged(args: { schoolId: string; changeId: string }): Promise<void>;
-  settingsChanged(args: { schoolId: string }): Promise<void>;
+  /** `period`: the one just saved, so the running workflow takes it at once (S3). */
+  settingsChanged(args: { schoolId: string; period?: SyncPeriod }): Promise<void>;
   syncNow(args: { schoolId: string; requestedBy: string }): Promise<{ runId: string }>;
   approvePlan(args: {
     schoolId: string;
@@ -55,7 +61,12 @@ export interface WorkflowGateway {
     journalId: string;
     requestedBy: string;
   }): Promise<EndCallResult>;
-  callState(journalId: string): Promise<JournalCallState | null>;
+  callState(ref: JournalRef): Promise<JournalCallState | null>;
+  /**
+   * Moves every journal run still open under its legacy workflow ID (one without the school) to
+   * its school-qualified ID, with its running call; returns how many it moved.
+   */
+  handOverLegacyJournals(): Promise<number>;
 }
 
 export const SCHOOL_SYNC_WORKFLOW = 'schoolSyncWorkflow';
@@ -82,7 +93,7 @@ export function journalCallsStartOptions(
 ) {
   const input: JournalCallsInput = { schoolId, journalId };
   return {
-    workflowId: workflowIds.journalCalls(journalId),
+    workflowId: workflowIds.journalCalls({ schoolId, journalId }),
     taskQueue,
     args: [input] as [JournalCallsInput],
     typedSearchAttributes: [
@@ -116,30 +127,6 @@ export function createWorkflowGateway(
     });
   }
 
-  /**
-   * Journal workflow IDs carry the journal ID only, and two schools may both have a `j-1`: a
-   * message for one school's journal must not reach the other school's running workflow, whose
-   * signal-with-start or update-with-start would otherwise adopt it.
-   */
-  async function assertJournalOfSchool(schoolId: string, journalId: string): Promise<void> {
-    let owner: string | undefined;
-    try {
-      const described = await wf.getHandle(workflowIds.journalCalls(journalId)).describe();
-      if (described.status.name !== 'RUNNING') return;
-      owner = described.typedSearchAttributes.get(SchoolIdKey);
-    } catch (error) {
-      if (error instanceof WorkflowNotFoundError) return;
-      throw error;
-    }
-    if (owner !== undefined && owner !== schoolId) {
-      throw new TypedError(
-        ErrorType.WorkflowOfAnotherSchool,
-        `the call workflow of journal ${journalId} belongs to another school`,
-        { schoolId, journalId },
-      );
-    }
-  }
-
   async function queryOrNull<T>(run: () => Promise<T>): Promise<T | null> {
     try {
       return await run();
@@ -155,8 +142,10 @@ export function createWorkflowGateway(
     },
     rosterChanged: ({ schoolId, changeId }) =>
       signalSchool(schoolId, rosterChangedSignal, { changeId }),
-    settingsChanged: ({ schoolId }) =>
-      signalSchool(schoolId, settingsChangedSignal, { reason: 'settings saved' }),
+    settingsChanged: ({ schoolId, period }) => {
+      const arg: SettingsChangedArgs = { reason: 'settings saved', ...(period ? { period } : {}) };
+      return signalSchool(schoolId, settingsChangedSignal, arg);
+    },
 
     syncNow: ({ schoolId, requestedBy }) =>
       wf.executeUpdateWithStart(syncNowUpdate, {
@@ -186,7 +175,6 @@ export function createWorkflowGateway(
     },
 
     async lessonsChanged({ schoolId, journalId, lessonIds }) {
-      await assertJournalOfSchool(schoolId, journalId);
       await wf.signalWithStart(JOURNAL_CALLS_WORKFLOW, {
         ...journalCallsStartOptions(schoolId, journalId, taskQueue),
         signal: lessonsChangedSignal,
@@ -194,31 +182,62 @@ export function createWorkflowGateway(
       });
     },
 
-    async startCall({ schoolId, journalId, lessonId, requestedBy }) {
-      await assertJournalOfSchool(schoolId, journalId);
-      return wf.executeUpdateWithStart(startCallUpdate, {
+    startCall: ({ schoolId, journalId, lessonId, requestedBy }) =>
+      wf.executeUpdateWithStart(startCallUpdate, {
         args: [{ lessonId, requestedBy }],
         startWorkflowOperation: new WithStartWorkflowOperation(JOURNAL_CALLS_WORKFLOW, {
           ...journalCallsStartOptions(schoolId, journalId, taskQueue),
           workflowIdConflictPolicy: 'USE_EXISTING',
         }),
-      });
-    },
+      }),
 
-    async endCall({ schoolId, journalId, requestedBy }) {
-      await assertJournalOfSchool(schoolId, journalId);
-      return wf.executeUpdateWithStart(endCallUpdate, {
+    endCall: ({ schoolId, journalId, requestedBy }) =>
+      wf.executeUpdateWithStart(endCallUpdate, {
         args: [{ requestedBy }],
         startWorkflowOperation: new WithStartWorkflowOperation(JOURNAL_CALLS_WORKFLOW, {
           ...journalCallsStartOptions(schoolId, journalId, taskQueue),
           workflowIdConflictPolicy: 'USE_EXISTING',
         }),
-      });
-    },
+      }),
 
-    callState: (journalId) => {
-      const id = workflowIds.journalCalls(journalId);
+    callState: (ref) => {
+      const id = workflowIds.journalCalls(ref);
       return queryOrNull(() => wf.getHandle(id).query(callStateQuery));
     },
+
+    handOverLegacyJournals: () => handOverLegacyJournals(client, taskQueue),
   };
+}
+
+/**
+ * The successor takes the legacy run's state over before the legacy run stops, so a worker lost
+ * between the two steps leaves both running (the next pass finishes the move) rather than a call
+ * that neither knows. The state is read again when the legacy run stops, in case it moved on.
+ */
+async function handOverLegacyJournals(client: Client, taskQueue: string): Promise<number> {
+  const wf = client.workflow;
+  const query = `WorkflowType = '${JOURNAL_CALLS_WORKFLOW}' AND ExecutionStatus = 'Running' AND TaskQueue = '${taskQueue}'`;
+  let moved = 0;
+  for await (const info of wf.list({ query })) {
+    const schoolId = info.typedSearchAttributes.get(SchoolIdKey);
+    const journalId = info.typedSearchAttributes.get(JournalIdKey);
+    if (schoolId === undefined || journalId === undefined) continue;
+    if (info.workflowId !== workflowIds.legacyJournalCalls(journalId)) continue;
+    const legacy = wf.getHandle(info.workflowId, info.runId);
+    const successor = journalCallsStartOptions(schoolId, journalId, taskQueue);
+    const takeOver = (carried: CarriedCallState) =>
+      wf.signalWithStart(JOURNAL_CALLS_WORKFLOW, {
+        ...successor,
+        signal: takeOverSignal,
+        signalArgs: [{ carried, fromWorkflowId: info.workflowId }],
+      });
+    await takeOver(await legacy.query(carriedStateQuery));
+    await takeOver(
+      await legacy.executeUpdate(handOverUpdate, {
+        args: [{ toWorkflowId: successor.workflowId }],
+      }),
+    );
+    moved += 1;
+  }
+  return moved;
 }

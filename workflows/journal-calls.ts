@@ -22,21 +22,36 @@ import type { CallActivities, JournalContext } from '../src/contracts/call-activ
 import type { CallDecision, DecisionSinks } from '../src/contracts/decisions';
 import {
   callStateQuery,
+  carriedStateQuery,
+  handOverUpdate,
+  takeOverSignal,
+  type CarriedCallState,
   endCallArgsSchema,
   endCallUpdate,
   lessonsChangedSignal,
   startCallArgsSchema,
   startCallUpdate,
   type CallActor,
+  type CallPlanWarning,
+  type DayWarnings,
   type EndCallResult,
+  type EndFailure,
   type JournalCallState,
   type JournalCallsInput,
   type RunningCall,
   type StartCallResult,
 } from '../src/contracts/journal-calls';
 import { CallStateKey, NextActionAtKey } from '../src/contracts/search-attributes';
-import { autoEndFor, planCalls, type CallAction, type CallPlan } from '../src/domain/call-plan';
-import { epochToZonedDate, formatZonedTime } from '../src/domain/time';
+import {
+  autoEndFor,
+  callsUnavailableReason,
+  planCalls,
+  type CallAction,
+  type CallPlan,
+  type CallPlanInput,
+  type JournalCallTraits,
+} from '../src/domain/call-plan';
+import { addDays, epochToZonedDate, formatZonedTime } from '../src/domain/time';
 
 const { loadJournal } = proxyActivities<CallActivities>({
   startToCloseTimeout: '30 seconds',
@@ -114,6 +129,18 @@ const PATCH_ARM_START = 'arm-start-before-due';
 const ARM_WITHIN_MS = 45_000;
 /** Workflow patch: search attributes are upserted only when they change (one visibility write less per wake). */
 const PATCH_PUBLISH_CHANGES_ONLY = 'upsert-search-attributes-on-change';
+/**
+ * Workflow patch (V1, C2): a journal that is not general-education with the subject chat on has
+ * no calls: its online lessons are not started, and a teacher's start is refused.
+ */
+const PATCH_CALLS_WHERE_AVAILABLE = 'calls-only-in-general-journals-with-subject-chat';
+/** Workflow patch (V5): a failed automatic end backs off, and is given up when it must be. */
+const PATCH_END_BACKOFF = 'back-off-failed-end';
+/** Workflow patch (V2): a teacher's start is for a lesson of today or tomorrow only. */
+const PATCH_MANUAL_TODAY_OR_TOMORROW = 'manual-start-today-or-tomorrow';
+/** V5: the first pause after a failed end; each further failure doubles it, up to the cap. */
+const END_RETRY_FIRST_MS = 60_000;
+const END_RETRY_MAX_MS = 15 * 60_000;
 
 export interface JournalCallsTestHooks {
   readonly continueAsNewAfterEvents?: number;
@@ -130,6 +157,10 @@ export async function journalCallsWorkflow(
   let running: RunningCall | null = input.carried?.running ?? null;
   let sequence = input.carried?.sequence ?? 0;
   let calledLessonIds: string[] = [...(input.carried?.calledLessonIds ?? [])];
+  /** V3: the warnings given for today's started calls, kept until the school day ends. */
+  let dayWarnings: DayWarnings | null = input.carried?.warnings ?? null;
+  /** V5: the automatic end that failed (PATCH_END_BACKOFF). */
+  let endFailure: EndFailure | null = input.carried?.endFailure ?? null;
   let ctx: JournalContext | null = null;
   /** The school date on which `ctx` was loaded. */
   let ctxDate: string | null = null;
@@ -142,6 +173,10 @@ export async function journalCallsWorkflow(
   const mutex = new Mutex();
   /** The armed automatic start and its due instant (PATCH_ARM_START). */
   let arming: { scope: CancellationScope; dueAt: number } | null = null;
+  /** Set once this run (under a legacy workflow ID) handed its state to its successor: it stops. */
+  let handedOver = false;
+  /** What a legacy run handed over, taken in by the loop under the lock. */
+  let takeOvers: CarriedCallState[] = [];
   let published: { state: string; nextAt: number | null } | null = null;
   const wakeEarlyMs = WAKE_EARLY_MIN_MS + (stableHash(journalId) % WAKE_EARLY_SPREAD_MS);
 
@@ -149,7 +184,7 @@ export async function journalCallsWorkflow(
     decisions.record({ journalId, at: Date.now(), ...decision });
   };
 
-  async function context(): Promise<JournalContext> {
+  async function context(lessonId?: string): Promise<JournalContext> {
     // The journal is loaded for a few days around its day (yesterday to the day after tomorrow):
     // a new school day needs a fresh load, or a journal nobody signals would run out of lessons.
     const newDay =
@@ -158,14 +193,29 @@ export async function journalCallsWorkflow(
       hasPatch(PATCH_RELOAD_EACH_DAY);
     if (dirty || !ctx || newDay) {
       dirty = false;
-      ctx = await loadJournal({ schoolId, journalId, at: Date.now() });
+      ctx = await loadJournal({
+        schoolId,
+        journalId,
+        at: Date.now(),
+        ...(lessonId === undefined ? {} : { lessonId }),
+      });
       ctxDate = epochToZonedDate(Date.now(), ctx.timeZone);
     }
     return ctx;
   }
 
-  function replan(current: JournalContext): CallPlan {
-    plan = planCalls({
+  /**
+   * V1, C2: the journal's traits go to the planner only when they take its calls away, and only
+   * under the patch, so histories of journals that had calls before the rule replay as they ran.
+   */
+  function callTraits(current: JournalContext): JournalCallTraits | null {
+    const journal = current.journal;
+    if (!journal || callsUnavailableReason(journal) === null) return null;
+    return hasPatch(PATCH_CALLS_WHERE_AVAILABLE) ? journal : null;
+  }
+
+  function planInput(current: JournalContext): CallPlanInput {
+    return {
       journalId,
       lessons: current.lessons,
       templates: current.templates,
@@ -178,7 +228,20 @@ export async function journalCallsWorkflow(
         lessonIds: running.lessonIds,
       },
       calledLessonIds,
-    });
+      journal: callTraits(current),
+    };
+  }
+
+  /** What is kept for a school day is dropped when the next one begins. */
+  function forgetPastDays(timeZone: string): void {
+    const today = epochToZonedDate(Date.now(), timeZone);
+    if (dayWarnings && dayWarnings.date !== today) dayWarnings = null;
+    if (endFailure?.gaveUp && endFailure.date !== today) endFailure = null;
+  }
+
+  function replan(current: JournalContext): CallPlan {
+    forgetPastDays(current.timeZone);
+    plan = planCalls(planInput(current));
     for (const skip of plan.skipped) {
       const key = `${skip.lessonId}:${skip.reason}`;
       if (reportedSkips.has(key)) continue;
@@ -188,7 +251,7 @@ export async function journalCallsWorkflow(
         lessonId: skip.lessonId,
         reason: skip.reason,
         ...(skip.reason === 'templateIncomplete' && plan.manualOnly
-          ? { details: { missing: plan.manualOnly.reasons.join(',') } }
+          ? { details: manualOnlyDetails(plan.manualOnly) }
           : {}),
       });
     }
@@ -226,6 +289,8 @@ export async function journalCallsWorkflow(
         : 'No call running',
       next ? `Next: ${describe(next, tz)}` : 'No automatic action scheduled',
       ...(plan?.manualOnly ? [`Manual only: ${plan.manualOnly.reasons.join(', ')}`] : []),
+      ...(plan?.callsUnavailable ? [`No calls in this journal: ${plan.callsUnavailable}`] : []),
+      ...(endFailure ? [endFailureLine(endFailure)] : []),
     ];
     // The Web UI renders details as Markdown: a list keeps the lines apart.
     setCurrentDetails(lines.map((line) => `- ${line}`).join('\n'));
@@ -299,6 +364,7 @@ export async function journalCallsWorkflow(
     if (!call) return null;
     const { alreadyEnded } = await endCall({ schoolId, journalId, callKey: call.callKey, actor });
     running = null;
+    if (endFailure?.callKey === call.callKey) endFailure = null;
     calledLessonIds = [...calledLessonIds, ...call.lessonIds].slice(-CALLED_LESSONS_KEPT);
     record({
       kind: alreadyEnded ? 'endedInSferum' : kind,
@@ -342,6 +408,7 @@ export async function journalCallsWorkflow(
         try {
           await start(action.lessonId, 'auto', current, action.at, armed);
           retryStartAfter = 0;
+          keepWarnings(action.lessonId, current.timeZone);
         } catch (error) {
           // A disarmed start did nothing on the platform: no failure to record or wait out.
           if (isCancellation(error)) throw error;
@@ -358,17 +425,24 @@ export async function journalCallsWorkflow(
         return;
       }
       case 'end': {
+        const call = running;
+        if (!call || waitingToRetryEnd(current)) return;
         try {
           await finish('auto', 'autoEnded', action.at);
         } catch (error) {
           lastError = failureText(error);
+          const failure = hasPatch(PATCH_END_BACKOFF) ? endFailed(call, lastError, current) : null;
           record({
             kind: 'endFailed',
             lessonId: action.lessonId,
             reason: 'platformError',
             dueAt: action.at,
-            details: { error: lastError },
+            details: {
+              error: lastError,
+              ...(failure ? { failures: failure.failures, retryAt: failure.retryAt } : {}),
+            },
           });
+          if (failure?.gaveUp) giveUp(call, failure, current);
         }
         return;
       }
@@ -401,6 +475,7 @@ export async function journalCallsWorkflow(
             ? call.linkPendingLessonIds
             : [...call.linkPendingLessonIds, action.toLessonId],
         };
+        keepWarnings(action.toLessonId, current.timeZone);
         record({
           kind: 'carriedOver',
           lessonId: action.toLessonId,
@@ -410,6 +485,84 @@ export async function journalCallsWorkflow(
         return;
       }
     }
+  }
+
+  /**
+   * V3: once the later lesson's call runs, the warning naming the earlier unpublished lesson is
+   * kept for the rest of the school day: the planner stops giving it when its next action is the
+   * end, and the order can no longer be restored.
+   */
+  function keepWarnings(chosenLessonId: string, timeZone: string): void {
+    const given = (plan?.warnings ?? []).filter((w) => w.chosenLessonId === chosenLessonId);
+    if (given.length === 0) return;
+    const today = epochToZonedDate(Date.now(), timeZone);
+    const kept = dayWarnings?.date === today ? dayWarnings.items : [];
+    dayWarnings = { date: today, items: mergeWarnings(kept, given) };
+  }
+
+  /**
+   * V5: the automatic start the planner would make if the running call were over, when it is
+   * due now: a call that cannot be ended must not keep the next lesson from starting.
+   */
+  function nextStartDueAt(current: JournalContext): number | null {
+    const call = running;
+    if (!call) return null;
+    const { next } = planCalls({
+      ...planInput(current),
+      running: null,
+      calledLessonIds: [...calledLessonIds, ...call.lessonIds],
+    });
+    return next?.kind === 'start' ? next.at : null;
+  }
+
+  function waitingToRetryEnd(current: JournalContext): boolean {
+    const retryAt = endFailure?.callKey === running?.callKey ? endFailure?.retryAt : null;
+    if (retryAt === null || retryAt === undefined || Date.now() >= retryAt) return false;
+    const startAt = nextStartDueAt(current);
+    return startAt === null || startAt > Date.now();
+  }
+
+  /**
+   * V5: notes a failed automatic end. It is retried after 1, 2, 4, 8 and then every 15 minutes,
+   * since the platform may come back or the call may end in Sferum meanwhile; it is given up
+   * once the lesson's school day is over, or at once when the next lesson's start is due.
+   */
+  function endFailed(call: RunningCall, error: string, current: JournalContext): EndFailure {
+    const now = Date.now();
+    const today = epochToZonedDate(now, current.timeZone);
+    const failures = (endFailure?.callKey === call.callKey ? endFailure.failures : 0) + 1;
+    const dayOver = epochToZonedDate(call.startedAt, current.timeZone) < today;
+    const startAt = nextStartDueAt(current);
+    const gaveUp = dayOver || (startAt !== null && startAt <= now);
+    const pause = Math.min(END_RETRY_FIRST_MS * 2 ** (failures - 1), END_RETRY_MAX_MS);
+    endFailure = {
+      callKey: call.callKey,
+      lessonId: call.lessonId,
+      lessonIds: call.lessonIds,
+      error,
+      failures,
+      retryAt: gaveUp ? null : now + pause,
+      gaveUp,
+      date: today,
+    };
+    return endFailure;
+  }
+
+  /** V5: the call is taken as over, so the journal can go on; the audit and the page say so. */
+  function giveUp(call: RunningCall, failure: EndFailure, current: JournalContext): void {
+    running = null;
+    calledLessonIds = [...calledLessonIds, ...call.lessonIds].slice(-CALLED_LESSONS_KEPT);
+    const dayOver = epochToZonedDate(call.startedAt, current.timeZone) < failure.date;
+    record({
+      kind: 'endAbandoned',
+      lessonId: call.lessonId,
+      reason: dayOver ? 'dayOver' : 'nextLessonDue',
+      details: {
+        lessons: call.lessonIds.join(','),
+        error: failure.error,
+        failures: failure.failures,
+      },
+    });
   }
 
   /**
@@ -455,7 +608,7 @@ export async function journalCallsWorkflow(
       disarm();
       return mutex.runExclusive(async (): Promise<StartCallResult> => {
         dirty = true;
-        const current = await context();
+        const current = await context(lessonId);
         const refuse = (
           reason: Extract<StartCallResult, { accepted: false }>['reason'],
           extra: { runningLessonId?: string } = {},
@@ -463,10 +616,17 @@ export async function journalCallsWorkflow(
           record({ kind: 'refused', lessonId, actor: requestedBy, reason });
           return { accepted: false, reason, ...extra };
         };
-        if (!current.journal?.subjectChat) return refuse('noSubjectChat');
+        const journal = current.journal;
+        if (journal && journal.kind !== 'general' && hasPatch(PATCH_CALLS_WHERE_AVAILABLE)) {
+          return refuse('callsNotAvailable');
+        }
+        if (!journal?.subjectChat) return refuse('noSubjectChat');
         const lesson = current.lessons.find((l) => l.id === lessonId);
-        if (!lesson) return refuse('lessonNotFound');
+        if (!lesson) return refuse(absentLessonReason(current, journalId));
         if (lesson.journalId !== journalId) return refuse('lessonNotInJournal');
+        if (!isTodayOrTomorrow(lesson.date, current.timeZone)) {
+          if (hasPatch(PATCH_MANUAL_TODAY_OR_TOMORROW)) return refuse('lessonNotTodayOrTomorrow');
+        }
         if (!lesson.online) return refuse('lessonNotOnline');
         if (running) {
           if (running.lessonIds.includes(lessonId)) {
@@ -544,8 +704,15 @@ export async function journalCallsWorkflow(
       journalId,
       running,
       next: plan?.next ? nextAction(plan.next) : null,
-      manualOnly: plan?.manualOnly ? { reasons: plan.manualOnly.reasons } : null,
-      warnings: plan?.warnings ?? [],
+      manualOnly: plan?.manualOnly
+        ? { reasons: plan.manualOnly.reasons, gridGaps: plan.manualOnly.gridGaps }
+        : null,
+      callsUnavailable: plan?.callsUnavailable ?? null,
+      warnings: mergeWarnings(dayWarnings?.items ?? [], plan?.warnings ?? []),
+      tooLateForAutoStart: (plan?.skipped ?? [])
+        .filter((s) => s.reason === 'startedTooLongAgo')
+        .map((s) => s.lessonId),
+      endFailure,
       lastError,
     }),
     {
@@ -554,6 +721,54 @@ export async function journalCallsWorkflow(
     },
   );
 
+  /** V5: a failed end waits for its retry, or for the next lesson's start if that comes first. */
+  function endRetryWakeAt(next: CallAction, current: JournalContext): number {
+    const retryAt = endFailure?.retryAt ?? next.at;
+    return Math.min(Math.max(next.at, retryAt), nextStartDueAt(current) ?? Infinity);
+  }
+
+  setHandler(carriedStateQuery, (): CarriedCallState => ({ running, sequence, calledLessonIds }), {
+    description:
+      'What this run would carry over: the running call, the call sequence, the lessons called.',
+  });
+
+  setHandler(
+    takeOverSignal,
+    ({ carried }) => {
+      takeOvers = [...takeOvers, carried];
+      dirty = true;
+      disarm();
+    },
+    { description: "Takes over the state of this journal's run under its legacy workflow ID." },
+  );
+
+  setHandler(
+    handOverUpdate,
+    () => {
+      disarm();
+      return mutex.runExclusive((): Promise<CarriedCallState> => {
+        handedOver = true;
+        return Promise.resolve({ running, sequence, calledLessonIds });
+      });
+    },
+    { description: "Hands this run's state to its school-qualified successor and stops this run." },
+  );
+
+  /** The legacy run's call goes on here; its keys are never used again; its lessons stay called. */
+  function adoptTakeOvers(): void {
+    for (const carried of takeOvers) {
+      if (running === null) running = carried.running;
+      else if (carried.running && carried.running.callKey !== running.callKey) {
+        lastError = `call ${carried.running.callKey} of the legacy run still runs beside ${running.callKey}`;
+      }
+      sequence = Math.max(sequence, carried.sequence);
+      calledLessonIds = [...new Set([...calledLessonIds, ...carried.calledLessonIds])].slice(
+        -CALLED_LESSONS_KEPT,
+      );
+    }
+    takeOvers = [];
+  }
+
   const shouldContinueAsNew = (): boolean => {
     const info = workflowInfo();
     const limit = input.testHooks?.continueAsNewAfterEvents;
@@ -561,9 +776,14 @@ export async function journalCallsWorkflow(
   };
 
   for (;;) {
+    if (handedOver) {
+      await condition(allHandlersFinished);
+      return;
+    }
     let current: JournalContext;
     try {
       current = await mutex.runExclusive(async () => {
+        adoptTakeOvers();
         const loaded = await context();
         await publishPendingLinks(loaded);
         return loaded;
@@ -593,7 +813,9 @@ export async function journalCallsWorkflow(
     const dueAt =
       next?.kind === 'start' && retryStartAfter > Date.now()
         ? Math.max(next.at, retryStartAfter)
-        : (next?.at ?? Infinity);
+        : next?.kind === 'end' && waitingToRetryEnd(current)
+          ? endRetryWakeAt(next, current)
+          : (next?.at ?? Infinity);
     let wakeAt = Math.max(Math.min(dueAt, planned.replanAt), Date.now());
     const wakesEarly =
       next !== null &&
@@ -603,7 +825,7 @@ export async function journalCallsWorkflow(
     if (wakesEarly) wakeAt -= wakeEarlyMs;
     stateChanged = false;
     const interrupted = await condition(
-      () => dirty || stateChanged || shouldContinueAsNew(),
+      () => dirty || stateChanged || handedOver || shouldContinueAsNew(),
       Math.max(wakeAt - Date.now(), 1),
       {
         summary:
@@ -620,17 +842,62 @@ export async function journalCallsWorkflow(
       return continueAsNew<typeof journalCallsWorkflow>({
         schoolId,
         journalId,
-        carried: { running, sequence, calledLessonIds },
+        carried: {
+          running,
+          sequence,
+          calledLessonIds,
+          ...(dayWarnings ? { warnings: dayWarnings } : {}),
+          ...(endFailure ? { endFailure } : {}),
+        },
         ...(input.testHooks ? { testHooks: input.testHooks } : {}),
       });
     }
     if (interrupted || !next) continue;
     await mutex.runExclusive(async () => {
+      if (handedOver) return;
       // Re-plan at fire time: a manual start or end may have changed what is due.
       const due = replan(await context()).next;
       if (due && due.at <= Date.now()) await act(asPlanned(due, next), ctx ?? current);
     });
   }
+}
+
+/** V2: why a teacher's start names a lesson the journal's loaded days do not hold. */
+function absentLessonReason(
+  current: JournalContext,
+  journalId: string,
+): 'lessonNotFound' | 'lessonNotInJournal' | 'lessonNotTodayOrTomorrow' {
+  const requested = current.requestedLesson;
+  if (!requested) return 'lessonNotFound';
+  return requested.journalId === journalId ? 'lessonNotTodayOrTomorrow' : 'lessonNotInJournal';
+}
+
+/** V2: a teacher starts a call for a lesson of today or tomorrow, as the automatic start does. */
+function isTodayOrTomorrow(date: string, timeZone: string): boolean {
+  const today = epochToZonedDate(Date.now(), timeZone);
+  return date === today || date === addDays(today, 1);
+}
+
+function mergeWarnings(
+  kept: readonly CallPlanWarning[],
+  live: readonly CallPlanWarning[],
+): CallPlanWarning[] {
+  const known = new Set(kept.map((w) => w.skippedLessonId));
+  return [...kept, ...live.filter((w) => !known.has(w.skippedLessonId))];
+}
+
+function manualOnlyDetails(manualOnly: NonNullable<CallPlan['manualOnly']>): {
+  missing: string;
+  gridGaps?: string;
+} {
+  const gaps = manualOnly.gridGaps.map((g) => `${g.number}:${g.lacks}`).join(',');
+  return { missing: manualOnly.reasons.join(','), ...(gaps === '' ? {} : { gridGaps: gaps }) };
+}
+
+function endFailureLine(failure: EndFailure): string {
+  return failure.gaveUp
+    ? `Could not end the call of lesson ${failure.lessonId}: ${failure.error} (given up after ${failure.failures} failures)`
+    : `Could not end the call of lesson ${failure.lessonId}: ${failure.error} (failure ${failure.failures}, retrying)`;
 }
 
 /**

@@ -71,10 +71,6 @@ export const unauthorized = (): ApiError => new ApiError('unauthorized', 'authen
 export const forbidden = (): ApiError => new ApiError('forbidden', 'not allowed');
 export const notFound = (what: string): ApiError => new ApiError('not_found', `${what} not found`);
 
-/** A journal whose ID another school's running call workflow holds: only an operator can sort it out. */
-export const journalHeldElsewhere =
-  "this journal's ID is used by another school's call workflow; ask the operator to resolve the clash";
-
 /**
  * A reply lists at most this many fields: a hostile body must not turn into a huge answer. Above
  * the roster importer's own cap, so its note that validation stopped is always shown.
@@ -202,8 +198,6 @@ export function handleError(
       return send(reply, 'invalid_input', error.message, fieldsFromTyped(error));
     }
     if (error.type === ErrorType.NotFound) return send(reply, 'not_found', error.message);
-    if (error.type === ErrorType.WorkflowOfAnotherSchool)
-      return send(reply, 'conflict', journalHeldElsewhere);
   }
   if (error instanceof ServiceError || error instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
     // Temporal is down or did not answer in time: the caller may retry, and a button should say so.

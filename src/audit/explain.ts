@@ -1,5 +1,5 @@
 import type { CallDecision } from '../contracts/decisions';
-import { workflowIds } from '../contracts/ids';
+import { journalOfWorkflowId } from '../contracts/ids';
 import type { Lesson, Template } from '../contracts/roster';
 import { AUTO_START_LEAD_MS, LATE_START_GRACE_MS } from '../domain/call-plan';
 import {
@@ -194,10 +194,9 @@ function causesOf(args: {
   from: number;
   to: number;
 }): Incident[] {
-  const workflowId = workflowIds.journalCalls(args.journalId);
   return args.incidents.filter(
     (i) =>
-      i.workflowId === workflowId &&
+      journalOfWorkflowId(i.workflowId) === args.journalId &&
       i.at >= args.from - CAUSE_SLACK_MS &&
       i.at <= args.to + CAUSE_SLACK_MS,
   );

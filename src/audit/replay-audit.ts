@@ -3,7 +3,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker, type ReplayWorkerOptions } from '@temporalio/worker';
 import type { Db } from 'mongodb';
 import type { CallDecision, DecisionSinks } from '../contracts/decisions';
-import { workflowIds } from '../contracts/ids';
+import { journalOfWorkflowId } from '../contracts/ids';
 import type { InjectedSinks } from '@temporalio/worker';
 import { addDays, zonedDateTimeToEpoch } from '../domain/time';
 import { createRosterStore } from '../store/roster-store';
@@ -230,7 +230,7 @@ async function openRunsFromServer(args: {
   try {
     const query = `${journalRunsQuery(args.schoolId)} AND ExecutionStatus = 'Running'`;
     for await (const info of args.client.workflow.list({ query })) {
-      if (args.journalId && info.workflowId !== workflowIds.journalCalls(args.journalId)) continue;
+      if (args.journalId && journalOfWorkflowId(info.workflowId) !== args.journalId) continue;
       wanted.push({ workflowId: info.workflowId, runId: info.runId });
     }
   } catch {

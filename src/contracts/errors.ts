@@ -23,11 +23,6 @@ export const ErrorType = {
   NotFound: 'NotFound',
   /** School settings are missing or disabled. */
   NotConfigured: 'NotConfigured',
-  /**
-   * A journal's workflow ID is held by another school's running workflow: workflow IDs carry the
-   * journal ID only, and each school system chooses its own IDs.
-   */
-  WorkflowOfAnotherSchool: 'WorkflowOfAnotherSchool',
 } as const;
 
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
@@ -41,7 +36,6 @@ export const nonRetryableErrorTypes: readonly ErrorType[] = [
   ErrorType.InvalidInput,
   ErrorType.NotFound,
   ErrorType.NotConfigured,
-  ErrorType.WorkflowOfAnotherSchool,
 ];
 
 /** An error that knows its type; raised below the activity boundary, converted at it. */

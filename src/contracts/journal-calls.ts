@@ -1,9 +1,10 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { TemplateDefect } from '../domain/template-check';
+import type { CallsUnavailableReason } from '../domain/call-plan';
+import type { GridGap, TemplateDefect } from '../domain/template-check';
 
 /**
- * Messages of the journal calls workflow (one per journal, ID `journal-calls-<journalId>`).
+ * Messages of the journal calls workflow (one per journal, ID `journal-calls-<journalId>@<schoolId>`).
  * It is the single writer of the journal's call state, so one call per journal (V3) holds by
  * construction.
  */
@@ -37,11 +38,44 @@ export interface CarriedCallState {
   readonly sequence: number;
   /** Lessons whose call already ran, so a re-plan never starts them again. */
   readonly calledLessonIds: readonly string[];
+  /** V3: the warnings of today's calls, shown until the school day ends. */
+  readonly warnings?: DayWarnings;
+  /** V5: the automatic end that keeps failing, so the new run keeps backing off. */
+  readonly endFailure?: EndFailure;
+}
+
+/** Warnings kept for the school day they were given on (YYYY-MM-DD in the school's zone). */
+export interface DayWarnings {
+  readonly date: string;
+  readonly items: readonly CallPlanWarning[];
+}
+
+/**
+ * V5: an automatic end that failed after its activity's retries. The end is tried again after
+ * growing pauses; the workflow gives the call up (`gaveUp`) when the lesson's day is over or the
+ * next lesson's automatic start is due, so a call it cannot end never blocks the next one.
+ */
+export interface EndFailure {
+  readonly callKey: string;
+  readonly lessonId: string;
+  readonly lessonIds: readonly string[];
+  /** The last failure, as the activity reported it (error type and message, no personal data). */
+  readonly error: string;
+  readonly failures: number;
+  /** When the end is tried next; null once given up. */
+  readonly retryAt: number | null;
+  readonly gaveUp: boolean;
+  /** The school date of the last failure or of giving up: the notice is shown until it ends. */
+  readonly date: string;
 }
 
 export type RefusalReason =
   | 'anotherCallRunning'
+  /** V1, C2: not a general-education journal: it has no online lessons and no calls. */
+  | 'callsNotAvailable'
   | 'lessonNotFound'
+  /** V2: the lesson exists in the journal but is not dated today or tomorrow. */
+  | 'lessonNotTodayOrTomorrow'
   | 'lessonNotOnline'
   | 'lessonNotInJournal'
   | 'noSubjectChat'
@@ -79,8 +113,18 @@ export interface JournalCallState {
   readonly journalId: string;
   readonly running: RunningCall | null;
   readonly next: NextAction | null;
-  readonly manualOnly: { readonly reasons: readonly TemplateDefect[] } | null;
+  readonly manualOnly: {
+    readonly reasons: readonly TemplateDefect[];
+    readonly gridGaps: readonly GridGap[];
+  } | null;
+  /** V1, C2: set when the journal has no calls at all. */
+  readonly callsUnavailable: CallsUnavailableReason | null;
+  /** V3: today's warnings, kept while the later lesson's call runs and until the day ends. */
   readonly warnings: readonly CallPlanWarning[];
+  /** V2: today's online lessons published (or switched online) too late to start by themselves. */
+  readonly tooLateForAutoStart: readonly string[];
+  /** V5: the automatic end that failed, while it is retried and on the day it was given up. */
+  readonly endFailure: EndFailure | null;
   readonly lastError: string | null;
 }
 
@@ -100,3 +144,16 @@ export const startCallArgsSchema = z.object({
   requestedBy: z.string().min(1),
 });
 export const endCallArgsSchema = z.object({ requestedBy: z.string().min(1) });
+
+/**
+ * Hand-over from a run under the journal's legacy workflow ID (one without the school) to its
+ * school-qualified successor: the successor takes the carried state over first, then the legacy
+ * run stops, so the call it runs is ended by the successor and no call key is used twice.
+ */
+export const carriedStateQuery = defineQuery<CarriedCallState>('carriedState');
+export const takeOverSignal = defineSignal<[{ carried: CarriedCallState; fromWorkflowId: string }]>(
+  'takeOver',
+);
+export const handOverUpdate = defineUpdate<CarriedCallState, [{ toWorkflowId: string }]>(
+  'handOver',
+);

@@ -4,7 +4,14 @@ import { loadConfig } from '../config';
 import { workflowIds, TASK_QUEUE } from '../contracts/ids';
 import { createEmulator } from '../emulator/server';
 import { createLogger } from '../logger';
-import { installRuntime, openApp, startApi, startWorker, type App } from '../app';
+import {
+  handOverLegacyJournals,
+  installRuntime,
+  openApp,
+  startApi,
+  startWorker,
+  type App,
+} from '../app';
 import type { helloWorkflow } from '../../workflows/hello';
 import { seedDemoSchool } from './demo';
 import type { RunningService } from './services';
@@ -81,6 +88,7 @@ export async function startEverything(): Promise<void> {
     say('building the workflow bundle and starting the worker…');
     worker = await startWorker(app, { identity: 'sferum-dev-worker' });
     workerRun = worker.run();
+    handOverLegacyJournals(app);
     const api = await startApi(app);
     started.push({ name: 'api', stop: () => api.close() });
 

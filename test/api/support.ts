@@ -202,7 +202,12 @@ export function fakeGateway(): WorkflowGateway & {
       running.delete(args.journalId);
       return Promise.resolve({ accepted: true, lessonId: current.lessonId, alreadyEnded: false });
     },
-    callState(journalId: string): Promise<JournalCallState | null> {
+    callState({
+      journalId,
+    }: {
+      schoolId: string;
+      journalId: string;
+    }): Promise<JournalCallState | null> {
       record('callState', { journalId });
       const current = running.get(journalId);
       const state: JournalCallState = {
@@ -228,6 +233,7 @@ export function fakeGateway(): WorkflowGateway & {
       };
       return Promise.resolve(state);
     },
+    handOverLegacyJournals: () => Promise.resolve(0),
   };
   return gateway;
 }

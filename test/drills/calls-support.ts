@@ -365,7 +365,9 @@ export async function setUpDrill(
     const ids = school
       ? [
           workflowIds.schoolSync(school.schoolId),
-          ...school.journals.map((j) => workflowIds.journalCalls(j.journalId)),
+          ...school.journals.map((j) =>
+            workflowIds.journalCalls({ schoolId: school.schoolId, journalId: j.journalId }),
+          ),
         ]
       : [];
     await Promise.all(
@@ -407,7 +409,10 @@ export async function setUpDrill(
   });
   await until('every journal workflow to plan its start', dueAt - 3_000, async () => {
     for (const j of school.journals) {
-      const state = await stack.gateway.callState(j.journalId);
+      const state = await stack.gateway.callState({
+        schoolId: school.schoolId,
+        journalId: j.journalId,
+      });
       const next = state?.next;
       if (next?.kind !== 'start' || next.lessonId !== j.lessonId || next.at !== dueAt) return false;
     }
@@ -465,7 +470,10 @@ export async function awaitAnnounced(
     async () => {
       const out: AnnouncedCall[] = [];
       for (const j of journals) {
-        const link = await calls.getLessonLink(j.lessonId);
+        const link = await calls.getLessonLink({
+          schoolId: drill.school.schoolId,
+          lessonId: j.lessonId,
+        });
         const chatId = (await sync.getChat(schoolId, chatKeys.subject(j.journalId)))?.chatId;
         const call = drill.stack.emulator.state.calls.find((c) => c.joinLink === link?.joinLink);
         if (!link || !chatId || !call) return false;

@@ -433,7 +433,11 @@ describe('journal-call fault drills', { concurrency: true }, () => {
       assert.ok(starts.length > 0, 'the audit shows the starts the fault struck');
       for (const i of starts) assert.match(i.reason, fault.reason, `${i.workflowId}: ${i.reason}`);
       for (const j of drill.school.journals) {
-        const own = starts.filter((i) => i.workflowId === workflowIds.journalCalls(j.journalId));
+        const own = starts.filter(
+          (i) =>
+            i.workflowId ===
+            workflowIds.journalCalls({ schoolId: drill.school.schoolId, journalId: j.journalId }),
+        );
         assert.deepEqual(
           causesOf(outcome.report, j.journalId).filter((i) => i.subject === 'startCall'),
           own,

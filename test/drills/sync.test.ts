@@ -169,7 +169,7 @@ async function drill(
 async function endWorkflows(stack: Stack, schoolId: string, roster: RosterSnapshot): Promise<void> {
   const ids = [
     workflowIds.schoolSync(schoolId),
-    ...roster.journals.map((j) => workflowIds.journalCalls(j.id)),
+    ...roster.journals.map((j) => workflowIds.journalCalls({ schoolId, journalId: j.id })),
   ];
   for (const id of ids) {
     try {

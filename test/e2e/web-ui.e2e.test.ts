@@ -91,7 +91,7 @@ async function textInSomeFrame(page: Page, text: RegExp): Promise<void> {
 
 void it('the journal workflow is found in the Web UI by the JournalId search attribute', async () => {
   assert.ok(browser && stack);
-  const workflowId = workflowIds.journalCalls(journalId);
+  const workflowId = workflowIds.journalCalls({ schoolId, journalId });
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   try {
     const query = `JournalId="${journalId}"`;
@@ -145,9 +145,9 @@ void it('the list filters in docs/operating.md answer their questions', async ()
     for await (const wf of client.workflow.list({ query })) out.push(wf.workflowId);
     return out;
   };
-  const workflowId = workflowIds.journalCalls(journalId);
+  const workflowId = workflowIds.journalCalls({ schoolId, journalId });
   const state = await eventually('the first plan', async () => {
-    const s = await stack?.gateway.callState(journalId);
+    const s = await stack?.gateway.callState({ schoolId, journalId });
     return s?.next ? s : undefined;
   });
   assert.equal(state.next?.kind, 'start');

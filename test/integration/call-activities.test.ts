@@ -150,7 +150,7 @@ void test('V3: an armed start cancelled while it waits ends cancelled and never 
   const calls = createCallStore(j.stack.db);
   await until(
     'the start to be recorded',
-    async () => (await calls.getCall(j.callKey))?.status === 'starting',
+    async () => (await calls.getCall(j))?.status === 'starting',
   );
   assert.equal(startsReceived(j.stack), 0, 'nothing reaches the platform before the due time');
   env.cancel();
@@ -169,7 +169,7 @@ void test('V3: an armed retry beats the platform call an earlier attempt started
   assert.equal(startsReceived(j.stack), 1, 'only the earlier attempt’s calls.start');
   assert.equal(result.callId, earlier.callId);
   assert.equal(
-    (await createCallStore(j.stack.db).getCall(j.callKey))?.startedBy,
+    (await createCallStore(j.stack.db).getCall(j))?.startedBy,
     'auto',
     'the call is recorded as started by the attempt’s actor',
   );

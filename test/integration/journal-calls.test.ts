@@ -345,10 +345,7 @@ async function runLesson(t: TestContext, scenario: Scenario): Promise<Outcome> {
     live.faults?.stop();
     if (child) await killHard(child);
     const ids = live.school
-      ? [
-          workflowIds.journalCalls(live.school.journalId),
-          workflowIds.schoolSync(live.school.schoolId),
-        ]
+      ? [workflowIds.journalCalls(live.school), workflowIds.schoolSync(live.school.schoolId)]
       : [];
     for (const id of ids) {
       await stack.client.workflow
@@ -390,7 +387,7 @@ async function runLesson(t: TestContext, scenario: Scenario): Promise<Outcome> {
   }
   await stack.gateway.ensureJournalCalls({ schoolId, journalId });
   const planned = await until('the journal workflow to plan the start', 30_000, async () => {
-    const state = await stack.gateway.callState(journalId);
+    const state = await stack.gateway.callState({ schoolId, journalId });
     return state?.next ? state : undefined;
   });
   assert.deepEqual(planned.next, { kind: 'start', lessonId, at: school.autoStartAt });
@@ -438,7 +435,7 @@ async function runLesson(t: TestContext, scenario: Scenario): Promise<Outcome> {
   const link = await until(
     'the call link in the chat and on the lesson',
     school.autoStartAt - Date.now() + (scenario.killWhen ? 150_000 : 90_000),
-    async () => calls.getLessonLink(lessonId),
+    async () => calls.getLessonLink({ schoolId, lessonId }),
   );
   const chatId = (await sync.getChat(schoolId, chatKeys.subject(journalId)))?.chatId;
   assert.ok(chatId, 'the subject chat exists (C2)');
@@ -456,7 +453,7 @@ async function runLesson(t: TestContext, scenario: Scenario): Promise<Outcome> {
     );
   }
 
-  const state = await stack.gateway.callState(journalId);
+  const state = await stack.gateway.callState({ schoolId, journalId });
   assert.equal(state?.running?.lessonId, lessonId);
   assert.equal(state?.running?.joinLink, link.joinLink);
   assert.equal(state?.running?.startedBy, 'auto');
@@ -476,7 +473,7 @@ async function runLesson(t: TestContext, scenario: Scenario): Promise<Outcome> {
     'the platform call is finished',
   );
   const endedLink = await until('the lesson link to be marked ended', 10_000, async () => {
-    const l = await calls.getLessonLink(lessonId);
+    const l = await calls.getLessonLink({ schoolId, lessonId });
     return l?.endedAt ? l : undefined;
   });
   const docs: CallDoc[] = await calls.listCalls({ schoolId, journalId });
@@ -485,7 +482,7 @@ async function runLesson(t: TestContext, scenario: Scenario): Promise<Outcome> {
     [[lessonId, 'ended', emuCall.callId]],
     'one call recorded for the journal, ended',
   );
-  const idle = await stack.gateway.callState(journalId);
+  const idle = await stack.gateway.callState({ schoolId, journalId });
   assert.equal(idle?.running, null);
 
   watch.stop();
@@ -531,7 +528,7 @@ async function armedLesson(t: TestContext): Promise<{ stack: Stack; school: Scho
   const school = schoolStartingSoon(8_000);
   t.after(async () => {
     await stack.client.workflow
-      .getHandle(workflowIds.journalCalls(school.journalId))
+      .getHandle(workflowIds.journalCalls(school))
       .terminate('test over')
       .catch(() => undefined);
     await stack.stop();
@@ -600,10 +597,7 @@ describe(
       const live: { school?: School } = {};
       t.after(async () => {
         for (const id of live.school
-          ? [
-              workflowIds.journalCalls(live.school.journalId),
-              workflowIds.schoolSync(live.school.schoolId),
-            ]
+          ? [workflowIds.journalCalls(live.school), workflowIds.schoolSync(live.school.schoolId)]
           : []) {
           await stack.client.workflow
             .getHandle(id)
@@ -630,7 +624,7 @@ describe(
       };
       await importSnapshot({ db: stack.db, input: school.roster, events });
       await until('the sync to start the journal workflow', 60_000, () =>
-        stack.gateway.callState(journalId),
+        stack.gateway.callState({ schoolId, journalId }),
       );
       const draft = school.roster.lessons.find((l) => l.id === lessonId)!;
       await importChangeSet({
@@ -641,7 +635,7 @@ describe(
       const published = Date.now();
       const calls = createCallStore(stack.db);
       const link = await until('the call link on the published lesson', 30_000, () =>
-        calls.getLessonLink(lessonId),
+        calls.getLessonLink({ schoolId, lessonId }),
       );
       t.diagnostic(
         `link on the lesson ${link.publishedAt.getTime() - published} ms after the change set`,
@@ -671,7 +665,7 @@ describe(
       // Past the automatic time the journal still has the teacher's call and no other.
       await new Promise((r) => setTimeout(r, Math.max(0, school.autoStartAt - Date.now()) + 3_000));
       assert.equal(stack.emulator.state.calls.length, 1, 'the disarmed start never ran');
-      const state = await stack.gateway.callState(journalId);
+      const state = await stack.gateway.callState({ schoolId, journalId });
       assert.deepEqual(state?.running?.startedBy, { staffId: teacherId });
       const docs = await createCallStore(stack.db).listCalls({ schoolId, journalId });
       assert.deepEqual(
@@ -693,7 +687,7 @@ describe(
       await stack.gateway.lessonsChanged({ schoolId, journalId, lessonIds: [lessonId] });
       await new Promise((r) => setTimeout(r, Math.max(0, school.autoStartAt - Date.now()) + 5_000));
       assert.deepEqual(stack.emulator.state.calls, [], 'no call was started');
-      const state = await stack.gateway.callState(journalId);
+      const state = await stack.gateway.callState({ schoolId, journalId });
       assert.equal(state?.running, null);
       assert.equal(state?.next, null);
     });

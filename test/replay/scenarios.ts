@@ -362,8 +362,13 @@ export async function runSchoolDay(args: {
   return {
     day,
     liveDecisions,
-    journalWorkflowIds: JOURNALS.map((j) => workflowIds.journalCalls(j)),
-    continueAsNewWorkflowId: workflowIds.journalCalls(CAN_JOURNAL),
+    journalWorkflowIds: JOURNALS.map((journalId) =>
+      workflowIds.journalCalls({ schoolId: SCHOOL_ID, journalId }),
+    ),
+    continueAsNewWorkflowId: workflowIds.journalCalls({
+      schoolId: SCHOOL_ID,
+      journalId: CAN_JOURNAL,
+    }),
     schoolWorkflowId: workflowIds.schoolSync(SCHOOL_ID),
   };
 }

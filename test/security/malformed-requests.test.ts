@@ -292,7 +292,7 @@ void test('§7: malformed and oversized requests on every mutating route get a c
       },
     ];
 
-    const watched = [schoolWorkflow(s), journalWorkflow(j1), journalWorkflow(j2)];
+    const watched = [schoolWorkflow(s), journalWorkflow(s, j1), journalWorkflow(s, j2)];
     await new Promise((r) => setTimeout(r, 1000));
     const before = {
       db: await dbSnapshot(h.db),

@@ -265,7 +265,8 @@ export async function historyLengths(
   return out;
 }
 
-export const journalWorkflow = (journalId: string): string => workflowIds.journalCalls(journalId);
+export const journalWorkflow = (schoolId: string, journalId: string): string =>
+  workflowIds.journalCalls({ schoolId, journalId });
 export const schoolWorkflow = (schoolId: string): string => workflowIds.schoolSync(schoolId);
 
 /** What the platform has seen: requests by method, and every chat, call and message. */

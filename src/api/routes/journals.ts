@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { ErrorType, TypedError } from '../../contracts/errors';
-import type { Journal, Lesson, Template } from '../../contracts/roster';
+import type { Lesson, Template } from '../../contracts/roster';
+import { callsUnavailableReason } from '../../domain/call-plan';
 import { gridTimes, selectTemplate } from '../../domain/template-check';
 import { addDays, epochToZonedDate } from '../../domain/time';
 import { actorOf, requireJournalAccess } from '../auth';
 import type { RouteContext, ZodApp } from '../context';
-import { ApiError, errorBodySchema, errorReplies, journalHeldElsewhere, notFound } from '../errors';
+import { ApiError, errorReplies, notFound } from '../errors';
 import {
   endAcceptedSchema,
   journalCallStateSchema,
@@ -15,15 +15,13 @@ import {
   lessonPatchBody,
   lessonViewSchema,
   noBody,
+  onlineRefusedSchema,
   refusedSchema,
   startAcceptedSchema,
   startCallBody,
 } from '../schemas';
 
 const AUTH_ERRORS = [400, 401, 403, 404, 429] as const;
-
-/** A 409 is the workflow's refusal, or the error that the journal's workflow is another school's. */
-const refusalOrClash = z.union([refusedSchema, errorBodySchema]);
 
 type LessonView = z.infer<typeof lessonViewSchema>;
 
@@ -82,6 +80,7 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
         journalId: journal.id,
         subject: journal.subject,
         subjectChat: journal.subjectChat,
+        callsUnavailable: callsUnavailableReason(journal),
         timeZone,
         today,
         tomorrow,
@@ -100,15 +99,15 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
           'The journal call state: running call and join link (V6), next automatic action, manual-only reasons (V7), warnings (V3)',
         security: [{ bearer: [] }],
         params: journalParams,
-        response: { 200: journalCallStateSchema, ...errorReplies(...AUTH_ERRORS, 409) },
+        response: { 200: journalCallStateSchema, ...errorReplies(...AUTH_ERRORS) },
       },
     },
     async (request) => {
       const { principal, journal } = await requireJournalAccess(request, roster, request.params.id);
-      const state = await gateway.callState(journal.id);
-      // The workflow ID carries the journal ID only: another school's journal may hold it.
-      if (state !== null && state.schoolId !== principal.schoolId)
-        throw new ApiError('conflict', journalHeldElsewhere);
+      const state = await gateway.callState({
+        schoolId: principal.schoolId,
+        journalId: journal.id,
+      });
       if (state === null) {
         return {
           journalId: journal.id,
@@ -116,7 +115,10 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
           running: null,
           next: null,
           manualOnly: null,
+          callsUnavailable: callsUnavailableReason(journal),
           warnings: [],
+          tooLateForAutoStart: [],
+          endFailure: null,
           lastError: null,
         };
       }
@@ -127,8 +129,24 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
           ? { ...state.running, lessonIds: [...state.running.lessonIds] }
           : null,
         next: state.next ? { ...state.next } : null,
-        manualOnly: state.manualOnly ? { reasons: [...state.manualOnly.reasons] } : null,
+        manualOnly: state.manualOnly
+          ? {
+              reasons: [...state.manualOnly.reasons],
+              gridGaps: state.manualOnly.gridGaps.map((g) => ({ ...g })),
+            }
+          : null,
+        // The roster is the truth for the switch: the workflow learns of a change on its next load.
+        callsUnavailable: callsUnavailableReason(journal),
         warnings: [...state.warnings],
+        tooLateForAutoStart: [...state.tooLateForAutoStart],
+        endFailure: state.endFailure && {
+          lessonId: state.endFailure.lessonId,
+          lessonIds: [...state.endFailure.lessonIds],
+          error: state.endFailure.error,
+          failures: state.endFailure.failures,
+          retryAt: state.endFailure.retryAt,
+          gaveUp: state.endFailure.gaveUp,
+        },
         lastError: state.lastError,
       };
     },
@@ -149,7 +167,7 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
         body: startCallBody,
         response: {
           200: startAcceptedSchema,
-          409: refusalOrClash,
+          409: refusedSchema,
           ...errorReplies(...AUTH_ERRORS),
         },
       },
@@ -187,7 +205,7 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
         security: [{ bearer: [] }],
         params: journalParams,
         body: noBody,
-        response: { 200: endAcceptedSchema, 409: refusalOrClash, ...errorReplies(...AUTH_ERRORS) },
+        response: { 200: endAcceptedSchema, 409: refusedSchema, ...errorReplies(...AUTH_ERRORS) },
       },
     },
     async (request, reply) => {
@@ -211,13 +229,20 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
         tags: ['lessons'],
         summary:
           'Switch a lesson online or change its status (V1); the journal workflow replans at once',
+        description:
+          'Switching a lesson online is refused with a 409 and the reason in journals that have no ' +
+          'calls (V1, C2): `callsNotAvailable` (not general-education) or `noSubjectChat`.',
         security: [{ bearer: [] }],
         params: lessonParams,
         body: lessonPatchBody,
-        response: { 200: lessonViewSchema, ...errorReplies(...AUTH_ERRORS, 409, 503) },
+        response: {
+          200: lessonViewSchema,
+          409: onlineRefusedSchema,
+          ...errorReplies(...AUTH_ERRORS, 503),
+        },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const principal = request.principal;
       if (principal === null) throw new ApiError('unauthorized', 'authentication required');
       const lesson = await roster.getLesson({
@@ -229,7 +254,9 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
         throw new ApiError('forbidden', 'not allowed');
       if (lesson === null) throw notFound('lesson');
       const { journal } = await requireJournalAccess(request, roster, lesson.journalId);
-      assertOnlineAllowed(journal, request.body.online);
+      const refused = request.body.online === true ? callsUnavailableReason(journal) : null;
+      if (refused !== null)
+        return reply.status(409).send({ accepted: false as const, reason: refused });
       const patch = {
         ...(request.body.online === undefined ? {} : { online: request.body.online }),
         ...(request.body.status === undefined ? {} : { status: request.body.status }),
@@ -247,8 +274,6 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
           lessonIds: [lesson.id],
         });
       } catch (error) {
-        if (error instanceof TypedError && error.type === ErrorType.WorkflowOfAnotherSchool)
-          throw new ApiError('conflict', `the lesson was saved, but ${journalHeldElsewhere}`);
         request.log.warn(
           { err: error, journalId: journal.id },
           'lesson saved but the journal workflow was not signalled',
@@ -261,16 +286,4 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
       return viewLesson(updated, await roster.listTemplates(principal.schoolId));
     },
   );
-}
-
-/** V1: the online switch exists only in journals with the subject-chat option. */
-function assertOnlineAllowed(journal: Journal, online: boolean | undefined): void {
-  if (online === true && !journal.subjectChat) {
-    throw new ApiError('invalid_input', 'invalid body', [
-      {
-        path: 'online',
-        message: 'the journal has no subject chat, so its lessons cannot be online (V1)',
-      },
-    ]);
-  }
 }
