@@ -15,6 +15,10 @@ export const ErrorType = {
   MessengerRateLimited: 'MessengerRateLimited',
   /** A transient failure (VK 1, 10, HTTP 5xx, network): retry. */
   MessengerUnavailable: 'MessengerUnavailable',
+  /** The e-diary portal is down, slow or busy (HTTP 5xx, 408, 429, timeout, network): retry. */
+  DiaryUnavailable: 'DiaryUnavailable',
+  /** The portal refused the delivery (another 4xx: bad signature, bad body): retrying will not help. */
+  DiaryRejected: 'DiaryRejected',
   /** The proxy refused us (HTTP 407) or could not be reached. */
   ProxyFailure: 'ProxyFailure',
   /** Input failed validation. */
@@ -33,6 +37,7 @@ export const nonRetryableErrorTypes: readonly ErrorType[] = [
   ErrorType.MessengerForbidden,
   ErrorType.MessengerBadRequest,
   ErrorType.MessengerNotFound,
+  ErrorType.DiaryRejected,
   ErrorType.InvalidInput,
   ErrorType.NotFound,
   ErrorType.NotConfigured,
