@@ -3,7 +3,7 @@ import { refusalReasons } from './call-texts';
 import { idSchema, lessonSchema, lessonStatuses } from '../contracts/roster';
 import { syncPeriodSchema } from '../contracts/school-sync';
 import { rosterWarningCodes } from '../domain/roster-validation';
-import { templateDefects } from '../domain/template-check';
+import { gridGapKinds, templateDefects } from '../domain/template-check';
 
 /**
  * Reply and parameter schemas of the HTTP API. They are the wire form: dates are ISO strings or
@@ -18,6 +18,8 @@ export const planParams = z.object({ id: idSchema, planId: idSchema });
 export const okSchema = z.object({ ok: z.literal(true) });
 
 const callActorSchema = z.union([z.literal('auto'), z.object({ staffId: z.string() })]);
+export const callsUnavailableSchema = z.enum(['callsNotAvailable', 'noSubjectChat']);
+
 
 export const runningCallSchema = z
   .object({
@@ -39,19 +41,57 @@ export const journalCallStateSchema = z
     next: z
       .object({ kind: z.enum(['start', 'end', 'carryOver']), lessonId: z.string(), at: z.number() })
       .nullable(),
-    manualOnly: z.object({ reasons: z.array(z.enum(templateDefects)) }).nullable(),
-    warnings: z.array(
-      z.object({
-        kind: z.literal('earlierUnpublished'),
-        skippedLessonId: z.string(),
-        chosenLessonId: z.string(),
+    manualOnly: z
+      .object({
+        reasons: z.array(z.enum(templateDefects)),
+        /** V7: the lesson numbers whose grid rows lack times, and what each lacks. */
+        gridGaps: z.array(z.object({ number: z.number(), lacks: z.enum(gridGapKinds) })),
+      })
+      .nullable(),
+    callsUnavailable: callsUnavailableSchema.nullable().meta({
+      description:
+        'V1, C2: set when the journal has no online switch and no calls (not general-education, or no subject chat).',
+    }),
+    warnings: z
+      .array(
+        z.object({
+          kind: z.literal('earlierUnpublished'),
+          skippedLessonId: z.string(),
+          chosenLessonId: z.string(),
+        }),
+      )
+      .meta({
+        description:
+          "V3: an earlier online lesson left unpublished while a later one got the call; kept while that call runs and until the school day's end.",
       }),
-    ),
+    tooLateForAutoStart: z.array(z.string()).meta({
+      description:
+        "V2: today's online lessons published (or switched online) more than 20 min after their start: no automatic start, start them by hand.",
+    }),
+    endFailure: z
+      .object({
+        lessonId: z.string(),
+        lessonIds: z.array(z.string()),
+        error: z.string(),
+        failures: z.number(),
+        retryAt: z.number().nullable(),
+        gaveUp: z.boolean(),
+      })
+      .nullable()
+      .meta({
+        description:
+          'V5: the automatic end failed: retried at `retryAt` (growing pauses up to 15 min); `gaveUp` once the journal took the call as over (its day ended, or the next lesson was due).',
+      }),
     lastError: z.string().nullable(),
   })
   .meta({ id: 'JournalCallState' });
 
 export const startCallBody = z.strictObject({ lessonId: idSchema });
+/** V1, C2: the online switch refused, with the reason. */
+export const onlineRefusedSchema = z
+  .object({ accepted: z.literal(false), reason: callsUnavailableSchema })
+  .meta({ id: 'OnlineSwitchRefused' });
+
 
 /** A route that takes no body accepts none or `{}`; anything inside is an unknown field. */
 export const noBody = z.strictObject({}).nullish();
@@ -92,6 +132,8 @@ export const journalLessonsSchema = z
     subject: z.string(),
     subjectChat: z.boolean(),
     timeZone: z.string(),
+    /** V1, C2: why the journal has no online switch and no calls; null when it has them. */
+    callsUnavailable: callsUnavailableSchema.nullable(),
     today: z.string(),
     tomorrow: z.string(),
     lessons: z.array(lessonViewSchema),

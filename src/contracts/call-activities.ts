@@ -9,6 +9,12 @@ export interface JournalContext {
   readonly lessons: readonly Lesson[];
   /** The school's templates, with only this journal's entries kept. */
   readonly templates: readonly Template[];
+  /**
+   * The lesson a teacher's start names, wherever it is dated (absent when none was named, null
+   * when the school has no such lesson): a lesson outside the loaded days is refused with its
+   * true reason (V2), not as unknown.
+   */
+  readonly requestedLesson?: Pick<Lesson, 'id' | 'journalId' | 'date'> | null;
 }
 
 export interface CallActivities {
@@ -16,7 +22,13 @@ export interface CallActivities {
    * `at` is the workflow's clock: the lessons loaded are those around the day it plans, even when
    * the load runs (or is retried) later, past the school's midnight.
    */
-  loadJournal(args: { schoolId: string; journalId: string; at?: number }): Promise<JournalContext>;
+  loadJournal(args: {
+    schoolId: string;
+    journalId: string;
+    at?: number;
+    /** A teacher's start: look this lesson up too (`requestedLesson`). */
+    lessonId?: string;
+  }): Promise<JournalContext>;
   /**
    * Starts the platform call once per `callKey` (a retry reuses it) and announces it (V4). An
    * automatic start is armed before its due time: with `notBefore`, the attempt does its reads

@@ -18,6 +18,12 @@ export type CallDecisionKind =
   | 'startFailed'
   /** An automatic end failed after its retries; the call keeps running and the end is retried. */
   | 'endFailed'
+  /**
+   * V5: an automatic end kept failing and the call is taken as over (`reason`: `dayOver`, the
+   * lesson's school day ended; `nextLessonDue`, the next lesson's start was due). It may still run
+   * on the platform; the operator checks it.
+   */
+  | 'endAbandoned'
   | 'linkPublished';
 
 export interface CallDecision {

@@ -124,14 +124,6 @@ void describe('bad input → 400 naming the field, nothing changed', () => {
       key: 'teacher1',
     },
     {
-      name: 'V1: online switch in a journal without a subject chat',
-      method: 'PATCH',
-      url: '/lessons/l-3',
-      body: { online: true },
-      fields: ['online'],
-      key: 'admin',
-    },
-    {
       name: 'settings with a bad community ID and a short token',
       method: 'PUT',
       url: `/schools/${SCHOOL_ID}/settings`,
@@ -524,6 +516,33 @@ void describe('journal calls (V2, V5, V6) through the workflow gateway', () => {
         payload: { status: 'conducted' },
       });
       assert.equal(failed.statusCode, 503);
+    }),
+  );
+
+  void it(
+    'V1/C2: the online switch is refused with a 409 and the reason in a journal without calls, and nothing is saved',
+    run(async (h) => {
+      const res = await h.app.inject({
+        method: 'PATCH',
+        url: '/lessons/l-3',
+        headers: bearer(h.adminKey),
+        payload: { online: true },
+      });
+      assert.equal(res.statusCode, 409);
+      assert.deepEqual(res.json(), { accepted: false, reason: 'noSubjectChat' });
+      const lesson = await createRosterStore({ db: h.db }).getLesson({
+        schoolId: SCHOOL_ID,
+        lessonId: 'l-3',
+      });
+      assert.equal(lesson?.online, false);
+      assert.ok(!h.gateway.calls.some((c) => c.method === 'lessonsChanged'));
+      const off = await h.app.inject({
+        method: 'PATCH',
+        url: '/lessons/l-3',
+        headers: bearer(h.adminKey),
+        payload: { online: false, status: 'conducted' },
+      });
+      assert.equal(off.statusCode, 200, 'switching off and changing the status stay allowed');
     }),
   );
 });

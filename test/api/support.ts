@@ -228,7 +228,10 @@ export function fakeGateway(): WorkflowGateway & {
           : null,
         next: current ? null : { kind: 'start', lessonId: 'l-1', at: NOW + 10 * 60_000 },
         manualOnly: null,
+        callsUnavailable: null,
         warnings: [],
+        tooLateForAutoStart: [],
+        endFailure: null,
         lastError: null,
       };
       return Promise.resolve(state);

@@ -80,6 +80,13 @@ class FakeJournal {
   maxActive = 0;
   /** The platform refuses to post links (publishLink fails for good). */
   failLinks = false;
+  /** How many more calls.forceFinish the platform refuses (Infinity: for good). */
+  failEnds = 0;
+  /** The journal's kind and subject-chat option, as the roster has them (V1, C2). */
+  journal: { kind: 'general' | 'extracurricular' | 'other'; subjectChat: boolean } = {
+    kind: 'general',
+    subjectChat: true,
+  };
 
   constructor(lessons: Lesson[], templates: Template[]) {
     this.lessons = lessons;
@@ -97,7 +104,7 @@ class FakeJournal {
   activities(): CallActivities {
     const at = (): number => activityInfo().currentAttemptScheduledTimestampMs;
     return {
-      loadJournal: ({ at: workflowNow }) => {
+      loadJournal: ({ at: workflowNow, lessonId }) => {
         const now = workflowNow ?? at();
         this.recorded.push({ kind: 'loadJournal', at: now });
         // As the real activity: lessons from yesterday to the day after tomorrow (school time).
@@ -107,16 +114,19 @@ class FakeJournal {
         const context: JournalContext = {
           found: true,
           timeZone: TZ,
-          journal: {
-            id: JOURNAL,
-            classId: 'c-8b',
-            kind: 'general',
-            subjectChat: true,
-            teacherIds: [TEACHER],
-          },
+          journal: { id: JOURNAL, classId: 'c-8b', ...this.journal, teacherIds: [TEACHER] },
           lessons: structuredClone(this.lessons.filter((l) => l.date >= from && l.date <= to)),
           templates: structuredClone(this.templates),
         };
+        if (lessonId !== undefined) {
+          const named = this.lessons.find((l) => l.id === lessonId);
+          return Promise.resolve({
+            ...context,
+            requestedLesson: named
+              ? { id: named.id, journalId: named.journalId, date: named.date }
+              : null,
+          });
+        }
         return Promise.resolve(context);
       },
       startCall: ({ lessonId, callKey, actor, notBefore }) => {
@@ -143,6 +153,12 @@ class FakeJournal {
       },
       endCall: ({ callKey, actor }) => {
         this.recorded.push({ kind: 'endCall', at: at(), callKey, actor });
+        if (this.failEnds > 0) {
+          this.failEnds -= 1;
+          return Promise.reject(
+            ApplicationFailure.nonRetryable('calls.forceFinish: error 10', 'MessengerUnavailable'),
+          );
+        }
         const known = this.active.delete(callKey);
         assert.ok(known, `endCall for a call that is not running: ${callKey}`);
         return Promise.resolve({ alreadyEnded: false });
@@ -773,5 +789,254 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       },
       { continueAsNewAfterEvents: 40 },
     );
+  });
+
+  void test('V1/C2: an extracurricular journal has no calls: its online lesson does not start, the state says why, and the button is refused', async () => {
+    const day = await nextSchoolDay();
+    const fake = new FakeJournal(
+      [lesson('L1', day, 1)],
+      [template(day, [{ journalId: JOURNAL, weekday: isoWeekday(day), number: 1 }])],
+    );
+    fake.journal = { kind: 'extracurricular', subjectChat: true };
+    await withJournal(fake, async ({ handle }) => {
+      const planned = await handle.query(callStateQuery);
+      assert.equal(planned.next, null);
+      assert.equal(planned.callsUnavailable, 'callsNotAvailable');
+      await advanceTo(day, '08:40');
+      assert.equal(fake.of('startCall').length, 0, 'no automatic call');
+      const pressed = await handle.executeUpdate(startCallUpdate, {
+        args: [{ lessonId: 'L1', requestedBy: TEACHER }],
+      });
+      assert.deepEqual(pressed, { accepted: false, reason: 'callsNotAvailable' });
+      assert.equal(fake.of('startCall').length, 0, 'no call by hand either');
+      assert.ok(
+        fake.decisions.some(
+          (d) => d.kind === 'skipped' && d.lessonId === 'L1' && d.reason === 'callsNotAvailable',
+        ),
+      );
+    });
+  });
+
+  void test('V1/C2: a general journal whose subject-chat option is off has no automatic call either', async () => {
+    const day = await nextSchoolDay();
+    const fake = new FakeJournal(
+      [lesson('L1', day, 1)],
+      [template(day, [{ journalId: JOURNAL, weekday: isoWeekday(day), number: 1 }])],
+    );
+    fake.journal = { kind: 'general', subjectChat: false };
+    await withJournal(fake, async ({ handle }) => {
+      assert.equal((await handle.query(callStateQuery)).callsUnavailable, 'noSubjectChat');
+      await advanceTo(day, '08:40');
+      assert.equal(fake.of('startCall').length, 0);
+    });
+  });
+
+  /** Lessons 35 min apart: the later one's start is due while the earlier is still in its window. */
+  const closeTemplate = (day: string): Template => ({
+    ...template(day, [{ journalId: JOURNAL, weekday: isoWeekday(day), number: 1 }]),
+    grid: [
+      { number: 1, start: '08:30', end: '09:00' },
+      { number: 2, start: '09:05', end: '09:35' },
+    ],
+  });
+  const skippedL1 = { kind: 'earlierUnpublished', skippedLessonId: 'L1', chosenLessonId: 'L2' };
+
+  void test('V3: the warning naming the skipped earlier lesson stays while the later call runs and until the school day ends', async () => {
+    const day = await nextSchoolDay();
+    const fake = new FakeJournal(
+      [lesson('L1', day, 1, { status: 'draft' }), lesson('L2', day, 2)],
+      [closeTemplate(day)],
+    );
+    await withJournal(fake, async ({ handle }) => {
+      await advanceTo(day, '07:00');
+      assert.deepEqual((await handle.query(callStateQuery)).warnings, [skippedL1]);
+      await advanceTo(day, '09:00');
+      const during = await waitForState(handle, (s) => s.running?.lessonId === 'L2');
+      assertAt(fake.of('startCall')[0]?.at, msk(day, '08:45'), 'start of lesson 2');
+      assert.equal(during.next?.kind, 'end');
+      assert.deepEqual(during.warnings, [skippedL1], 'still shown while the later call runs');
+      await advanceTo(day, '23:00');
+      const after = await handle.query(callStateQuery);
+      assert.equal(after.running, null);
+      assert.deepEqual(after.warnings, [skippedL1], 'still shown after the call, the same day');
+      await advanceTo(shiftDate(day, 1), '00:30');
+      assert.deepEqual((await handle.query(callStateQuery)).warnings, [], 'gone the next day');
+    });
+  });
+
+  void test('V3: the kept warning survives continue-as-new', async () => {
+    const day = await nextSchoolDay();
+    const fake = new FakeJournal(
+      [lesson('L1', day, 1, { status: 'draft' }), lesson('L2', day, 2)],
+      [closeTemplate(day)],
+    );
+    await withJournal(
+      fake,
+      async ({ handle }) => {
+        await advanceTo(day, '09:00');
+        await waitForState(handle, (s) => s.running?.lessonId === 'L2');
+        const firstRun = (await handle.describe()).runId;
+        for (let i = 0; i < 4; i++) await handle.signal(lessonsChangedSignal, {});
+        const deadline = Date.now() + 20_000;
+        while ((await handle.describe()).runId === firstRun && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.notEqual((await handle.describe()).runId, firstRun, 'continued as new');
+        const state = await waitForState(handle, (s) => s.running !== null);
+        assert.deepEqual(state.warnings, [skippedL1], 'kept across continue-as-new');
+        await advanceTo(day, '10:00');
+        assert.equal(fake.of('endCall').length, 1, 'the new run ends the call');
+        assert.deepEqual((await handle.query(callStateQuery)).warnings, [skippedL1]);
+      },
+      { continueAsNewAfterEvents: 40 },
+    );
+  });
+
+  void test('V2: a lesson published more than 20 min after its start says so in the state: too late for an automatic start, start it by hand', async () => {
+    const day = await nextSchoolDay();
+    const fake = new FakeJournal(
+      [lesson('L1', day, 1, { status: 'draft' })],
+      [template(day, [{ journalId: JOURNAL, weekday: isoWeekday(day), number: 1 }])],
+    );
+    await withJournal(fake, async ({ handle }) => {
+      await advanceTo(day, '08:55');
+      fake.setStatus('L1', 'published');
+      await handle.signal(lessonsChangedSignal, { lessonIds: ['L1'] });
+      const state = await waitForState(handle, (s) => s.tooLateForAutoStart.length > 0);
+      assert.deepEqual(state.tooLateForAutoStart, ['L1']);
+      assert.equal(state.next, null);
+      const started = await handle.executeUpdate(startCallUpdate, {
+        args: [{ lessonId: 'L1', requestedBy: TEACHER }],
+      });
+      assert.equal(started.accepted, true, 'the teacher starts it by hand');
+      assert.deepEqual((await handle.query(callStateQuery)).tooLateForAutoStart, []);
+    });
+  });
+
+  void test('V2: a start by hand is refused with the true reason for a lesson not today or tomorrow, and works for any online lesson of today', async () => {
+    const day = await nextSchoolDay();
+    const fake = new FakeJournal(
+      [
+        lesson('L-yesterday', shiftDate(day, -1), 1),
+        lesson('L-after-tomorrow', shiftDate(day, 2), 1),
+        lesson('L-next-week', shiftDate(day, 7), 1),
+        lesson('L-early', day, 1),
+        { ...lesson('X1', day, 2), journalId: OTHER_JOURNAL },
+      ],
+      [template(day, [{ journalId: JOURNAL, weekday: isoWeekday(day), number: 1 }])],
+    );
+    await withJournal(fake, async ({ handle }) => {
+      // The automatic start of lesson 1 is switched off by ending it at once; its window passes.
+      await advanceTo(day, '08:20');
+      await waitForState(handle, (s) => s.running?.lessonId === 'L-early');
+      await handle.executeUpdate(endCallUpdate, { args: [{ requestedBy: TEACHER }] });
+      await advanceTo(day, '12:00');
+      const press = (lessonId: string) =>
+        handle.executeUpdate(startCallUpdate, { args: [{ lessonId, requestedBy: TEACHER }] });
+      for (const id of ['L-yesterday', 'L-after-tomorrow', 'L-next-week']) {
+        assert.deepEqual(
+          await press(id),
+          { accepted: false, reason: 'lessonNotTodayOrTomorrow' },
+          id,
+        );
+      }
+      assert.deepEqual(await press('L-unknown'), { accepted: false, reason: 'lessonNotFound' });
+      assert.deepEqual(await press('X1'), { accepted: false, reason: 'lessonNotInJournal' });
+      const again = await press('L-early');
+      assert.equal(again.accepted, true, 'a lesson of today, its automatic window long past');
+      assert.equal(fake.of('startCall').length, 2);
+    });
+  });
+
+  void test('V5: a failed automatic end backs off (1, 2 min…), shows the failure in the state, and ends the call once the platform takes it', async () => {
+    const day = await nextSchoolDay();
+    const fake = new FakeJournal(
+      [lesson('L1', day, 1)],
+      [template(day, [{ journalId: JOURNAL, weekday: isoWeekday(day), number: 1 }])],
+    );
+    fake.failEnds = 2;
+    await withJournal(fake, async ({ handle }) => {
+      await advanceTo(day, '09:35');
+      const failing = await waitForState(handle, (s) => s.endFailure !== null);
+      assert.equal(failing.running?.lessonId, 'L1', 'the call is still running');
+      assert.equal(failing.endFailure?.failures, 1);
+      assert.equal(failing.endFailure?.gaveUp, false);
+      assert.match(failing.endFailure?.error ?? '', /forceFinish/);
+      assertAt(
+        failing.endFailure?.retryAt ?? undefined,
+        (fake.of('endCall')[0]?.at ?? 0) + 60_000,
+        'retry a minute after the failure',
+      );
+      await advanceTo(day, '10:00');
+      const ends = fake.of('endCall');
+      assert.equal(ends.length, 3, 'two failures and the end that worked, no spinning');
+      assertAt(ends[1]?.at, msk(day, '09:36'), 'first retry after 1 min');
+      assertAt(ends[2]?.at, msk(day, '09:38'), 'second retry 2 min later');
+      const ended = await handle.query(callStateQuery);
+      assert.equal(ended.running, null);
+      assert.equal(ended.endFailure, null, 'the notice goes once the call has ended');
+      assert.ok(fake.decisions.some((d) => d.kind === 'endFailed' && d.details?.failures === 2));
+      assert.ok(fake.decisions.some((d) => d.kind === 'autoEnded'));
+    });
+  });
+
+  void test('V5: an end that fails for good is retried at most every 15 min and gives the call up when the next lesson is due, which then starts on time', async () => {
+    const day = await nextSchoolDay();
+    const fake = new FakeJournal(
+      [lesson('L1', day, 1), lesson('L6', day, 6)],
+      [template(day, [{ journalId: JOURNAL, weekday: isoWeekday(day), number: 1 }])],
+    );
+    fake.failEnds = Infinity;
+    await withJournal(fake, async ({ handle }) => {
+      await advanceTo(day, '12:50');
+      const waiting = await handle.query(callStateQuery);
+      assert.equal(waiting.running?.lessonId, 'L1');
+      // 09:35, then 1, 2, 4, 8 min, then every 15 min: 09:36, 09:38, 09:42, 09:50, 10:05 … 12:50.
+      const attempts = fake.of('endCall').length;
+      assert.ok(attempts >= 15 && attempts <= 18, `${attempts} end attempts by 12:50`);
+      await advanceTo(day, '13:10');
+      const starts = fake.of('startCall');
+      assert.deepEqual(
+        starts.map((s) => s.lessonId),
+        ['L1', 'L6'],
+      );
+      assertAt(starts[1]?.at, msk(day, '13:00'), 'the next lesson starts when due');
+      const state = await handle.query(callStateQuery);
+      assert.equal(state.running?.lessonId, 'L6');
+      assert.equal(
+        state.endFailure?.gaveUp,
+        true,
+        'the page still says the old call was not ended',
+      );
+      assert.equal(state.endFailure?.lessonId, 'L1');
+      assert.ok(
+        fake.decisions.some(
+          (d) => d.kind === 'endAbandoned' && d.lessonId === 'L1' && d.reason === 'nextLessonDue',
+        ),
+      );
+    });
+  });
+
+  void test('V5: an end that fails for good with no lesson after it is given up when the school day is over', async () => {
+    const day = await nextSchoolDay();
+    const fake = new FakeJournal(
+      [lesson('L6', day, 6)],
+      [template(day, [{ journalId: JOURNAL, weekday: isoWeekday(day), number: 1 }])],
+    );
+    fake.failEnds = Infinity;
+    await withJournal(fake, async ({ handle }) => {
+      await advanceTo(shiftDate(day, 1), '00:30');
+      const state = await handle.query(callStateQuery);
+      assert.equal(state.running, null);
+      assert.equal(state.endFailure?.gaveUp, true);
+      assert.ok(
+        fake.decisions.some(
+          (d) => d.kind === 'endAbandoned' && d.lessonId === 'L6' && d.reason === 'dayOver',
+        ),
+      );
+      const attempts = fake.of('endCall').length;
+      await advanceTo(shiftDate(day, 1), '03:00');
+      assert.equal(fake.of('endCall').length, attempts, 'no more attempts once given up');
+    });
   });
 });

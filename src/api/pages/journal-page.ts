@@ -1,8 +1,12 @@
 import {
+  callsUnavailableTexts,
+  endFailureTexts,
+  gridGapTexts,
   manualOnlyTexts,
   nextActionTexts,
   refusalTexts,
   statusTexts,
+  tooLateText,
   warningTexts,
 } from '../call-texts';
 import { CREDENTIAL_SCRIPT, inlineJson, page } from './layout';
@@ -18,10 +22,15 @@ export function journalPage({ journalId, nonce }: { journalId: string; nonce: st
     status: statusTexts,
     next: nextActionTexts,
     warning: warningTexts,
+    unavailable: callsUnavailableTexts,
+    gridGap: gridGapTexts,
+    tooLate: tooLateText,
+    endFailure: endFailureTexts,
   };
   const body = `
 <h1 id="title">Журнал</h1>
 <div id="message" class="notice info" role="status" hidden></div>
+<div id="calls-unavailable" class="notice warn" hidden></div>
 <section>
   <h2>Уроки на сегодня и завтра</h2>
   <table>
@@ -40,7 +49,9 @@ export function journalPage({ journalId, nonce }: { journalId: string; nonce: st
     <a id="join-button" class="button" href="#" target="_blank" rel="noopener noreferrer" hidden>Подключиться</a>
   </div>
   <p id="next-action"></p>
+  <div id="end-failure" class="notice error" role="alert" hidden></div>
   <div id="manual-only" class="notice warn" hidden></div>
+  <div id="too-late"></div>
   <div id="warnings"></div>
 </section>`;
 
@@ -78,7 +89,8 @@ function lessonLabel(id) {
 
 async function patchLesson(lesson, patch) {
   const result = await api('PATCH', '/lessons/' + encodeURIComponent(lesson.id), patch);
-  if (result.status !== 200) show(explainError(result), 'error');
+  if (result.status === 409 && result.data && result.data.reason) show(TEXTS.refusal[result.data.reason] || 'Изменение отклонено.', 'warn');
+  else if (result.status !== 200) show(explainError(result), 'error');
   await refresh();
 }
 
@@ -94,9 +106,10 @@ function renderLessons() {
   for (const lesson of view.lessons) {
     const radio = el('input', { type: 'radio', name: 'lesson', value: lesson.id, checked: lesson.id === selectedLessonId,
       'aria-label': 'Выбрать урок', onchange: () => { selectedLessonId = lesson.id; render(); } });
-    const online = el('input', { type: 'checkbox', checked: lesson.online, disabled: !view.subjectChat,
-      title: view.subjectChat ? '' : 'Переключатель доступен только в журналах с чатом по предмету',
-      onchange: (e) => patchLesson(lesson, { online: e.target.checked }) });
+    // V1, C2: the switch exists only in journals that have calls.
+    const online = view.callsUnavailable ? el('span', { class: 'muted', text: '—' }) :
+      el('input', { type: 'checkbox', checked: lesson.online, 'aria-label': 'Онлайн-урок',
+        onchange: (e) => patchLesson(lesson, { online: e.target.checked }) });
     const status = el('select', { onchange: (e) => patchLesson(lesson, { status: e.target.value }) },
       ...Object.entries(TEXTS.status).map(([value, text]) => el('option', { value, text, selected: value === lesson.status })));
     const when = lesson.date === view.today ? 'Сегодня' : 'Завтра';
@@ -125,7 +138,11 @@ function renderCall() {
   }
   document.getElementById('join').hidden = !running;
   joinButton.hidden = !running;
-  document.getElementById('start').disabled = Boolean(running) || selectedLessonId === null;
+  const unavailable = view ? view.callsUnavailable : null;
+  const unavailableBox = document.getElementById('calls-unavailable');
+  unavailableBox.hidden = !unavailable;
+  unavailableBox.textContent = unavailable ? TEXTS.unavailable[unavailable] : '';
+  document.getElementById('start').disabled = Boolean(running) || selectedLessonId === null || Boolean(unavailable);
   document.getElementById('end').disabled = !running;
 
   const next = state ? state.next : null;
@@ -136,10 +153,34 @@ function renderCall() {
   const reasons = state && state.manualOnly ? state.manualOnly.reasons : [];
   manual.hidden = reasons.length === 0;
   manual.textContent = reasons.length === 0 ? '' :
-    'Автозапуск недоступен: ' + reasons.map((r) => TEXTS.manualOnly[r] || r).join('; ') + '. Видеоурок можно начать кнопкой.';
+    'Автозапуск недоступен: ' + manualOnlyWords(reasons, state.manualOnly.gridGaps || []).join('; ') + '. Видеоурок можно начать кнопкой.';
+  document.getElementById('too-late').replaceChildren(...(state ? state.tooLateForAutoStart : []).map((id) =>
+    el('div', { class: 'notice warn', text: capitalize(lessonLabel(id)) + ' ' + TEXTS.tooLate + '.' })));
+  renderEndFailure(state ? state.endFailure : null);
   const warnings = document.getElementById('warnings');
   warnings.replaceChildren(...(state ? state.warnings : []).map((w) =>
     el('div', { class: 'notice warn', text: (TEXTS.warning[w.kind] || w.kind) + ' (' + lessonLabel(w.skippedLessonId) + ')' })));
+}
+
+// V7: the grid's row defects name the lesson number and what its row lacks.
+function manualOnlyWords(reasons, gaps) {
+  const rowDefects = ['lessonNotInGrid', 'lessonWithoutTimes'];
+  const words = reasons.filter((r) => gaps.length === 0 || !rowDefects.includes(r)).map((r) => TEXTS.manualOnly[r] || r);
+  return words.concat(gaps.map((g) => 'в сетке уроков у ' + g.number + '-го урока ' + (g.lacks === 'row' ? 'нет строки' : TEXTS.gridGap[g.lacks])));
+}
+
+function capitalize(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+function renderEndFailure(failure) {
+  const box = document.getElementById('end-failure');
+  box.hidden = !failure;
+  if (!failure) { box.textContent = ''; return; }
+  box.textContent = failure.gaveUp
+    ? TEXTS.endFailure.gaveUp + ' Причина: ' + failure.error + ' (' + lessonLabel(failure.lessonId) + ').'
+    : TEXTS.endFailure.retrying + ': ' + failure.error + ' (' + lessonLabel(failure.lessonId) + '). ' +
+      (failure.retryAt ? TEXTS.endFailure.retryAt + ' ' + timeIn(failure.retryAt) + '.' : '');
 }
 
 function render() {
