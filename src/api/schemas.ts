@@ -17,9 +17,9 @@ export const planParams = z.object({ id: idSchema, planId: idSchema });
 
 export const okSchema = z.object({ ok: z.literal(true) });
 
-const callActorSchema = z.union([z.literal('auto'), z.object({ staffId: z.string() })]);
 export const callsUnavailableSchema = z.enum(['callsNotAvailable', 'noSubjectChat']);
 
+const callActorSchema = z.union([z.literal('auto'), z.object({ staffId: z.string() })]);
 
 export const runningCallSchema = z
   .object({
@@ -86,12 +86,12 @@ export const journalCallStateSchema = z
   })
   .meta({ id: 'JournalCallState' });
 
-export const startCallBody = z.strictObject({ lessonId: idSchema });
 /** V1, C2: the online switch refused, with the reason. */
 export const onlineRefusedSchema = z
   .object({ accepted: z.literal(false), reason: callsUnavailableSchema })
   .meta({ id: 'OnlineSwitchRefused' });
 
+export const startCallBody = z.strictObject({ lessonId: idSchema });
 
 /** A route that takes no body accepts none or `{}`; anything inside is an unknown field. */
 export const noBody = z.strictObject({}).nullish();
@@ -131,9 +131,9 @@ export const journalLessonsSchema = z
     journalId: z.string(),
     subject: z.string(),
     subjectChat: z.boolean(),
-    timeZone: z.string(),
     /** V1, C2: why the journal has no online switch and no calls; null when it has them. */
     callsUnavailable: callsUnavailableSchema.nullable(),
+    timeZone: z.string(),
     today: z.string(),
     tomorrow: z.string(),
     lessons: z.array(lessonViewSchema),
