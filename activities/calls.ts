@@ -10,6 +10,7 @@ import { addDays, epochToZonedDate } from '../src/domain/time';
 import type { Logger } from '../src/logger';
 import type { MessengerProvider } from '../src/messenger/provider';
 import type { CallStore } from '../src/store/call-store';
+import type { DiaryRecorder } from './diary';
 import type { RosterStore } from '../src/store/roster-store';
 import type { SyncStore } from '../src/store/sync-store';
 import type { SyncActivities } from '../src/contracts/sync-activities';
@@ -25,6 +26,8 @@ export interface CallActivityDeps {
   readonly messengers: MessengerProvider;
   /** The sync's own chat apply, reused so a subject chat is made exactly as the sync makes it (C2). */
   readonly applyChat: SyncActivities['applyChat'];
+  /** Where a lesson's link changes go for the e-diary (V4). */
+  readonly diary: DiaryRecorder;
   readonly now?: () => number;
   /** Where a start leaves its platform call for the next attempt; Temporal's heartbeat by default. */
   readonly attempts?: AttemptMemory;
@@ -184,6 +187,9 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
       deps.roster.getJournal({ schoolId: args.schoolId, journalId: args.journalId }),
     ]);
     if (!lesson || lesson.status === 'draft') return false;
+    // V4: the e-diary gets the link at the same moment as the chat, not after it.
+    const toDiary = publishToDiary(args);
+    toDiary.catch(() => undefined);
     const chatId = await ensureSubjectChat(args.schoolId, args.journalId, args.callKey);
     if (chatId !== null) {
       const { messenger } = await deps.messengers.forSchool(args.schoolId);
@@ -193,15 +199,24 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
         randomId: stableRandomId(`${args.callKey}:${args.lessonId}`),
       });
     }
-    // V4: the e-diary gets the link at the same moment as the chat, not after a delay.
-    await deps.calls.writeLessonLink({
-      schoolId: args.schoolId,
-      lessonId: args.lessonId,
-      journalId: args.journalId,
-      callKey: args.callKey,
-      joinLink: args.joinLink,
-    });
+    await toDiary;
     return true;
+  }
+
+  /** V4: the lesson's link for the e-diary, kept on the lesson and pushed to the portal. */
+  async function publishToDiary(args: {
+    schoolId: string;
+    journalId: string;
+    lessonId: string;
+    callKey: string;
+    joinLink: string;
+  }): Promise<void> {
+    const previous = await deps.calls.getLessonLink(args);
+    await deps.calls.writeLessonLink(args);
+    await deps.diary.linkPublished({
+      ...args,
+      previousCallKey: previous?.endedAt === null ? previous.callKey : null,
+    });
   }
 
   async function startOnce(args: {
@@ -332,7 +347,11 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
       const ref = { schoolId, callKey };
       const call = await deps.calls.getCall(ref);
       if (!call?.callId) throw new TypedError(ErrorType.NotFound, `call ${callKey} is unknown`);
-      if (call.status === 'ended') return { alreadyEnded: call.endedInSferum };
+      if (call.status === 'ended') {
+        // A retry after the end was recorded: the withdrawal may be what failed.
+        await deps.diary.callEnded(ref);
+        return { alreadyEnded: call.endedInSferum };
+      }
       const { messenger } = await deps.messengers.forSchool(schoolId);
       await deps.calls.recordFinishRequested(ref);
       const { alreadyEnded: gone } = await messenger.finishCall({ callId: call.callId });
@@ -340,6 +359,7 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
       // not a teacher ending the call in Sferum; only a first request's "gone" is Sferum's end.
       const alreadyEnded = gone && call.finishRequestedAt === null;
       await deps.calls.recordEnded(ref, { endedBy: actor, endedInSferum: alreadyEnded });
+      await deps.diary.callEnded(ref);
       deps.logger.info({ schoolId, callKey, actor, alreadyEnded }, 'call ended');
       return { alreadyEnded };
     },

@@ -3,6 +3,8 @@ import type { RunIncidentReader } from '../src/audit/run-incidents';
 import type { Logger } from '../src/logger';
 import type { MessengerProvider } from '../src/messenger/provider';
 import { createCallStore } from '../src/store/call-store';
+import { createDiaryOutbox } from '../src/store/diary-outbox';
+import { createWebhookDelivery } from '../src/diary/webhook';
 import { createRosterStore } from '../src/store/roster-store';
 import type { SettingsStore } from '../src/store/settings-store';
 import { createSyncStore } from '../src/store/sync-store';
@@ -10,6 +12,7 @@ import type { WorkflowGateway } from '../src/workflow-gateway';
 import { createArchiveActivities } from './archive';
 import { withBoundary } from './boundary';
 import { createCallActivities } from './calls';
+import { createDiaryActivities, createDiaryRecorder } from './diary';
 import { createHelloActivities } from './hello';
 import { createSyncActivities } from './sync';
 
@@ -18,7 +21,10 @@ export interface ActivityDeps {
   readonly logger: Logger;
   readonly settings: SettingsStore;
   readonly messengers: MessengerProvider;
-  readonly gateway: Pick<WorkflowGateway, 'ensureJournalCalls' | 'lessonsChanged'>;
+  readonly gateway: Pick<
+    WorkflowGateway,
+    'ensureJournalCalls' | 'lessonsChanged' | 'diaryEventsAdded'
+  >;
   /** Lets a sync run's summary name what held it up (src/audit/run-incidents.ts). */
   readonly runIncidents?: RunIncidentReader;
 }
@@ -28,6 +34,7 @@ export function createActivities(deps: ActivityDeps) {
   const roster = createRosterStore({ db: deps.db });
   const sync = createSyncStore(deps.db);
   const calls = createCallStore(deps.db);
+  const outbox = createDiaryOutbox(deps.db);
   const syncActivities = createSyncActivities({
     logger: deps.logger,
     roster,
@@ -44,11 +51,21 @@ export function createActivities(deps: ActivityDeps) {
     sync,
     messengers: deps.messengers,
     applyChat: (args) => syncActivities.applyChat(args),
+    diary: createDiaryRecorder({ outbox, calls, gateway: deps.gateway }),
+  });
+  const diaryActivities = createDiaryActivities({
+    logger: deps.logger,
+    outbox,
+    diarySettings: deps.settings.diary,
+    proxyOf: (schoolId) => deps.settings.proxy(schoolId),
+    webhook: ({ hook, proxy }) =>
+      createWebhookDelivery({ url: hook.url, secret: hook.secret, proxy }),
   });
   return withBoundary({
     ...createHelloActivities(deps),
     ...syncActivities,
     ...callActivities,
+    ...diaryActivities,
     ...createArchiveActivities({ db: deps.db }),
   });
 }

@@ -159,6 +159,7 @@ export async function startApi(app: App) {
     settings: app.settings,
     logger: app.logger,
     secretsBox: app.box,
+    devMode: app.config.dev,
     audit: createAuditPort({ db: app.db, client: app.client }),
     readiness: {
       temporal: async () => {

@@ -13,7 +13,7 @@ import {
 } from './app';
 import { TypedError } from './contracts/errors';
 import { importChangeSet, importSnapshot } from './store/roster-import';
-import { issueAdminKey, issueTeacherToken } from './store/auth-store';
+import { issueAdminKey, issuePortalKey, issueTeacherToken } from './store/auth-store';
 import { keyHolderRefusal, type KeyHolderLookups } from './store/key-holder';
 import { createRosterStore } from './store/roster-store';
 import { createSyncStore } from './store/sync-store';
@@ -160,10 +160,11 @@ function keyHolderLookups(app: App): KeyHolderLookups {
 program
   .command('issue-key <schoolId>')
   .description(
-    'issue a school admin key, or a teacher token with --teacher <staffId>; printed once',
+    'issue a school admin key, a teacher token with --teacher <staffId>, or the portal key for the e-diary feed with --portal; printed once',
   )
   .option('--teacher <staffId>', 'issue a teacher token bound to this staff ID')
-  .action(async (schoolId: string, opts: { teacher?: string }) => {
+  .option('--portal', "issue the key the city portal reads the school's e-diary feed with")
+  .action(async (schoolId: string, opts: { teacher?: string; portal?: boolean }) => {
     await withApp(async (app) => {
       const refusal = await keyHolderRefusal({
         lookups: keyHolderLookups(app),
@@ -173,7 +174,9 @@ program
       if (refusal !== null) throw new Error(`no key issued: ${refusal}`);
       const issued = opts.teacher
         ? await issueTeacherToken({ db: app.db, schoolId, staffId: opts.teacher })
-        : await issueAdminKey({ db: app.db, schoolId });
+        : opts.portal
+          ? await issuePortalKey({ db: app.db, schoolId })
+          : await issueAdminKey({ db: app.db, schoolId });
       process.stdout.write(`${issued.secret}\n`);
     });
   });

@@ -25,6 +25,12 @@ import {
   type SyncPeriod,
   type SyncStatus,
 } from './contracts/school-sync';
+import {
+  diaryEventsAddedSignal,
+  diaryStatusQuery,
+  type DiaryDeliveryInput,
+  type DiaryDeliveryStatus,
+} from './contracts/diary';
 import { JournalIdKey, SchoolIdKey } from './contracts/search-attributes';
 
 /**
@@ -62,6 +68,9 @@ export interface WorkflowGateway {
     requestedBy: string;
   }): Promise<EndCallResult>;
   callState(ref: JournalRef): Promise<JournalCallState | null>;
+  /** Wakes the school's e-diary delivery (starting it if needed): its outbox has new events. */
+  diaryEventsAdded(args: { schoolId: string }): Promise<void>;
+  diaryStatus(schoolId: string): Promise<DiaryDeliveryStatus | null>;
   /**
    * Moves every journal run still open under its legacy workflow ID (one without the school) to
    * its school-qualified ID, with its running call; returns how many it moved.
@@ -71,6 +80,7 @@ export interface WorkflowGateway {
 
 export const SCHOOL_SYNC_WORKFLOW = 'schoolSyncWorkflow';
 export const JOURNAL_CALLS_WORKFLOW = 'journalCallsWorkflow';
+export const DIARY_DELIVERY_WORKFLOW = 'diaryDeliveryWorkflow';
 
 export function schoolSyncStartOptions(schoolId: string, taskQueue: string = TASK_QUEUE) {
   const input: SchoolSyncInput = { schoolId };
@@ -203,6 +213,27 @@ export function createWorkflowGateway(
     callState: (ref) => {
       const id = workflowIds.journalCalls(ref);
       return queryOrNull(() => wf.getHandle(id).query(callStateQuery));
+    },
+
+    async diaryEventsAdded({ schoolId }) {
+      const input: DiaryDeliveryInput = { schoolId };
+      await wf.signalWithStart(DIARY_DELIVERY_WORKFLOW, {
+        workflowId: workflowIds.diaryDelivery(schoolId),
+        taskQueue,
+        args: [input],
+        typedSearchAttributes: [{ key: SchoolIdKey, value: schoolId }],
+        staticSummary: `E-diary delivery of school ${schoolId}`,
+        staticDetails:
+          "Pushes the school's call links (published, changed, withdrawn) to the city portal's " +
+          'webhook in order (V4). A failing delivery shows as the pending activity, with its last error.',
+        signal: diaryEventsAddedSignal,
+        signalArgs: [{}],
+      });
+    },
+
+    diaryStatus: (schoolId) => {
+      const id = workflowIds.diaryDelivery(schoolId);
+      return queryOrNull(() => wf.getHandle(id).query(diaryStatusQuery));
     },
 
     handOverLegacyJournals: () => handOverLegacyJournals(client, taskQueue),

@@ -2,3 +2,4 @@ export { helloWorkflow } from './hello';
 export { schoolSyncWorkflow } from './school-sync';
 export { journalCallsWorkflow } from './journal-calls';
 export { historyArchiverWorkflow } from './archiver';
+export { diaryDeliveryWorkflow } from './diary-delivery';

@@ -126,6 +126,20 @@ export function schoolAdminGuard(
   }
 }
 
+/** The school's e-diary feed: its admin key or its portal key. */
+export function diaryFeedGuard(
+  request: FastifyRequest,
+  _reply: unknown,
+  done: (error?: Error) => void,
+): void {
+  const params = request.params as { id?: unknown };
+  const principal = request.principal;
+  const schoolId = typeof params.id === 'string' ? params.id : '';
+  if (principal === null) done(unauthorized());
+  else if (principal.kind === 'teacher' || principal.schoolId !== schoolId) done(forbidden());
+  else done();
+}
+
 export async function requireJournalAccess(
   request: FastifyRequest,
   roster: RosterPort,
@@ -133,6 +147,7 @@ export async function requireJournalAccess(
 ): Promise<{ principal: Principal; journal: Journal }> {
   const principal = principalOf(request);
   const journal = await roster.getJournal({ schoolId: principal.schoolId, journalId });
+  if (principal.kind === 'portal') throw forbidden();
   if (principal.kind === 'admin') {
     if (journal === null) throw notFound('journal');
     return { principal, journal };

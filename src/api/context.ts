@@ -23,6 +23,8 @@ export interface RouteContext {
   readonly roster: RosterPort;
   readonly plans: PlanPort;
   readonly clock: () => number;
+  /** Allows an e-diary webhook on plain http or this machine (the portal emulator). */
+  readonly devMode: boolean;
   /** The `onRequest` hook of every route that needs a credential. */
   readonly authenticate: (request: FastifyRequest) => Promise<void>;
   readonly readiness: { temporal(): Promise<boolean> };

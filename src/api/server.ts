@@ -23,6 +23,7 @@ import { createApiMetrics } from './metrics';
 import { registerPageRoutes } from './pages/routes';
 import type { PlanPort, RosterPort } from './ports';
 import { createAuditPort, registerAuditRoutes, type AuditPort } from './routes/audit';
+import { registerDiaryRoutes } from './routes/diary';
 import { registerHealthRoutes } from './routes/health';
 import { registerJournalRoutes } from './routes/journals';
 import { registerSchoolRoutes } from './routes/schools';
@@ -46,6 +47,11 @@ export interface ApiDeps {
   readonly secretsBox: SecretBox;
   readonly clock?: () => number;
   readonly readiness: { temporal(): Promise<boolean> };
+  /**
+   * Dev mode allows an e-diary webhook on plain http and on this machine (the portal emulator);
+   * off by default, as in production.
+   */
+  readonly devMode?: boolean;
   /** Failed authentications per client address per minute before 429; 10 by default. */
   readonly authFailureLimit?: number;
 }
@@ -159,6 +165,7 @@ export async function buildApi(deps: ApiDeps): Promise<ZodApp> {
     roster: deps.roster ?? createRosterPort({ db: deps.db, gateway: deps.gateway }),
     plans: deps.plans ?? createPlanPort({ db: deps.db }),
     clock,
+    devMode: deps.devMode ?? false,
     readiness: deps.readiness,
     authenticate: createAuthenticate({
       auth,
@@ -174,6 +181,7 @@ export async function buildApi(deps: ApiDeps): Promise<ZodApp> {
   registerHealthRoutes(app, ctx);
   registerJournalRoutes(app, ctx);
   registerSchoolRoutes(app, ctx);
+  registerDiaryRoutes(app, ctx);
   registerAuditRoutes(app, ctx, deps.audit ?? createAuditPort({ db: deps.db }));
   registerPageRoutes(app);
   return app;

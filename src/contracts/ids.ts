@@ -14,6 +14,7 @@ export const workflowIds = {
    * and a worker hands a run still open under it over to its school-qualified successor.
    */
   legacyJournalCalls: (journalId: string): string => `journal-calls-${journalId}`,
+  diaryDelivery: (schoolId: string): string => `diary-delivery-${schoolId}`,
   historyArchiver: (): string => 'history-archiver',
   hello: (name: string): string => `hello-${name}`,
 } as const;

@@ -151,9 +151,8 @@ export const endCallArgsSchema = z.object({ requestedBy: z.string().min(1) });
  * run stops, so the call it runs is ended by the successor and no call key is used twice.
  */
 export const carriedStateQuery = defineQuery<CarriedCallState>('carriedState');
-export const takeOverSignal = defineSignal<[{ carried: CarriedCallState; fromWorkflowId: string }]>(
-  'takeOver',
-);
+export const takeOverSignal =
+  defineSignal<[{ carried: CarriedCallState; fromWorkflowId: string }]>('takeOver');
 export const handOverUpdate = defineUpdate<CarriedCallState, [{ toWorkflowId: string }]>(
   'handOver',
 );

@@ -122,11 +122,14 @@ export interface MessengerSettings {
   readonly baseUrl: string;
   readonly apiVersion: string;
   readonly rateLimitPerSecond: number;
-  readonly proxy?: {
-    readonly server: string;
-    readonly port: number;
-    readonly username?: string;
-    readonly password?: string;
-    readonly auth: boolean;
-  };
+  readonly proxy?: SchoolProxy;
+}
+
+/** A school's HTTP proxy (S2) with its password decrypted. */
+export interface SchoolProxy {
+  readonly server: string;
+  readonly port: number;
+  readonly username?: string;
+  readonly password?: string;
+  readonly auth: boolean;
 }

@@ -16,7 +16,7 @@ export interface MessengerProvider {
 }
 
 export function createMessengerProvider(args: {
-  settings: SettingsStore;
+  settings: Pick<SettingsStore, 'getPublic' | 'messengerSettings'>;
   baseUrl: string;
   apiVersion: string;
   rateLimitPerSecond: number;

@@ -2,7 +2,8 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from 'mongodb';
 
 /**
- * API credentials: one admin key per school and one token per teacher (staff ID) per school.
+ * API credentials: one admin key per school, one token per teacher (staff ID) per school, and
+ * one portal key per school (the city portal reads the school's e-diary feed with it, nothing else).
  *
  * A credential reads `<prefix>.<keyId>.<secret>`. The key ID is public and only finds the record;
  * the secret is 32 random bytes and is stored as its SHA-256 (it is high-entropy, so a slow
@@ -12,9 +13,9 @@ import type { Db } from 'mongodb';
 
 const COLLECTION = 'api_credentials';
 
-export type CredentialKind = 'admin' | 'teacher';
+export type CredentialKind = 'admin' | 'teacher' | 'portal';
 
-const PREFIX: Record<CredentialKind, string> = { admin: 'sfa', teacher: 'sft' };
+const PREFIX: Record<CredentialKind, string> = { admin: 'sfa', teacher: 'sft', portal: 'sfp' };
 
 interface CredentialDoc {
   _id: string;
@@ -29,6 +30,7 @@ interface CredentialDoc {
 /** Who a valid credential belongs to. Contains IDs only. */
 export type Principal =
   | { readonly kind: 'admin'; readonly schoolId: string; readonly keyId: string }
+  | { readonly kind: 'portal'; readonly schoolId: string; readonly keyId: string }
   | {
       readonly kind: 'teacher';
       readonly schoolId: string;
@@ -84,6 +86,17 @@ export function issueAdminKey({
   return issue(db, 'admin', schoolId, null);
 }
 
+/** Issues (and rotates) the key the city portal reads the school's e-diary feed with. */
+export function issuePortalKey({
+  db,
+  schoolId,
+}: {
+  db: Db;
+  schoolId: string;
+}): Promise<IssuedCredential> {
+  return issue(db, 'portal', schoolId, null);
+}
+
 /** Issues (and rotates) a teacher's token, bound to the staff ID and school. Returns it once. */
 export function issueTeacherToken({
   db,
@@ -97,7 +110,7 @@ export function issueTeacherToken({
   return issue(db, 'teacher', schoolId, staffId);
 }
 
-const CREDENTIAL_PATTERN = /^(sfa|sft)\.([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;
+const CREDENTIAL_PATTERN = /^(sfa|sft|sfp)\.([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/;
 
 /** Compared against when the key ID is unknown, so a miss costs the same as a wrong secret. */
 const DUMMY_HASH = sha256('no such credential');
@@ -119,7 +132,9 @@ export function createAuthStore({ db }: { db: Db }): AuthStore {
       const stored = doc ? Buffer.from(doc.hash, 'hex') : DUMMY_HASH;
       const equal = stored.length === presented.length && timingSafeEqual(stored, presented);
       if (!doc || !equal || PREFIX[doc.kind] !== prefix) return null;
-      if (doc.kind === 'admin') return { kind: 'admin', schoolId: doc.schoolId, keyId };
+      if (doc.kind === 'admin' || doc.kind === 'portal') {
+        return { kind: doc.kind, schoolId: doc.schoolId, keyId };
+      }
       if (doc.staffId === null) return null;
       return { kind: 'teacher', schoolId: doc.schoolId, staffId: doc.staffId, keyId };
     },

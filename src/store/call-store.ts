@@ -66,6 +66,8 @@ export interface CallStore {
   writeLessonLink(link: Omit<LessonLink, '_id' | 'publishedAt' | 'endedAt'>): Promise<void>;
   getLessonLink(ref: { schoolId: string; lessonId: string }): Promise<LessonLink | null>;
   listLessonLinks(schoolId: string, lessonIds: readonly string[]): Promise<LessonLink[]>;
+  /** The lessons a call's link went onto: they lose it when the call ends. */
+  listLessonLinksOfCall(ref: CallRef): Promise<LessonLink[]>;
   listCalls(args: { schoolId: string; journalId?: string }): Promise<CallDoc[]>;
 }
 
@@ -156,6 +158,10 @@ export function createCallStore(db: Db): CallStore {
       // By `_id`: the one lookup FerretDB's SQLite backend pushes down.
       const ids = lessonIds.map((lessonId) => recordIds.lessonLink({ schoolId, lessonId }));
       const docs = await links.find({ _id: { $in: ids } }).toArray();
+      return docs.map((d) => lessonLinkSchema.parse(d));
+    },
+    async listLessonLinksOfCall({ schoolId, callKey }) {
+      const docs = await links.find({ schoolId, callKey }).toArray();
       return docs.map((d) => lessonLinkSchema.parse(d));
     },
     async listCalls({ schoolId, journalId }) {

@@ -5,6 +5,7 @@ import { ensureRosterIndexes } from './roster-store';
 import { ensureStudyProfileIndexes } from './study-profiles';
 import { createSyncStore } from './sync-store';
 import { createCallStore } from './call-store';
+import { createDiaryOutbox } from './diary-outbox';
 import { createHistoryArchive } from '../audit/archive';
 
 /**
@@ -27,5 +28,6 @@ export async function ensureIndexes(db: Db): Promise<void> {
   await ensureStudyProfileIndexes(db);
   await createSyncStore(db).ensureIndexes();
   await createCallStore(db).ensureIndexes();
+  await createDiaryOutbox(db).ensureIndexes();
   await createHistoryArchive(db).ensureIndexes();
 }

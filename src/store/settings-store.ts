@@ -7,7 +7,8 @@ import {
   type PublicSchoolSettings,
   type SchoolSettings,
 } from '../contracts/settings';
-import type { MessengerSettings } from '../messenger/port';
+import type { MessengerSettings, SchoolProxy } from '../messenger/port';
+import { createDiarySettingsStore, type DiarySettingsStore } from './diary-settings';
 import { encryptedSecretSchema, type SecretBox } from './secrets';
 
 const COLLECTION = 'school_settings';
@@ -76,11 +77,26 @@ export interface SettingsStore {
     apiVersion: string;
     rateLimitPerSecond: number;
   }): Promise<MessengerSettings | null>;
+  /** Where the school's e-diary events are pushed, its secret encrypted with the same key. */
+  readonly diary: DiarySettingsStore;
+  /** The school's HTTP proxy (S2), decrypted: call only inside activities. */
+  proxy(schoolId: string): Promise<SchoolProxy | null>;
   listSchoolIds(): Promise<string[]>;
 }
 
 export function createSettingsStore({ db, box }: { db: Db; box: SecretBox }): SettingsStore {
   const collection = db.collection<SettingsDoc>(COLLECTION);
+
+  function decryptedProxy({ proxy }: SettingsDoc): SchoolProxy | null {
+    if (!proxy) return null;
+    return {
+      server: proxy.server,
+      port: proxy.port,
+      auth: proxy.auth,
+      ...(proxy.username === undefined ? {} : { username: proxy.username }),
+      ...(proxy.password === undefined ? {} : { password: box.decrypt(proxy.password) }),
+    };
+  }
 
   async function load(schoolId: string): Promise<SettingsDoc | null> {
     const raw = await collection.findOne({ _id: schoolId });
@@ -131,25 +147,22 @@ export function createSettingsStore({ db, box }: { db: Db; box: SecretBox }): Se
     async messengerSettings({ schoolId, baseUrl, apiVersion, rateLimitPerSecond }) {
       const doc = await load(schoolId);
       if (!doc) return null;
-      const proxy = doc.proxy;
+      const proxy = decryptedProxy(doc);
       return {
         communityId: doc.communityId,
         token: box.decrypt(doc.token),
         baseUrl,
         apiVersion,
         rateLimitPerSecond,
-        ...(proxy
-          ? {
-              proxy: {
-                server: proxy.server,
-                port: proxy.port,
-                auth: proxy.auth,
-                ...(proxy.username === undefined ? {} : { username: proxy.username }),
-                ...(proxy.password === undefined ? {} : { password: box.decrypt(proxy.password) }),
-              },
-            }
-          : {}),
+        ...(proxy ? { proxy } : {}),
       };
+    },
+
+    diary: createDiarySettingsStore({ db, box }),
+
+    async proxy(schoolId) {
+      const doc = await load(schoolId);
+      return doc ? decryptedProxy(doc) : null;
     },
 
     async listSchoolIds() {

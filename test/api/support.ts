@@ -237,6 +237,11 @@ export function fakeGateway(): WorkflowGateway & {
       return Promise.resolve(state);
     },
     handOverLegacyJournals: () => Promise.resolve(0),
+    diaryEventsAdded: (args: { schoolId: string }) => {
+      record('diaryEventsAdded', args);
+      return Promise.resolve();
+    },
+    diaryStatus: () => Promise.resolve(null),
   };
   return gateway;
 }

@@ -7,6 +7,8 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createCallActivities } from '../../activities/calls';
 import type { CallActivities } from '../../src/contracts/call-activities';
 import { createSyncActivities } from '../../activities/sync';
+import { createDiaryRecorder } from '../../activities/diary';
+import { createDiaryOutbox } from '../../src/store/diary-outbox';
 import { demoRoster } from '../../src/dev/demo';
 import { createCallStore } from '../../src/store/call-store';
 import { importSnapshot } from '../../src/store/roster-import';
@@ -75,6 +77,11 @@ function activities(j: Journal) {
     sync,
     messengers: stack.messengers,
     applyChat: (args) => syncActivities.applyChat(args),
+    diary: createDiaryRecorder({
+      outbox: createDiaryOutbox(stack.db),
+      calls: createCallStore(stack.db),
+      gateway: stack.gateway,
+    }),
   });
 }
 

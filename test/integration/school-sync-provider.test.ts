@@ -16,9 +16,7 @@ function fakeSettings() {
     token: 'first-token-0123456789',
     loads: 0,
   };
-  const store: SettingsStore = {
-    save: () => Promise.reject(new Error('not used')),
-    listSchoolIds: () => Promise.resolve(['s1']),
+  const store: Pick<SettingsStore, 'getPublic' | 'messengerSettings'> = {
     getPublic: async (schoolId): Promise<PublicSchoolSettings> => {
       await Promise.resolve();
       return {
