@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { randomBytes, randomInt } from 'node:crypto';
+import { test, type TestContext } from 'node:test';
+import { workflowIds } from '../../src/contracts/ids';
+import { demoRoster } from '../../src/dev/demo';
+import { createPortalEmulator, WEBHOOK_PATH, type PortalEmulator } from '../../src/emulator/portal';
+import { createDiaryOutbox } from '../../src/store/diary-outbox';
+import { importSnapshot } from '../../src/store/roster-import';
+import { useServices } from '../support/services';
+import { startStack, type Stack } from '../support/stack';
+
+/**
+ * V4 with the e-diary: the call link reaches the city portal (its emulator) when the call starts,
+ * and is withdrawn when it ends, through the outbox and the school's delivery workflow, once per
+ * event however often the portal fails.
+ */
+
+const services = useServices();
+
+interface DiarySchool {
+  readonly stack: Stack;
+  readonly portal: PortalEmulator;
+  readonly schoolId: string;
+  readonly journalId: string;
+  readonly lessonId: string;
+  readonly teacherId: string;
+}
+
+async function diarySchool(t: TestContext, opts: { webhook: boolean }): Promise<DiarySchool> {
+  const stack = await startStack({ services: services() });
+  const portal = await createPortalEmulator();
+  const schoolId = `diary-${randomBytes(4).toString('hex')}`;
+  const demo = demoRoster(Date.now());
+  t.after(async () => {
+    for (const id of [
+      workflowIds.journalCalls({ schoolId, journalId: demo.journalId }),
+      workflowIds.diaryDelivery(schoolId),
+    ]) {
+      await stack.client.workflow
+        .getHandle(id)
+        .terminate('test over')
+        .catch(() => undefined);
+    }
+    await portal.close();
+    await stack.stop();
+  });
+  await stack.startWorker();
+  const token = `community-token-${randomBytes(12).toString('hex')}`;
+  const communityId = randomInt(100_000, 1_000_000);
+  stack.emulator.addCommunity(communityId, token);
+  await stack.settings.save({
+    schoolId,
+    input: { communityId, token, period: '30', enabled: true },
+  });
+  if (opts.webhook) {
+    const secret = randomBytes(32).toString('hex');
+    portal.addSchool(schoolId, secret);
+    await stack.settings.diary.save({
+      schoolId,
+      webhookUrl: `${portal.url}${WEBHOOK_PATH}`,
+      secret,
+    });
+  }
+  await importSnapshot({
+    db: stack.db,
+    input: { ...demo.roster, school: { ...demo.roster.school, id: schoolId } },
+    events: { rosterChanged: () => Promise.resolve() },
+  });
+  const teacherId = demo.roster.journals.find((j) => j.id === demo.journalId)?.teacherIds[0];
+  assert.ok(teacherId);
+  return { stack, portal, schoolId, journalId: demo.journalId, lessonId: demo.lessonId, teacherId };
+}
+
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined> | T | null | undefined,
+  timeoutMs = 30_000,
+): Promise<T> {
+  for (const deadline = Date.now() + timeoutMs; ;) {
+    const value = await probe();
+    if (value !== null && value !== undefined) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function startCall(s: DiarySchool): Promise<string> {
+  const started = await s.stack.gateway.startCall({
+    schoolId: s.schoolId,
+    journalId: s.journalId,
+    lessonId: s.lessonId,
+    requestedBy: s.teacherId,
+  });
+  assert.ok(started.accepted, JSON.stringify(started));
+  return started.joinLink;
+}
+
+void test('V4: the link reaches the portal once when the call starts and is withdrawn when it ends; the feed has the same events', async (t) => {
+  const s = await diarySchool(t, { webhook: true });
+  const joinLink = await startCall(s);
+  const published = await until('the link at the portal', () => s.portal.deliveries()[0]);
+  assert.equal(published.event.kind, 'linkPublished');
+  assert.equal(published.event.lessonId, s.lessonId);
+  assert.equal(published.event.joinLink, joinLink);
+
+  const ended = await s.stack.gateway.endCall({
+    schoolId: s.schoolId,
+    journalId: s.journalId,
+    requestedBy: s.teacherId,
+  });
+  assert.ok(ended.accepted);
+  const withdrawn = await until('the withdrawal at the portal', () => s.portal.deliveries()[1]);
+  assert.equal(withdrawn.event.kind, 'linkWithdrawn');
+  assert.equal(withdrawn.event.joinLink, null);
+  assert.equal(s.portal.distinct(), 2);
+  assert.ok(withdrawn.event.cursor > published.event.cursor, 'in order');
+
+  // The portal has it a moment before the outbox notes its answer.
+  const feed = await until('both events noted delivered', async () => {
+    const entries = await createDiaryOutbox(s.stack.db).list({
+      schoolId: s.schoolId,
+      after: 0,
+      limit: 10,
+    });
+    return entries.every((e) => e.delivery.state === 'delivered') ? entries : null;
+  });
+  assert.deepEqual(
+    feed.map((e) => [e.event.kind, e.delivery.state]),
+    [
+      ['linkPublished', 'delivered'],
+      ['linkWithdrawn', 'delivered'],
+    ],
+  );
+});
+
+void test('V4: a portal that answers 503 is waited out: the link arrives once it is back, exactly once, and the outbox said what failed meanwhile', async (t) => {
+  const s = await diarySchool(t, { webhook: true });
+  s.portal.setFaults({ down: true });
+  await startCall(s);
+  const outbox = createDiaryOutbox(s.stack.db);
+  const failing = await until('the delivery to be failing', async () => {
+    const [entry] = await outbox.list({ schoolId: s.schoolId, after: 0, limit: 1 });
+    return entry?.delivery.state === 'failing' && entry.delivery.attempts >= 2 ? entry : null;
+  });
+  assert.match(failing.delivery.lastError ?? '', /503/);
+  assert.ok(failing.delivery.failingSince);
+  assert.equal(s.portal.distinct(), 0);
+
+  s.portal.setFaults({});
+  const delivered = await until(
+    'the link at the portal after the outage',
+    () => s.portal.deliveries()[0],
+    60_000,
+  );
+  assert.equal(delivered.event.kind, 'linkPublished');
+  assert.equal(s.portal.distinct(), 1);
+  const [entry] = await outbox.list({ schoolId: s.schoolId, after: 0, limit: 1 });
+  assert.equal(entry?.delivery.state, 'delivered');
+});
+
+void test('V4: an answer lost after the portal stored the event is retried and acknowledged as a duplicate: stored once', async (t) => {
+  const s = await diarySchool(t, { webhook: true });
+  s.portal.setFaults({ ackThenFail: 1 });
+  await startCall(s);
+  const outbox = createDiaryOutbox(s.stack.db);
+  await until('the event delivered', async () => {
+    const [entry] = await outbox.list({ schoolId: s.schoolId, after: 0, limit: 1 });
+    return entry?.delivery.state === 'delivered' ? entry : null;
+  });
+  assert.equal(s.portal.distinct(), 1);
+  assert.equal(s.portal.state().duplicates, 1);
+});
+
+void test('V4: a school with no webhook has its events in the feed only', async (t) => {
+  const s = await diarySchool(t, { webhook: false });
+  await startCall(s);
+  const outbox = createDiaryOutbox(s.stack.db);
+  const entry = await until('the event settled', async () => {
+    const [e] = await outbox.list({ schoolId: s.schoolId, after: 0, limit: 1 });
+    return e?.delivery.state === 'feedOnly' ? e : null;
+  });
+  assert.equal(entry.event.kind, 'linkPublished');
+  assert.equal(s.portal.distinct(), 0);
+});
