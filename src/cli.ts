@@ -18,6 +18,7 @@ import { keyHolderRefusal, type KeyHolderLookups } from './store/key-holder';
 import { createRosterStore } from './store/roster-store';
 import { createSyncStore } from './store/sync-store';
 import { runEmulatorCli } from './emulator/cli';
+import { runPortalEmulatorCli } from './emulator/portal-cli';
 import { startEverything } from './dev/launcher';
 import { printPlan } from './plan-report';
 import { registerAuditCommands } from './audit/cli';
@@ -93,6 +94,14 @@ program
   .option('--state <file>', 'persist the emulator state to this file')
   .action(async (opts: { port: number; state?: string }) => {
     await runEmulatorCli({ port: opts.port, ...(opts.state ? { stateFile: opts.state } : {}) });
+  });
+
+program
+  .command('portal-emulator')
+  .description("run the city portal emulator (the e-diary's webhook) alone")
+  .option('--port <n>', 'port to listen on', port, 8998)
+  .action(async (opts: { port: number }) => {
+    await runPortalEmulatorCli({ port: opts.port });
   });
 
 program

@@ -33,6 +33,7 @@ const envSchema = z.object({
   /** Kept under the platform's 20 requests/s per community token, so bursts never meet error 6. */
   VK_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().max(1000).default(18),
   EMULATOR_PORT: port.default(8999),
+  PORTAL_EMULATOR_PORT: port.default(8998),
   SECRETS_KEY: z
     .string()
     .regex(/^[0-9a-fA-F]{64}$/, 'must be 32 bytes as 64 hex characters')

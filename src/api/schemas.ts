@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { refusalReasons } from './call-texts';
 import { idSchema, lessonSchema, lessonStatuses } from '../contracts/roster';
 import { syncPeriodSchema } from '../contracts/school-sync';
+import { chatKinds } from '../domain/chat-plan';
 import { rosterWarningCodes } from '../domain/roster-validation';
 import { gridGapKinds, templateDefects } from '../domain/template-check';
 
@@ -31,6 +32,19 @@ export const runningCallSchema = z
     autoEndAt: z.number().nullable(),
   })
   .meta({ id: 'RunningCall' });
+
+/** V4: where the e-diary stands with a lesson's link: its latest event and that event's delivery. */
+export const diaryLinkSchema = z
+  .object({
+    lessonId: z.string(),
+    kind: z.enum(['linkPublished', 'linkChanged', 'linkWithdrawn']),
+    /** `feedOnly`: the school has no webhook; the portal reads the feed. */
+    state: z.enum(['pending', 'delivered', 'failing', 'rejected', 'feedOnly']),
+    lastError: z.string().nullable(),
+    failingSince: z.number().nullable(),
+    deliveredAt: z.number().nullable(),
+  })
+  .meta({ id: 'DiaryLink' });
 
 export const journalCallStateSchema = z
   .object({
@@ -64,6 +78,10 @@ export const journalCallStateSchema = z
         description:
           "V3: an earlier online lesson left unpublished while a later one got the call; kept while that call runs and until the school day's end.",
       }),
+    diary: z.array(diaryLinkSchema).meta({
+      description:
+        "V4: whether the e-diary has the running call's link, per lesson of the call (empty with no call).",
+    }),
     tooLateForAutoStart: z.array(z.string()).meta({
       description:
         "V2: today's online lessons published (or switched online) more than 20 min after their start: no automatic start, start them by hand.",
@@ -243,6 +261,22 @@ export const syncStatusSchema = z
         removals: z.number(),
         managedMembers: z.number(),
         chatsRemoved: z.number(),
+        people: z.number().optional(),
+        chats: z
+          .array(
+            z.object({
+              chatKey: z.string(),
+              kind: z.enum(chatKinds),
+              removals: z.number(),
+              retire: z.boolean(),
+            }),
+          )
+          .readonly()
+          .optional()
+          .meta({
+            description:
+              'What is held, per chat: its removals, or its retirement. Everything else of the plan was applied.',
+          }),
       })
       .nullable(),
     lastError: z.string().nullable(),

@@ -5,6 +5,7 @@ import { daytimeZone, epochToZonedDate, formatZonedTime, isoWeekday } from '../d
 import { issueAdminKey, issueTeacherToken } from '../store/auth-store';
 import { importSnapshot } from '../store/roster-import';
 import type { App } from '../app';
+import { WEBHOOK_PATH } from '../emulator/portal';
 
 export const DEMO_SCHOOL_ID = 'demo-school';
 export const DEMO_COMMUNITY_ID = 1001;
@@ -97,15 +98,18 @@ export async function seedDemoSchool(
     now: number;
     emulatorUrl: string;
     addCommunity: (communityId: number, token: string) => void;
+    /** The city portal emulator: the demo school's e-diary webhook points at it (V4). */
+    portalUrl?: string;
   },
 ): Promise<DemoSchool> {
   const { roster, journalId, lessonId, lessonStart } = demoRoster(args.now);
   const communityToken = `demo-${randomBytes(16).toString('hex')}`;
   args.addCommunity(DEMO_COMMUNITY_ID, communityToken);
-  await app.settings.save({
+  const saved = await app.settings.save({
     schoolId: DEMO_SCHOOL_ID,
     input: { communityId: DEMO_COMMUNITY_ID, token: communityToken, period: '5', enabled: true },
   });
+  if (args.portalUrl) await connectDemoDiary(app, args.portalUrl);
   await importSnapshot({
     db: app.db,
     input: roster,
@@ -120,7 +124,7 @@ export async function seedDemoSchool(
     schoolId: DEMO_SCHOOL_ID,
     staffId: teacherId,
   });
-  await app.gateway.settingsChanged({ schoolId: DEMO_SCHOOL_ID });
+  await app.gateway.settingsChanged({ schoolId: DEMO_SCHOOL_ID, period: saved.period });
   return {
     schoolId: DEMO_SCHOOL_ID,
     journalId,
@@ -130,4 +134,20 @@ export async function seedDemoSchool(
     teacherToken: teacher.secret,
     communityToken,
   };
+}
+
+/** The portal learns the school's signing secret, and the school pushes its links to the portal. */
+async function connectDemoDiary(app: App, portalUrl: string): Promise<void> {
+  const secret = randomBytes(32).toString('hex');
+  const registered = await fetch(`${portalUrl}/__portal/schools`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ schoolId: DEMO_SCHOOL_ID, secret }),
+  });
+  if (!registered.ok) throw new Error(`the portal emulator answered ${registered.status}`);
+  await app.settings.diary.save({
+    schoolId: DEMO_SCHOOL_ID,
+    webhookUrl: `${portalUrl}${WEBHOOK_PATH}`,
+    secret,
+  });
 }

@@ -16,7 +16,8 @@ import type { helloWorkflow } from '../../workflows/hello';
 import { seedDemoSchool } from './demo';
 import type { RunningService } from './services';
 import { startMongo, startTemporalDevServer } from './services';
-import { dataDir, consoleProgress } from './tools';
+import { dataDir, consoleProgress, projectRoot } from './tools';
+import { ManagedProcess, portOpen, waitUntil } from './processes';
 
 /**
  * `npm start`: the whole system on embedded defaults. Temporal dev server (SQLite file, Web UI),
@@ -78,6 +79,8 @@ export async function startEverything(): Promise<void> {
       stateFile: join(dataDir(), 'emulator.json'),
     });
     started.push({ name: 'emulator', stop: () => emulator.close() });
+    const portal = await startPortalEmulator({ port: config.PORTAL_EMULATOR_PORT, logDir });
+    started.push(portal.process);
 
     app = await openApp({
       config: { ...config, VK_API_BASE: emulator.url },
@@ -101,6 +104,7 @@ export async function startEverything(): Promise<void> {
       now: Date.now(),
       emulatorUrl: emulator.url,
       addCommunity: (id, token) => emulator.addCommunity(id, token),
+      portalUrl: portal.url,
     });
     const apiUrl = `http://${config.API_HOST}:${config.API_PORT}`;
     say(
@@ -113,6 +117,7 @@ export async function startEverything(): Promise<void> {
         `  journal page:     ${apiUrl}/journals/${demo.journalId}/page?token=${demo.teacherToken}`,
         `  school page:      ${apiUrl}/schools/${demo.schoolId}/page?key=${demo.adminKey}`,
         `  emulator state:   ${emulator.url}/__emulator/state`,
+        `  city portal:      ${portal.url}/__portal/state  (the e-diary's webhook: call links arrive here)`,
         `  MongoDB:          ${mongo.uri} (${mongo.kind})`,
         `  worker metrics:   http://127.0.0.1:${config.METRICS_PORT}/metrics`,
         '',
@@ -128,4 +133,32 @@ export async function startEverything(): Promise<void> {
     await stopAll();
     process.exitCode = 1;
   }
+}
+
+/**
+ * The city portal emulator runs in a process of its own, as the real portal is another system:
+ * what it receives crossed a real HTTP hop with its signature.
+ */
+async function startPortalEmulator(args: {
+  port: number;
+  logDir: string;
+}): Promise<{ url: string; process: ManagedProcess }> {
+  const child = await ManagedProcess.start({
+    name: 'portal emulator',
+    command: process.execPath,
+    argv: [
+      '--import',
+      'tsx',
+      join(projectRoot, 'src', 'cli.ts'),
+      'portal-emulator',
+      '--port',
+      String(args.port),
+    ],
+    logFile: join(args.logDir, 'portal-emulator.log'),
+  });
+  await waitUntil('the portal emulator', () => portOpen(args.port), {
+    timeoutMs: 30_000,
+    process: child,
+  });
+  return { url: `http://127.0.0.1:${args.port}`, process: child };
 }

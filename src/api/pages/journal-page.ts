@@ -1,6 +1,7 @@
 import {
   callsUnavailableTexts,
   endFailureTexts,
+  diaryTexts,
   gridGapTexts,
   manualOnlyTexts,
   nextActionTexts,
@@ -26,6 +27,7 @@ export function journalPage({ journalId, nonce }: { journalId: string; nonce: st
     gridGap: gridGapTexts,
     tooLate: tooLateText,
     endFailure: endFailureTexts,
+    diary: diaryTexts,
   };
   const body = `
 <h1 id="title">Журнал</h1>
@@ -49,6 +51,7 @@ export function journalPage({ journalId, nonce }: { journalId: string; nonce: st
     <a id="join-button" class="button" href="#" target="_blank" rel="noopener noreferrer" hidden>Подключиться</a>
   </div>
   <p id="next-action"></p>
+  <ul id="diary" class="muted"></ul>
   <div id="end-failure" class="notice error" role="alert" hidden></div>
   <div id="manual-only" class="notice warn" hidden></div>
   <div id="too-late"></div>
@@ -157,6 +160,7 @@ function renderCall() {
   document.getElementById('too-late').replaceChildren(...(state ? state.tooLateForAutoStart : []).map((id) =>
     el('div', { class: 'notice warn', text: capitalize(lessonLabel(id)) + ' ' + TEXTS.tooLate + '.' })));
   renderEndFailure(state ? state.endFailure : null);
+  renderDiary(state ? state.diary : []);
   const warnings = document.getElementById('warnings');
   warnings.replaceChildren(...(state ? state.warnings : []).map((w) =>
     el('div', { class: 'notice warn', text: (TEXTS.warning[w.kind] || w.kind) + ' (' + lessonLabel(w.skippedLessonId) + ')' })));
@@ -171,6 +175,17 @@ function manualOnlyWords(reasons, gaps) {
 
 function capitalize(text) {
   return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+// V4: whether the e-diary has the link; a failing delivery says what the portal answered since when.
+function renderDiary(links) {
+  document.getElementById('diary').replaceChildren(...links.map((d) => {
+    const failing = d.state === 'failing' && d.failingSince
+      ? ': ' + (d.lastError || '') + ', ' + TEXTS.diary.since + ' ' + timeIn(d.failingSince)
+      : '';
+    return el('li', { class: d.state === 'failing' || d.state === 'rejected' ? 'error' : '',
+      text: capitalize(lessonLabel(d.lessonId)) + ': ' + TEXTS.diary[d.state] + failing });
+  }));
 }
 
 function renderEndFailure(failure) {

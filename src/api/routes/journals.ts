@@ -5,6 +5,7 @@ import { gridTimes, selectTemplate } from '../../domain/template-check';
 import { addDays, epochToZonedDate } from '../../domain/time';
 import { actorOf, requireJournalAccess } from '../auth';
 import type { RouteContext, ZodApp } from '../context';
+import { createDiaryOutbox } from '../../store/diary-outbox';
 import { ApiError, errorReplies, notFound } from '../errors';
 import {
   endAcceptedSchema,
@@ -41,6 +42,16 @@ function byDateAndNumber(a: Lesson, b: Lesson): number {
 }
 
 export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
+  const outbox = createDiaryOutbox(ctx.db);
+  const diaryView = async (schoolId: string, lessonIds: readonly string[]) =>
+    (await outbox.latestForLessons({ schoolId, lessonIds })).map(({ event, delivery }) => ({
+      lessonId: event.lessonId,
+      kind: event.kind,
+      state: delivery.state,
+      lastError: delivery.lastError,
+      failingSince: delivery.failingSince?.getTime() ?? null,
+      deliveredAt: delivery.deliveredAt?.getTime() ?? null,
+    }));
   const { roster, gateway } = ctx;
   const auth = { onRequest: ctx.authenticate };
 
@@ -117,6 +128,7 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
           manualOnly: null,
           callsUnavailable: callsUnavailableReason(journal),
           warnings: [],
+          diary: [],
           tooLateForAutoStart: [],
           endFailure: null,
           lastError: null,
@@ -138,6 +150,7 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
         // The roster is the truth for the switch: the workflow learns of a change on its next load.
         callsUnavailable: callsUnavailableReason(journal),
         warnings: [...state.warnings],
+        diary: await diaryView(principal.schoolId, state.running?.lessonIds ?? []),
         tooLateForAutoStart: [...state.tooLateForAutoStart],
         endFailure: state.endFailure && {
           lessonId: state.endFailure.lessonId,
