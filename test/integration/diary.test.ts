@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
+import pino from 'pino';
 import { workflowIds } from '../../src/contracts/ids';
 import { demoRoster } from '../../src/dev/demo';
 import { createPortalEmulator, WEBHOOK_PATH, type PortalEmulator } from '../../src/emulator/portal';
 import { createDiaryOutbox } from '../../src/store/diary-outbox';
 import { importSnapshot } from '../../src/store/roster-import';
+import type { Logger } from '../../src/logger';
+import { readableHistories } from '../support/histories';
 import { useServices } from '../support/services';
 import { startStack, type Stack } from '../support/stack';
 
@@ -26,8 +29,14 @@ interface DiarySchool {
   readonly teacherId: string;
 }
 
-async function diarySchool(t: TestContext, opts: { webhook: boolean }): Promise<DiarySchool> {
-  const stack = await startStack({ services: services() });
+async function diarySchool(
+  t: TestContext,
+  opts: { webhook: boolean; secret?: string; logger?: Logger },
+): Promise<DiarySchool> {
+  const stack = await startStack({
+    services: services(),
+    ...(opts.logger ? { logger: opts.logger } : {}),
+  });
   const portal = await createPortalEmulator();
   const schoolId = `diary-${randomBytes(4).toString('hex')}`;
   const demo = demoRoster(Date.now());
@@ -53,7 +62,7 @@ async function diarySchool(t: TestContext, opts: { webhook: boolean }): Promise<
     input: { communityId, token, period: '30', enabled: true },
   });
   if (opts.webhook) {
-    const secret = randomBytes(32).toString('hex');
+    const secret = opts.secret ?? randomBytes(32).toString('hex');
     portal.addSchool(schoolId, secret);
     await stack.settings.diary.save({
       schoolId,
@@ -181,4 +190,32 @@ void test('V4: a school with no webhook has its events in the feed only', async 
   });
   assert.equal(entry.event.kind, 'linkPublished');
   assert.equal(s.portal.distinct(), 0);
+});
+
+void test('§7 V4: a planted webhook secret is in no workflow history, log line or MongoDB document in clear, through a portal that fails', async (t) => {
+  const secret = `PLANTEDWEBHOOKSECRET${randomBytes(16).toString('hex')}`;
+  const lines: string[] = [];
+  const logger = pino({ level: 'trace' }, { write: (line: string) => void lines.push(line) });
+  const s = await diarySchool(t, { webhook: true, secret, logger });
+  s.portal.setFaults({ failNext: 2 });
+  await startCall(s);
+  await until('the link at the portal', () => s.portal.deliveries()[0]);
+  const ended = await s.stack.gateway.endCall({
+    schoolId: s.schoolId,
+    journalId: s.journalId,
+    requestedBy: s.teacherId,
+  });
+  assert.ok(ended.accepted);
+  await until('the withdrawal at the portal', () => s.portal.deliveries()[1]);
+
+  const histories = (await readableHistories(s.stack.client, s.stack.taskQueue)).join('\n');
+  assert.match(histories, /diaryDeliveryWorkflow/);
+  assert.match(histories, /portal answered 503/, 'the failures are in the history');
+  const dump: string[] = [];
+  for (const c of await s.stack.db.listCollections().toArray()) {
+    dump.push(JSON.stringify(await s.stack.db.collection(c.name).find({}).toArray()));
+  }
+  assert.ok(!histories.includes(secret), 'the webhook secret is in a workflow history');
+  assert.ok(!lines.join('\n').includes(secret), 'the webhook secret is in the logs');
+  assert.ok(!dump.join('\n').includes(secret), 'the webhook secret is in clear in MongoDB');
 });

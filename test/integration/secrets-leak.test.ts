@@ -4,12 +4,12 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { test } from 'node:test';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import pino from 'pino';
 import { generateRoster } from '../../src/domain/roster-generator';
 import { importChangeSet, importSnapshot } from '../../src/store/roster-import';
 import { useServices } from '../support/services';
+import { readableHistories } from '../support/histories';
 import { startStack } from '../support/stack';
 import { GENERATED_TODAY, converged, runFinished, until } from './school-sync-support';
 
@@ -60,22 +60,6 @@ async function startProxy(user: string, password: string) {
   };
 }
 
-/** The JSON export plus every payload's data decoded, so a secret inside a payload is found too. */
-function readable(json: string): string {
-  const parts = [json];
-  const walk = (v: unknown): void => {
-    if (Array.isArray(v)) v.forEach(walk);
-    else if (v && typeof v === 'object') {
-      for (const [k, x] of Object.entries(v)) {
-        if (k === 'data' && typeof x === 'string')
-          parts.push(Buffer.from(x, 'base64').toString('utf8'));
-        else walk(x);
-      }
-    }
-  };
-  walk(JSON.parse(json));
-  return parts.join('\n');
-}
 
 void test('§7 S1 S2: a planted community token and proxy password (and a refused token) appear in no workflow history, log or MongoDB document after syncs through the proxy', async () => {
   const token = `PLANTEDTOKEN${randomBytes(16).toString('hex')}`;
@@ -165,13 +149,7 @@ void test('§7 S1 S2: a planted community token and proxy password (and a refuse
     assert.ok(blocked.blocked && !JSON.stringify(blocked).includes(wrongToken));
 
     // Every workflow this stack ran: the school sync and the journal workflows it ensured.
-    const histories: string[] = [];
-    for await (const wf of stack.client.workflow.list({
-      query: `TaskQueue = "${stack.taskQueue}"`,
-    })) {
-      const history = await stack.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
-      histories.push(readable(historyToJSON(history)));
-    }
+    const histories = await readableHistories(stack.client, stack.taskQueue);
     assert.ok(histories.length >= 1, 'no history was exported');
     const historyText = histories.join('\n');
     assert.match(historyText, /schoolSyncWorkflow/);
