@@ -86,6 +86,18 @@ export interface AuditRow {
    * open). What makes a late call's lateness, or a missed call's platform error, concrete.
    */
   readonly causes: readonly Incident[];
+  /**
+   * V4: what the e-diary made of the lesson's link, from the outbox (not the histories): null
+   * when the lesson never had a link, or the audit had no outbox to read.
+   */
+  readonly diary: DiaryAudit | null;
+}
+
+export interface DiaryAudit {
+  readonly state: 'pending' | 'delivered' | 'failing' | 'rejected' | 'feedOnly';
+  readonly lastError: string | null;
+  readonly failingSince: number | null;
+  readonly deliveredAt: number | null;
 }
 
 const minutes = (ms: number): number => Math.round(ms / 60_000);
@@ -301,6 +313,7 @@ export function explainLessons(args: {
       status: lesson.status,
       started,
       ended,
+      diary: null,
       missed: started
         ? null
         : explainMissed({ lesson, own, lessonStart, templates: args.templates }),

@@ -7,6 +7,7 @@ import { journalOfWorkflowId } from '../contracts/ids';
 import type { InjectedSinks } from '@temporalio/worker';
 import { addDays, zonedDateTimeToEpoch } from '../domain/time';
 import { createRosterStore } from '../store/roster-store';
+import { createDiaryOutbox } from '../store/diary-outbox';
 import { createHistoryArchive, journalRunsQuery } from './archive';
 import { explainLessons, type AuditRow } from './explain';
 import { historyIncidents, type Incident } from './incidents';
@@ -209,7 +210,11 @@ export async function runAudit(args: {
     from,
     to,
     timeZone,
-    rows: explainLessons({ lessons, templates, timeZone, decisions, incidents }),
+    rows: await withDiary(
+      db,
+      schoolId,
+      explainLessons({ lessons, templates, timeZone, decisions, incidents }),
+    ),
     incidents,
     histories: outcome.replayed,
     failures: outcome.failures,
@@ -248,4 +253,31 @@ async function openRunsFromServer(args: {
     }
   }
   return fresh;
+}
+
+/** V4: each lesson's link as the e-diary got it: the delivery of its publication (or change). */
+async function withDiary(db: Db, schoolId: string, rows: AuditRow[]): Promise<AuditRow[]> {
+  const events = await createDiaryOutbox(db).linkEventsOf({
+    schoolId,
+    lessonIds: rows.filter((r) => r.started).map((r) => r.lessonId),
+  });
+  const published = new Map(
+    events
+      .filter((e) => e.event.kind !== 'linkWithdrawn')
+      .map((e) => [e.event.lessonId, e.delivery]),
+  );
+  return rows.map((row) => {
+    const d = published.get(row.lessonId);
+    return d
+      ? {
+          ...row,
+          diary: {
+            state: d.state,
+            lastError: d.lastError,
+            failingSince: d.failingSince?.getTime() ?? null,
+            deliveredAt: d.deliveredAt?.getTime() ?? null,
+          },
+        }
+      : row;
+  });
 }

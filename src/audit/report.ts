@@ -22,6 +22,7 @@ const COLUMNS = [
   'ended',
   'missed',
   'cause',
+  'diary',
 ] as const;
 
 function cells(row: AuditRow, timeZone: string): Record<(typeof COLUMNS)[number], string> {
@@ -48,7 +49,25 @@ function cells(row: AuditRow, timeZone: string): Record<(typeof COLUMNS)[number]
     ended,
     missed: row.missed ? describeReason(row.missed) : '',
     cause: describeCauses(row.causes),
+    diary: describeDiary(row.diary, time),
   };
+}
+
+/** V4: whether the e-diary got the link, and what the portal answered while it did not. */
+function describeDiary(diary: AuditRow['diary'], time: (at: number) => string): string {
+  if (diary === null) return '';
+  switch (diary.state) {
+    case 'delivered':
+      return diary.deliveredAt === null ? 'delivered' : `delivered ${time(diary.deliveredAt)}`;
+    case 'feedOnly':
+      return 'in the feed (no webhook)';
+    case 'rejected':
+      return `rejected by the portal: ${diary.lastError ?? ''}`;
+    case 'pending':
+      return 'not delivered yet';
+    case 'failing':
+      return `diary not updated: ${diary.lastError ?? 'no answer'}${diary.failingSince === null ? '' : ` since ${time(diary.failingSince)}`}`;
+  }
 }
 
 /** A start the workflow retried every minute fails the same way each time: once, with a count. */

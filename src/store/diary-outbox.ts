@@ -54,6 +54,8 @@ export interface DiaryOutbox {
   list(args: { schoolId: string; after: number; limit: number }): Promise<OutboxEntry[]>;
   /** The school's events not yet delivered or given up, in cursor order. */
   undelivered(args: { schoolId: string; limit: number }): Promise<OutboxEntry[]>;
+  /** Every event of these lessons, oldest first: the audit reads what the diary got. */
+  linkEventsOf(args: { schoolId: string; lessonIds: readonly string[] }): Promise<OutboxEntry[]>;
   /** The newest event of each of these lessons, for the journal page and the call view. */
   latestForLessons(args: {
     schoolId: string;
@@ -92,6 +94,18 @@ export function createDiaryOutbox(db: Db): DiaryOutbox {
   async function setDelivery(eventId: string, patch: Partial<Delivery>): Promise<void> {
     const set = Object.fromEntries(Object.entries(patch).map(([k, v]) => [`delivery.${k}`, v]));
     await outbox.updateOne({ _id: eventId }, { $set: set });
+  }
+
+  async function linkEventsOf(args: {
+    schoolId: string;
+    lessonIds: readonly string[];
+  }): Promise<OutboxEntry[]> {
+    if (args.lessonIds.length === 0) return [];
+    const docs = await outbox
+      .find({ 'event.schoolId': args.schoolId, 'event.lessonId': { $in: [...args.lessonIds] } })
+      .sort({ 'event.cursor': 1 })
+      .toArray();
+    return docs.map(entry);
   }
 
   return {
@@ -148,17 +162,10 @@ export function createDiaryOutbox(db: Db): DiaryOutbox {
         .toArray();
       return docs.map(entry);
     },
-    async latestForLessons({ schoolId, lessonIds }) {
-      if (lessonIds.length === 0) return [];
-      const docs = await outbox
-        .find({ 'event.schoolId': schoolId, 'event.lessonId': { $in: [...lessonIds] } })
-        .sort({ 'event.cursor': 1 })
-        .toArray();
+    linkEventsOf,
+    async latestForLessons(args) {
       const latest = new Map<string, OutboxEntry>();
-      for (const doc of docs) {
-        const e = entry(doc);
-        latest.set(e.event.lessonId, e);
-      }
+      for (const e of await linkEventsOf(args)) latest.set(e.event.lessonId, e);
       return [...latest.values()];
     },
     async markDelivered(eventId) {
