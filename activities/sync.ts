@@ -861,9 +861,7 @@ function desiredChats(
 } {
   const byKey = new Map(managed.map((c) => [c.key, c]));
   const existingSubjectChatJournalIds = managed.flatMap((c) =>
-    c.kind === 'subject' && c.chatId !== null && !c.retired
-      ? [c.key.slice('subject:'.length)]
-      : [],
+    c.kind === 'subject' && c.chatId !== null && !c.retired ? [c.key.slice('subject:'.length)] : [],
   );
   const plan = planChats(roster, { existingSubjectChatJournalIds });
   const removed = new Map<string, number[]>();

@@ -34,8 +34,10 @@ export async function printPlan(args: {
     );
     return;
   }
-  const plan = await sync.getPlan(schoolId, result.planId);
-  if (!plan) throw new Error(`plan ${result.planId} vanished`);
+  // A held plan is shown whole: the part the guard lets through is only what a run would apply now.
+  const planId = result.held?.planId ?? result.planId;
+  const plan = await sync.getPlan(schoolId, planId);
+  if (!plan) throw new Error(`plan ${planId} vanished`);
   if (args.json) {
     out(JSON.stringify({ ...plan, held: result.held }, null, 2));
     return;

@@ -18,6 +18,7 @@ import {
   approvePlanArgsSchema,
   approvePlanUpdate,
   setPeriodArgsSchema,
+  settingsChangedArgsSchema,
   syncNowArgsSchema,
   DEFAULT_SYNC_PERIOD,
   periodToMs,
@@ -86,6 +87,16 @@ export const ROSTER_SETTLE_MS = 5_000;
 /** A burst of roster changes is over once this long passes without another one. */
 export const ROSTER_QUIET_MS = 1_000;
 const SETTLE_ON_QUIET = 'roster-settle-on-quiet';
+/**
+ * Histories recorded before the guard split a held plan applied nothing of it; now the part the
+ * guard lets through is applied in the same run (C3).
+ */
+const APPLY_PASSED_PART = 'apply-passed-part-of-held-plan';
+/**
+ * Histories recorded before journals had their own path told them of roster changes only after a
+ * run that was neither held nor blocked; now a roster change re-plans them first, in any state.
+ */
+const JOURNALS_ON_ROSTER_CHANGE = 'journals-on-roster-change';
 
 export interface SchoolSyncTestHooks {
   /** Continue-as-new after this many history events instead of waiting for the server's hint. */
@@ -101,6 +112,10 @@ type CarriedState = CarriedSyncState & {
   readonly runRequested?: boolean;
   /** The run ID syncNow or approvePlan already returned: the continued execution runs under it. */
   readonly requestedRunId?: string | null;
+  /** The period last read from the school's settings: a setPeriod override lasts until it changes. */
+  readonly settingsPeriod?: SyncPeriod | null;
+  /** A roster change the journal workflows have not been told of yet. */
+  readonly journalsPending?: boolean;
 };
 
 /**
@@ -125,25 +140,38 @@ export async function schoolSyncWorkflow(
   let currentRunId: string | null = null;
   let nextRunAt: number | null = carried?.nextRunAt ?? null;
   let lastError: string | null = null;
+  let settingsPeriod: SyncPeriod | null = carried?.settingsPeriod ?? null;
+  let journalsPending = carried?.journalsPending ?? false;
 
   const newRunId = (): string => `run-${uuid4()}`;
+
+  /** The saved period wins over a setPeriod override whenever the saved one changes (S3). */
+  const adoptSettingsPeriod = (saved: SyncPeriod): void => {
+    period = saved;
+    settingsPeriod = saved;
+  };
 
   setHandler(
     rosterChangedSignal,
     () => {
       pendingChanges += 1;
+      if (patched(JOURNALS_ON_ROSTER_CHANGE)) journalsPending = true;
     },
     { description: 'The roster changed (import, VK ID link/unlink): sync within a minute.' },
   );
 
   setHandler(
     settingsChangedSignal,
-    () => {
+    (arg) => {
       blocked = null;
       wakeUp = true;
+      // A malformed payload still clears the block; only a valid period is taken.
+      const parsed = settingsChangedArgsSchema.safeParse(arg ?? {});
+      if (parsed.success && parsed.data.period) adoptSettingsPeriod(parsed.data.period);
     },
     {
-      description: 'The school settings were saved: clear a block and sync with the new settings.',
+      description:
+        'The school settings were saved: take their period (S3), clear a block and sync with the new settings.',
     },
   );
 
@@ -223,8 +251,13 @@ export async function schoolSyncWorkflow(
     currentRunId = runId;
     const startedAt = new Date().toISOString();
     try {
+      // Journals first: their lessons must not wait for (or on) the chats' plan and apply.
+      const journalsDone = journalsPending ? await journalStep() : false;
       const planned = await planSync({ schoolId, runId, approvedPlanId });
       approvedPlanId = null;
+      if (isReady(planned) && planned.period && planned.period !== settingsPeriod) {
+        adoptSettingsPeriod(planned.period);
+      }
       if (isReady(planned)) blocked = null;
       else {
         blocked = {
@@ -240,10 +273,9 @@ export async function schoolSyncWorkflow(
       const plan = planned;
       if (plan.status === 'held') {
         heldPlan = plan.held;
-        log.warn('plan held for approval', { runId, planId: plan.planId });
-        return;
-      }
-      heldPlan = null;
+        log.warn('plan held for approval', { runId, planId: plan.held?.planId ?? plan.planId });
+        if (!patched(APPLY_PASSED_PART)) return;
+      } else heldPlan = null;
       let errors = 0;
       let authFailure: string | null = null;
       const failed = (what: string, error: unknown): void => {
@@ -290,7 +322,7 @@ export async function schoolSyncWorkflow(
         return;
       }
       if (errors === 0) lastError = null;
-      await ensureJournalWorkflows({ schoolId });
+      if (!journalsDone) await ensureJournalWorkflows({ schoolId });
     } catch (error) {
       lastError = failureMessage(error);
       log.error('sync run failed', { runId, error: lastError });
@@ -298,6 +330,22 @@ export async function schoolSyncWorkflow(
       runCount += 1;
       currentRunId = null;
       publishState();
+    }
+  }
+
+  /**
+   * Tells the journal workflows of the roster change: starts the missing ones and re-plans those
+   * whose lessons or timetable changed. A failure is reported and left to the next run.
+   */
+  async function journalStep(): Promise<boolean> {
+    journalsPending = false;
+    try {
+      await ensureJournalWorkflows({ schoolId });
+      return true;
+    } catch (error) {
+      lastError = `journals: ${failureMessage(error)}`;
+      log.error('journal workflows not told of the roster change', { error: lastError });
+      return false;
     }
   }
 
@@ -346,10 +394,12 @@ export async function schoolSyncWorkflow(
     runNow = true;
 
     // While blocked (bad token, no settings) roster changes wait for new settings; they are kept.
+    // Journals are told of them all the same.
     const woke = () =>
       requestedRunId !== null ||
       wakeUp ||
       (blocked === null && pendingChanges > 0) ||
+      journalsPending ||
       shouldContinueAsNew();
     if (blocked || nextRunAt === null) {
       await condition(woke);
@@ -359,14 +409,18 @@ export async function schoolSyncWorkflow(
       });
     }
     if (
-      pendingChanges > 0 &&
-      blocked === null &&
+      ((pendingChanges > 0 && blocked === null) || journalsPending) &&
       requestedRunId === null &&
       !shouldContinueAsNew()
     ) {
       // Imports often come as a burst of change sets: wait a moment so they make one run.
       if (patched(SETTLE_ON_QUIET)) await rosterQuiet();
       else await sleep(ROSTER_SETTLE_MS, { summary: 'let a burst of roster changes settle' });
+    }
+    if (journalsPending && blocked !== null && requestedRunId === null && !wakeUp) {
+      // A blocked school makes no run, but its journals still hear of the change.
+      await journalStep();
+      runNow = false;
     }
     if (shouldContinueAsNew()) {
       await condition(allHandlersFinished);
@@ -382,6 +436,8 @@ export async function schoolSyncWorkflow(
         // A request that arrived but was not run yet makes the next execution run at once.
         runRequested: wakeUp,
         requestedRunId,
+        settingsPeriod,
+        journalsPending,
       };
       return continueAsNew<typeof schoolSyncWorkflow>({
         schoolId,

@@ -11,7 +11,11 @@ export const syncPeriodSchema = z.enum(syncPeriods);
 export type SyncPeriod = z.infer<typeof syncPeriodSchema>;
 export const DEFAULT_SYNC_PERIOD: SyncPeriod = '30';
 
-/** "Continuously" still pauses this long between runs, so an idle school does not spin. */
+/**
+ * "Continuously" still pauses this long after each run: roster changes are synced within seconds
+ * by their own signal, so back-to-back runs would only re-read an unchanged school and spend the
+ * community's request budget that its video calls share.
+ */
 export const CONTINUOUS_PAUSE_MS = 60_000;
 
 export function periodToMs(period: SyncPeriod): number {
@@ -59,12 +63,30 @@ export interface RunIncident {
   readonly text: string;
 }
 
+/** One chat of a held plan: the removals from it, or its retirement, that wait for approval. */
+export interface HeldChat {
+  readonly chatKey: string;
+  readonly kind: 'staffRoom' | 'classParents' | 'classStudents' | 'subject';
+  /** Managed members the plan would remove from this chat (all of them when it is retired). */
+  readonly removals: number;
+  readonly retire: boolean;
+}
+
+/**
+ * What the mass-removal guard holds (C3): only the guarded removals and retirements; the rest of
+ * the plan is applied in the same run.
+ */
 export interface HeldPlan {
   readonly planId: string;
   readonly reason: 'massRemoval' | 'chatRemoval';
+  /** Removals held back (memberships, not people). */
   readonly removals: number;
   readonly managedMembers: number;
   readonly chatsRemoved: number;
+  /** Distinct people the held removals concern (absent in plans held before it was kept). */
+  readonly people?: number | undefined;
+  /** Per chat, what is held (absent in plans held before it was kept). */
+  readonly chats?: readonly HeldChat[] | undefined;
 }
 
 export interface CarriedSyncState {
@@ -98,7 +120,13 @@ export interface SyncStatus {
 }
 
 export const rosterChangedSignal = defineSignal<[{ changeId?: string }]>('rosterChanged');
-export const settingsChangedSignal = defineSignal<[{ reason?: string }]>('settingsChanged');
+/** `period` is the one just saved (S3); older senders and `ensureSchoolSync` send none. */
+export const settingsChangedArgsSchema = z.object({
+  reason: z.string().optional(),
+  period: syncPeriodSchema.optional(),
+});
+export type SettingsChangedArgs = z.infer<typeof settingsChangedArgsSchema>;
+export const settingsChangedSignal = defineSignal<[SettingsChangedArgs]>('settingsChanged');
 
 export const syncNowUpdate = defineUpdate<{ runId: string }, [{ requestedBy?: string }]>('syncNow');
 export const setPeriodUpdate = defineUpdate<{ period: SyncPeriod }, [{ period: SyncPeriod }]>(

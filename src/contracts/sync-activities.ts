@@ -1,4 +1,4 @@
-import type { HeldPlan, RunSummary } from './school-sync';
+import type { HeldPlan, RunSummary, SyncPeriod } from './school-sync';
 
 /**
  * What the school sync activities take and return: IDs and counts only, so workflow histories
@@ -6,11 +6,17 @@ import type { HeldPlan, RunSummary } from './school-sync';
  */
 export type PlanSyncResult = ReadyPlan | { readonly status: 'notConfigured' | 'disabled' };
 
+/**
+ * A plan to apply now. When `status` is `held`, `planId` is the part the guard lets through (every
+ * change but the held removals and retirements) and `held.planId` the whole plan awaiting approval.
+ */
 export interface ReadyPlan {
   readonly status: 'ready' | 'held';
   readonly planId: string;
   readonly chatKeys: readonly string[];
   readonly held: HeldPlan | null;
+  /** The period saved in the school's settings (S3); absent in results recorded before it was. */
+  readonly period?: SyncPeriod;
   readonly counts: {
     readonly chats: number;
     readonly chatsToCreate: number;
@@ -63,5 +69,9 @@ export interface SyncActivities {
     errors: number;
     skippedNoVkId: number;
   }): Promise<RunSummary>;
+  /**
+   * Makes sure every subject-chat journal has its calls workflow, and re-plans the journals a new
+   * roster version changed. Reads the roster only: it runs whatever state the chat sync is in.
+   */
   ensureJournalWorkflows(args: { schoolId: string }): Promise<{ journals: number }>;
 }

@@ -55,6 +55,11 @@ const plannedChatSchema = z.object({
   admins: z.array(z.number().int()),
   /** A chat we manage that the roster no longer wants: its managed members are removed. */
   retire: z.boolean(),
+  /**
+   * Managed members the plan wants out but whose removal the guard holds: they stay in the chat
+   * (and managed) until the whole plan is approved. Absent: none.
+   */
+  keep: z.array(z.number().int()).optional(),
   /** What the plan expects to change, from our records: shown by `plan`, checked by the guard. */
   expected: z.object({
     create: z.boolean(),
@@ -70,6 +75,18 @@ const heldPlanSchema = z.object({
   removals: z.number().int(),
   managedMembers: z.number().int(),
   chatsRemoved: z.number().int(),
+  people: z.number().int().optional(),
+  chats: z
+    .array(
+      z.object({
+        chatKey: z.string(),
+        kind: z.enum(chatKinds),
+        removals: z.number().int(),
+        retire: z.boolean(),
+      }),
+    )
+    .readonly()
+    .optional(),
 });
 
 const planDocSchema = z.object({
@@ -144,6 +161,8 @@ export interface SyncStore {
   savePlan(plan: Omit<StoredPlan, '_id' | 'createdAt'>): Promise<StoredPlan>;
   getPlan(schoolId: string, planId: string): Promise<StoredPlan | null>;
   latestPlan(schoolId: string): Promise<StoredPlan | null>;
+  /** The newest plan still waiting for approval: the part the guard lets through is stored apart. */
+  latestHeldPlan(schoolId: string): Promise<StoredPlan | null>;
   savePlanHeld(schoolId: string, planId: string, held: HeldPlan): Promise<void>;
   approvePlan(schoolId: string, planId: string, approvedBy: string): Promise<boolean>;
   saveRun(run: RunSummary & { schoolId: string }): Promise<void>;
@@ -234,6 +253,15 @@ export function createSyncStore(db: Db): SyncStore {
 
     async latestPlan(schoolId) {
       const doc = await plans.find({ schoolId }).sort({ createdAt: -1 }).limit(1).next();
+      return doc ? planDocSchema.parse(doc) : null;
+    },
+
+    async latestHeldPlan(schoolId) {
+      const doc = await plans
+        .find({ schoolId, status: 'held' })
+        .sort({ createdAt: -1 })
+        .limit(1)
+        .next();
       return doc ? planDocSchema.parse(doc) : null;
     },
 

@@ -577,7 +577,7 @@ void describe('school admin calls', () => {
         assert.equal((JSON.parse(body) as { tokenSet: boolean }).tokenSet, true);
       }
       assert.deepEqual(h.gateway.calls, [
-        { method: 'settingsChanged', args: { schoolId: SCHOOL_ID } },
+        { method: 'settingsChanged', args: { schoolId: SCHOOL_ID, period: '30' } },
       ]);
     }),
   );

@@ -13,7 +13,9 @@ import {
   settingsChangedSignal,
   syncNowUpdate,
   syncStatusQuery,
+  type HeldPlan,
   type RunSummary,
+  type SyncPeriod,
   type SyncStatus,
 } from '../../src/contracts/school-sync';
 import { searchAttributeKeys } from '../../src/contracts/search-attributes';
@@ -65,6 +67,14 @@ class FakeSync {
   readonly plans: PlanCall[] = [];
   readonly applies: string[] = [];
   readonly records: string[] = [];
+  /** Every activity call in order, by name (applyPlan with the plan it applied). */
+  readonly log: string[] = [];
+  /** When each ensureJournalWorkflows was scheduled: simulated time. */
+  readonly journals: number[] = [];
+  /** The period planSync reports from the settings; unset: none (an older activity). */
+  period: SyncPeriod | undefined;
+  /** What the guard holds; while set, planSync answers `held` with the rest of the plan to apply. */
+  held: HeldPlan | null = null;
   /** What applying a chat does (applyPlan applies each in turn); by default it succeeds. */
   applyBehaviour: 'ok' | 'auth' = 'ok';
   /** While set, recordRun waits for it: lets a test send messages in the middle of a run. */
@@ -75,12 +85,14 @@ class FakeSync {
     const activities: SyncActivities = {
       planSync: ({ runId }): Promise<PlanSyncResult> => {
         this.plans.push({ runId, scheduledAt: Context.current().info.scheduledTimestampMs });
+        this.log.push('plan');
         return Promise.resolve({
-          status: 'ready',
+          status: this.held ? 'held' : 'ready',
           planId: `plan-${this.plans.length}`,
           chatKeys: this.chatKeys,
-          held: null,
+          held: this.held,
           counts: { chats: 3, chatsToCreate: 0, chatsToRetire: 0, skippedNoVkId: 0 },
+          ...(this.period ? { period: this.period } : {}),
         });
       },
       applyChat: ({ chatKey }): Promise<ChatApplyResult> => {
@@ -104,6 +116,7 @@ class FakeSync {
         });
       },
       applyPlan: async ({ schoolId, planId, runId }) => {
+        this.log.push(`apply ${planId}`);
         const results: ChatApplyResult[] = [];
         for (const chatKey of this.chatKeys) {
           results.push(await activities.applyChat({ schoolId, planId, chatKey, runId }));
@@ -112,6 +125,7 @@ class FakeSync {
       },
       recordRun: async ({ runId, planId, startedAt, errors }): Promise<RunSummary> => {
         this.records.push(runId);
+        this.log.push('record');
         if (this.recordGate) await this.recordGate;
         return {
           runId,
@@ -128,7 +142,11 @@ class FakeSync {
           errors,
         };
       },
-      ensureJournalWorkflows: () => Promise.resolve({ journals: 0 }),
+      ensureJournalWorkflows: () => {
+        this.journals.push(Context.current().info.scheduledTimestampMs);
+        this.log.push('journals');
+        return Promise.resolve({ journals: 0 });
+      },
     };
     return activities;
   }
@@ -365,6 +383,147 @@ void describe('school sync workflow (time-skipping)', () => {
       assert.equal(ok.state, 'idle');
       assert.ok(ok.nextRunAt !== null);
       assert.equal(ok.lastRun?.errors, 0);
+    });
+  });
+
+  void test('S3: the period saved in the settings reaches the running workflow at once (settingsChanged carries it; planSync reports it to a workflow that missed it)', async () => {
+    const fake = new FakeSync();
+    await withSchool(fake, undefined, async (h) => {
+      const first = await runsFinished(fake, h, 1);
+      assert.equal(first.period, '30', 'no settings period yet: the default');
+
+      // Saved through the API: the signal carries the period, and the run it wakes uses it.
+      await h.signal(settingsChangedSignal, { reason: 'settings saved', period: '5' });
+      const saved = await runsFinished(fake, h, 2);
+      assert.equal(saved.period, '5');
+      const t2 = fake.plans[1]?.scheduledAt ?? 0;
+      const due = Date.parse(saved.nextRunAt ?? '') - t2;
+      assert.ok(due >= 5 * MINUTE && due < 6 * MINUTE, `next run ${due / MINUTE} min later`);
+      await env.sleep(5 * MINUTE);
+      await runsFinished(fake, h, 3);
+      const gap = (fake.plans[2]?.scheduledAt ?? 0) - t2;
+      assert.ok(gap >= 5 * MINUTE && gap < 6 * MINUTE, `runs ${gap / MINUTE} min apart, not 5`);
+
+      // Saved by a sender that does not say the period (an older CLI): the run reads it.
+      fake.period = '10';
+      await h.signal(settingsChangedSignal, { reason: 'cli' });
+      const read = await runsFinished(fake, h, 4);
+      assert.equal(read.period, '10');
+      const t4 = fake.plans[3]?.scheduledAt ?? 0;
+      const next = Date.parse(read.nextRunAt ?? '') - t4;
+      assert.ok(next >= 10 * MINUTE && next < 11 * MINUTE, `next run ${next / MINUTE} min later`);
+    });
+  });
+
+  void test('S3: the saved period survives continue-as-new (runs stay 5 minutes apart across executions, then follow the period planSync reports)', async () => {
+    const fake = new FakeSync();
+    // Every run passes the threshold, so each continues as new. Only the fake's records are read
+    // here: a query racing a continue-as-new can hang on the time-skipping server.
+    await withSchool(fake, { continueAsNewAfterEvents: 20 }, async (h) => {
+      let release!: () => void;
+      fake.recordGate = new Promise<void>((resolve) => (release = resolve));
+      await until('the first run records', () => fake.records.length === 1);
+      const firstRunId = (await h.describe()).runId;
+      await h.signal(settingsChangedSignal, { reason: 'settings saved', period: '5' });
+      fake.recordGate = null;
+      release();
+      await until('a continued execution', async () => (await h.describe()).runId !== firstRunId);
+      await until('the run the settings asked for', () => fake.records.length >= 2);
+      const gaps = async (runs: number, minutes: number): Promise<void> => {
+        for (let i = 0; i < runs; i++) {
+          const n = fake.records.length;
+          await env.sleep(minutes * MINUTE);
+          await until(`run ${n + 1}`, () => fake.records.length > n);
+          const [prev, last] = fake.plans.slice(-2).map((p) => p.scheduledAt);
+          const gap = (last ?? 0) - (prev ?? 0);
+          assert.ok(
+            gap >= minutes * MINUTE && gap < (minutes + 1) * MINUTE,
+            `runs ${gap / MINUTE} min apart across continue-as-new, not ${minutes}`,
+          );
+        }
+      };
+      await gaps(2, 5);
+      // The school saves 10 through a sender that does not say it: the next run reads it.
+      fake.period = '10';
+      await gaps(1, 5);
+      await gaps(2, 10);
+    });
+  });
+
+  void test('C3: a plan held by the guard holds only its removals: the rest of the plan is applied in the same run, and the status says per chat what is held', async () => {
+    const fake = new FakeSync();
+    fake.held = {
+      planId: 'plan-held',
+      reason: 'massRemoval',
+      removals: 40,
+      managedMembers: 120,
+      chatsRemoved: 0,
+      people: 14,
+      chats: [
+        { chatKey: 'class-students:c1', kind: 'classStudents', removals: 25, retire: false },
+        { chatKey: 'class-parents:c1', kind: 'classParents', removals: 15, retire: false },
+      ],
+    };
+    await withSchool(fake, undefined, async (h) => {
+      const s = await runsFinished(fake, h, 1);
+      assert.deepEqual(fake.log.slice(0, 3), ['plan', 'apply plan-1', 'record']);
+      assert.equal(s.state, 'held');
+      assert.deepEqual(s.heldPlan, fake.held);
+      assert.equal(s.lastRun?.planId, 'plan-1', 'the passed part was recorded as the run');
+
+      // Approving runs the whole plan; the guard lets it through.
+      fake.held = null;
+      await h.signal(rosterChangedSignal, { changeId: 'after' });
+      await env.sleep(ROSTER_SETTLE_MS + 1_000);
+      const cleared = await runsFinished(fake, h, 2);
+      assert.equal(cleared.heldPlan, null);
+      assert.equal(cleared.state, 'idle');
+    });
+  });
+
+  void test('C3/V2: a roster change reaches the journal workflows within seconds and before the chat plan, while the plan is held and while the token is refused (no chat run then)', async () => {
+    const held = new FakeSync();
+    held.held = {
+      planId: 'plan-held',
+      reason: 'chatRemoval',
+      removals: 3,
+      managedMembers: 50,
+      chatsRemoved: 1,
+    };
+    await withSchool(held, undefined, async (h) => {
+      await runsFinished(held, h, 1);
+      held.log.length = 0;
+      const t0 = await env.currentTimeMs();
+      await h.signal(rosterChangedSignal, { changeId: 'lesson-published' });
+      await env.sleep(ROSTER_SETTLE_MS + 1_000);
+      await runsFinished(held, h, 2);
+      assert.deepEqual(held.log, ['journals', 'plan', 'apply plan-2', 'record']);
+      const after = (held.journals.at(-1) ?? 0) - t0;
+      assert.ok(after <= ROSTER_SETTLE_MS + 1_000, `journals told ${after / 1000} s later`);
+    });
+
+    const blocked = new FakeSync();
+    blocked.applyBehaviour = 'auth';
+    await withSchool(blocked, undefined, async (h) => {
+      const first = await runsFinished(blocked, h, 1);
+      assert.equal(first.state, 'blocked');
+      const journalsBefore = blocked.journals.length;
+      const t0 = await env.currentTimeMs();
+      await h.signal(rosterChangedSignal, { changeId: 'lesson-published' });
+      await env.sleep(ROSTER_SETTLE_MS + 1_000);
+      await until(
+        'the journals hear of the change',
+        () => blocked.journals.length > journalsBefore,
+      );
+      const after = (blocked.journals.at(-1) ?? 0) - t0;
+      assert.ok(after <= ROSTER_SETTLE_MS + 1_000, `journals told ${after / 1000} s later`);
+      // The chat sync itself stays blocked until new settings: no plan was made.
+      await env.sleep(60 * MINUTE);
+      const still = await status(h);
+      assert.equal(still.state, 'blocked');
+      assert.equal(blocked.plans.length, 1, 'a blocked school was planned again');
+      assert.equal(blocked.journals.length, journalsBefore + 1, 'journals told more than once');
+      assert.equal(still.pendingChanges, 1, 'the change still waits for the chat sync');
     });
   });
 });

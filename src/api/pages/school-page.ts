@@ -16,6 +16,7 @@ export function schoolPage({ schoolId, nonce }: { schoolId: string; nonce: strin
 <section id="held" hidden>
   <h2>План ожидает одобрения</h2>
   <p id="held-text"></p>
+  <ul id="held-chats"></ul>
   <div class="actions">
     <button id="show-plan" type="button" class="secondary">Показать план</button>
     <button id="approve" type="button">Одобрить</button>
@@ -37,6 +38,8 @@ document.getElementById('audit-link').href = base + '/audit';
 const REASONS = { massRemoval: 'запуск удалил бы слишком много участников', chatRemoval: 'запуск удалил бы чат целиком' };
 const KINDS = { staffRoom: 'Учительская', classParents: 'Родительский чат', classStudents: 'Чат класса', subject: 'Предметный чат' };
 let heldPlanId = null;
+// Chat titles of the held plan, by key: the status names chats by key only.
+let heldTitles = { planId: null, byKey: {} };
 // A plan approved from this page stays out of sight until the workflow has applied it: the
 // workflow reports it as held until its next run has planned, a moment after the approval.
 let approvedPlanId = null;
@@ -74,8 +77,34 @@ function renderStatus(s) {
   document.getElementById('held').hidden = !held;
   if (held) {
     document.getElementById('held-text').textContent = 'План ' + held.planId + ' остановлен: ' + (REASONS[held.reason] || held.reason) +
-      ' (удалений: ' + held.removals + ' из ' + held.managedMembers + ', чатов: ' + held.chatsRemoved + ').';
+      ' (удалений: ' + held.removals + ' из ' + held.managedMembers + (held.people === undefined ? '' : ', людей: ' + held.people) +
+      ', чатов: ' + held.chatsRemoved + ').' + (held.chats ? ' Остальные изменения (новые участники, права администраторов) уже применены; ждёт одобрения только это:' : '');
   }
+  renderHeldChats(held);
+}
+
+function heldChatName(chat) {
+  const title = heldTitles.planId === heldPlanId ? heldTitles.byKey[chat.chatKey] : undefined;
+  const kind = KINDS[chat.kind] || chat.kind;
+  return title ? (title === kind ? title : kind + ' «' + title + '»') : kind + ' (' + chat.chatKey + ')';
+}
+
+function renderHeldChats(held) {
+  const list = document.getElementById('held-chats');
+  const chats = (held && held.chats) || [];
+  list.replaceChildren(...chats.map((c) => el('li', { text: heldChatName(c) + ': ' + (c.retire
+    ? 'чата больше нет в данных школы, из него будут удалены все добавленные нами участники (' + c.removals + ')'
+    : 'будут удалены участники: ' + c.removals) })));
+  if (chats.length > 0 && heldTitles.planId !== held.planId) void loadHeldTitles(held);
+}
+
+async function loadHeldTitles(held) {
+  const result = await api('GET', base + '/plans/' + encodeURIComponent(held.planId));
+  if (result.status !== 200) return;
+  const byKey = {};
+  for (const chat of result.data.chats || []) byKey[chat.key] = chat.title;
+  heldTitles = { planId: held.planId, byKey };
+  renderHeldChats(held);
 }
 
 function renderNoVkId(data) {

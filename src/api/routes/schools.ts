@@ -99,7 +99,7 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
     },
     async (request) => {
       const saved = await settings.save({ schoolId: request.params.id, input: request.body });
-      await gateway.settingsChanged({ schoolId: request.params.id });
+      await gateway.settingsChanged({ schoolId: request.params.id, period: saved.period });
       return saved;
     },
   );
