@@ -291,4 +291,60 @@ void describe('school sync on the dev server, MongoDB and the emulator', () => {
         assert.ok(!members.has(s.vkId ?? 0), `student ${s.id} still in a chat`);
     });
   });
+
+  void test('C3: under the guard only the mass removal waits: a student added in the same change set is in the chats at once, and the status names the chats and removals held', async () => {
+    await withStack(async (stack) => {
+      const roster = generateRoster({
+        seed: 'sync-guard-split',
+        size: 'small',
+        schoolId: 'sync-guard-split',
+        today: GENERATED_TODAY,
+      });
+      const { schoolId, communityId } = await setUpSchool(stack, roster);
+      await runFinished(stack, schoolId, { runCountAtLeast: 1 });
+      const students = roster.students.filter((s) => s.active);
+      const removed = new Set(students.slice(0, Math.ceil(students.length / 3)).map((s) => s.id));
+      const kept = students.find((s) => !removed.has(s.id));
+      assert.ok(kept);
+      const newcomer = { ...kept, id: 'st-newcomer', vkId: 990_001 };
+      const change = removeStudents(roster, removed);
+      await importChangeSet({
+        db: stack.db,
+        input: { ...change, upsert: { ...change.upsert, students: [newcomer] } },
+        events: events(stack),
+      });
+      const held = await until('the plan is held', async () => {
+        const s = await stack.gateway.syncStatus(schoolId);
+        return s?.state === 'held' && s.heldPlan && s.currentRunId === null ? s : false;
+      });
+      const heldPlan = held.heldPlan;
+      assert.ok(heldPlan?.chats && heldPlan.chats.length > 0);
+      assert.equal(heldPlan.reason, 'massRemoval');
+      assert.equal(
+        heldPlan.chats.reduce((n, c) => n + c.removals, 0),
+        heldPlan.removals,
+      );
+      const chats = emulatorChats(stack.emulator, communityId);
+      const classChat = chats.find((c) => c.members.includes(990_001));
+      assert.ok(classChat, 'the new student was not added while the removals are held');
+      const members = new Set(chats.flatMap((c) => c.members));
+      const removedVkIds = roster.students.flatMap((s) =>
+        removed.has(s.id) && s.vkId !== null ? [s.vkId] : [],
+      );
+      assert.ok(removedVkIds.length > 0);
+      for (const id of removedVkIds) assert.ok(members.has(id), `held removal ${id} was applied`);
+      assert.ok((held.lastRun?.membersAdded ?? 0) > 0, 'the run added nobody');
+
+      const approved = await stack.gateway.approvePlan({
+        schoolId,
+        planId: heldPlan.planId,
+        approvedBy: 'school-admin',
+      });
+      assert.ok(approved.accepted, JSON.stringify(approved));
+      const after = await runFinished(stack, schoolId, { runId: approved.runId });
+      assert.equal(after.heldPlan, null);
+      assert.equal(after.lastRun?.membersRemoved, heldPlan.removals);
+      await converged(stack, schoolId, communityId, 30_000);
+    });
+  });
 });
