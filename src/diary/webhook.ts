@@ -139,6 +139,7 @@ export function createWebhookDelivery(args: WebhookDeliveryArgs): DiaryDelivery 
   ];
   const proxyName = args.proxy === null ? undefined : new URL(proxyUri(args.proxy)).host;
   const dispatcher = proxyDispatcher(args.proxy, timeoutMs);
+  let closing: Promise<void> | undefined;
 
   const fail = (type: ErrorType, message: string, details: Record<string, unknown>): TypedError =>
     new TypedError(type, redact(message, secrets), { portal, ...details });
@@ -215,8 +216,10 @@ export function createWebhookDelivery(args: WebhookDeliveryArgs): DiaryDelivery 
       if (res.statusCode < 200 || res.statusCode >= 300) throw statusFailure(res.statusCode, text);
       return { status: res.statusCode, duplicate: isDuplicateAck(text) };
     },
-    async close() {
-      await dispatcher.close();
+    // Idempotent: an activity's cleanup and its owner's may both close it.
+    close() {
+      closing ??= dispatcher.close();
+      return closing;
     },
   };
 }
