@@ -200,10 +200,12 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
       });
     }
     await toDiary;
+    // Last: the link on the lesson is what says the announcement is complete.
+    await deps.calls.writeLessonLink(args);
     return true;
   }
 
-  /** V4: the lesson's link for the e-diary, kept on the lesson and pushed to the portal. */
+  /** V4: the lesson's link for the e-diary, pushed to the portal from the outbox. */
   async function publishToDiary(args: {
     schoolId: string;
     journalId: string;
@@ -212,7 +214,6 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
     joinLink: string;
   }): Promise<void> {
     const previous = await deps.calls.getLessonLink(args);
-    await deps.calls.writeLessonLink(args);
     await deps.diary.linkPublished({
       ...args,
       previousCallKey: previous?.endedAt === null ? previous.callKey : null,
