@@ -60,7 +60,6 @@ async function startProxy(user: string, password: string) {
   };
 }
 
-
 void test('§7 S1 S2: a planted community token and proxy password (and a refused token) appear in no workflow history, log or MongoDB document after syncs through the proxy', async () => {
   const token = `PLANTEDTOKEN${randomBytes(16).toString('hex')}`;
   const proxyUser = 'school-proxy-user';
