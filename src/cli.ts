@@ -140,7 +140,7 @@ program
     const input = await readSettingsInput(file, opts.proxy);
     await withApp(async (app) => {
       const saved = await app.settings.save({ schoolId, input });
-      await app.gateway.settingsChanged({ schoolId });
+      await app.gateway.settingsChanged({ schoolId, period: saved.period });
       process.stdout.write(`${JSON.stringify(saved, null, 2)}\n`);
     });
   });
