@@ -169,3 +169,39 @@ describe('e-diary feed (V4)', () => {
     }),
   );
 });
+
+describe('e-diary status (V4)', () => {
+  it(
+    'V4: the school page learns which links the diary has not got, what the portal answered and since when',
+    run(async (h) => {
+      await recordEvents(h, 2);
+      const outbox = createDiaryOutbox(h.db);
+      const [first] = await outbox.list({ schoolId: SCHOOL_ID, after: 0, limit: 1 });
+      assert.ok(first);
+      await outbox.markFailing(first.event.eventId, 'portal answered 503');
+      await outbox.markFailing(first.event.eventId, 'portal answered 503');
+      const res = await h.app.inject({
+        method: 'GET',
+        url: `/schools/${SCHOOL_ID}/diary/status`,
+        headers: bearer(h.adminKey),
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const status = res.json<{
+        undelivered: number;
+        failing: { lessonId: string; lastError: string; attempts: number; failingSince: number }[];
+      }>();
+      assert.equal(status.undelivered, 2);
+      assert.equal(status.failing.length, 1);
+      assert.equal(status.failing[0]?.lessonId, 'l-1');
+      assert.equal(status.failing[0]?.lastError, 'portal answered 503');
+      assert.equal(status.failing[0]?.attempts, 2);
+      assert.ok((status.failing[0]?.failingSince ?? 0) > 0);
+      const teacher = await h.app.inject({
+        method: 'GET',
+        url: `/schools/${SCHOOL_ID}/diary/status`,
+        headers: bearer(h.teacher1),
+      });
+      assert.equal(teacher.statusCode, 403);
+    }),
+  );
+});

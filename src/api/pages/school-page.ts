@@ -28,6 +28,11 @@ export function schoolPage({ schoolId, nonce }: { schoolId: string; nonce: strin
   <p class="muted">Эти люди не попадут в чаты, пока не привяжут VK ID на портале «Петербургское образование».</p>
   <div id="no-vk-id"></div>
 </section>
+<section id="diary" hidden>
+  <h2>Электронный дневник</h2>
+  <p id="diary-text"></p>
+  <ul id="diary-failing"></ul>
+</section>
 <p><a id="audit-link" href="#">Журнал аудита видеоуроков</a></p>`;
 
   const script = `
@@ -121,8 +126,22 @@ function schedule(ms) {
   timer = setTimeout(() => { void refresh(); }, ms);
 }
 
+// V4: links the e-diary has not got, with what the portal answered and since when.
+function renderDiary(d) {
+  document.getElementById('diary').hidden = !d.webhook && d.undelivered === 0;
+  document.getElementById('diary-text').textContent = d.undelivered === 0
+    ? 'Все ссылки на видеоуроки переданы в электронный дневник.'
+    : 'Не переданы в электронный дневник: ' + d.undelivered + '.';
+  document.getElementById('diary-failing').replaceChildren(...d.failing.map((f) => el('li', { class: 'error',
+    text: 'Урок ' + f.lessonId + ': ' + (f.lastError || 'нет ответа') + (f.failingSince ? ', с ' + when(new Date(f.failingSince).toISOString()) : '') +
+      ' (попыток: ' + f.attempts + ')' })));
+}
+
 async function refresh() {
-  const [status, noVk] = await Promise.all([api('GET', base + '/status'), api('GET', base + '/no-vk-id')]);
+  const [status, noVk, diary] = await Promise.all([
+    api('GET', base + '/status'), api('GET', base + '/no-vk-id'), api('GET', base + '/diary/status'),
+  ]);
+  if (diary.status === 200) renderDiary(diary.data);
   if (status.status !== 200) { show(explainError(status), 'error'); schedule(30000); return; }
   const s = status.data;
   if (approvedPlanId && !(s.heldPlan && s.heldPlan.planId === approvedPlanId)) approvedPlanId = null;

@@ -30,6 +30,28 @@ const diarySettingsReply = z
   })
   .meta({ id: 'DiarySettings' });
 
+/** Shown on the school page: a delivery that keeps failing is visible where the operator looks. */
+const diaryStatusReply = z
+  .object({
+    schoolId: z.string(),
+    webhook: z.boolean(),
+    /** Events not yet delivered (at most STATUS_MAX are counted). */
+    undelivered: z.number().int(),
+    failing: z.array(
+      z.object({
+        eventId: z.string(),
+        lessonId: z.string(),
+        kind: z.enum(['linkPublished', 'linkChanged', 'linkWithdrawn']),
+        lastError: z.string().nullable(),
+        failingSince: z.number().nullable(),
+        attempts: z.number().int(),
+      }),
+    ),
+  })
+  .meta({ id: 'DiaryStatus' });
+
+const STATUS_MAX = 500;
+
 const feedQuery = z.strictObject({
   after: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(FEED_MAX).default(100),
@@ -98,6 +120,42 @@ export function registerDiaryRoutes(app: ZodApp, ctx: RouteContext): void {
       },
     },
     (request) => reply(request.params.id),
+  );
+
+  app.get(
+    '/schools/:id/diary/status',
+    {
+      ...admin,
+      schema: {
+        tags: ['diary'],
+        summary: 'What the e-diary has not got yet, and what the portal answered since when',
+        security: [{ bearer: [] }],
+        params: schoolParams,
+        response: { 200: diaryStatusReply, ...errorReplies(...ADMIN_ERRORS) },
+      },
+    },
+    async (request) => {
+      const schoolId = request.params.id;
+      const [saved, pending] = await Promise.all([
+        diary.getPublic(schoolId),
+        outbox.undelivered({ schoolId, limit: STATUS_MAX }),
+      ]);
+      return {
+        schoolId,
+        webhook: saved !== null,
+        undelivered: pending.length,
+        failing: pending
+          .filter((e) => e.delivery.state === 'failing')
+          .map(({ event, delivery }) => ({
+            eventId: event.eventId,
+            lessonId: event.lessonId,
+            kind: event.kind,
+            lastError: delivery.lastError,
+            failingSince: delivery.failingSince?.getTime() ?? null,
+            attempts: delivery.attempts,
+          })),
+      };
+    },
   );
 
   app.delete(
