@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import {
   projectRoot,
   ensureTestServer,
-  ensureTemporalCli,
+  ensureTemporalServer,
   ensureFerretDb,
   findMongod,
 } from '../src/dev/tools';
@@ -12,7 +12,7 @@ import { startTestServices } from './support/services';
 
 /**
  * `npm test`: the whole suite on real services. Builds the tools if needed (with progress), starts
- * one Temporal dev server (with its Web UI, for the browser test) and one MongoDB-compatible
+ * one Temporal server (with its Web UI, for the browser test) and one MongoDB-compatible
  * server for the run, then hands every test file to node's test runner, whose summary ends the
  * output.
  */
@@ -57,7 +57,7 @@ async function main(): Promise<number> {
   let env: NodeJS.ProcessEnv = process.env;
   let stop = (): Promise<void> => Promise.resolve();
   if (!pureOnly) {
-    await ensureTemporalCli();
+    await ensureTemporalServer();
     if (!process.env.MONGODB_URI && !findMongod()) await ensureFerretDb();
     const testServer = await ensureTestServer();
     const services = await startTestServices({ ui: true });

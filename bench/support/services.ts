@@ -8,7 +8,7 @@ import {
   type MongoServer,
   type TemporalDevServer,
 } from '../../src/dev/services';
-import { ensureFerretDb, ensureTemporalCli, findMongod } from '../../src/dev/tools';
+import { ensureFerretDb, ensureTemporalServer, findMongod } from '../../src/dev/tools';
 
 /**
  * The real services the system-level benchmarks run on: one Temporal dev server and one
@@ -34,7 +34,7 @@ async function scratchDir(): Promise<string> {
 }
 
 export async function startOwnTemporal(opts: { dbFile?: string } = {}): Promise<TemporalDevServer> {
-  await ensureTemporalCli();
+  await ensureTemporalServer();
   const dir = await scratchDir();
   const server = await startTemporalDevServer({
     port: await freePort(),

@@ -1,8 +1,10 @@
-import { ensureFerretDb, ensureTemporalCli, ensureTestServer, findMongod } from './tools';
+import { ensureFerretDb, ensureTemporalServer, ensureTestServer, findMongod } from './tools';
 
 /** Builds every local tool once, with progress, so the first `npm start` or `npm test` is quick. */
 async function main(): Promise<void> {
-  console.error(`[tools] temporal: ${await ensureTemporalCli()}`);
+  const temporal = await ensureTemporalServer();
+  console.error(`[tools] temporal-server: ${temporal.server}`);
+  console.error(`[tools] temporal-ui-server: ${temporal.ui}`);
   if (!process.env.MONGODB_URI && !findMongod())
     console.error(`[tools] ferretdb: ${await ensureFerretDb()}`);
   console.error(`[tools] temporal-test-server: ${await ensureTestServer()}`);

@@ -1,22 +1,27 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmod, cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 
 /**
- * Finds or builds the local tools the embedded system runs on: the Temporal CLI dev server,
- * FerretDB and Temporal's Java time-skipping test server. Builds go into a git-ignored tools
- * folder once and are reused; versions are pinned here (DESIGN.md §4).
+ * Finds or builds the local tools the embedded system runs on: the Temporal server and its Web UI
+ * server, FerretDB and Temporal's Java time-skipping test server. Builds go into a git-ignored
+ * tools folder once and are reused; versions are pinned here (docs/platform.md).
  */
 
 export const TOOL_VERSIONS = {
-  temporalCli: 'v1.5.1',
+  temporalServer: 'v1.32.1',
+  // v2.58.x cannot be built from the module proxy here: it requires
+  // github.com/labstack/echo/v4@v4.16.1 and go.temporal.io/api@v1.64.0, which the proxy refuses
+  // ("403 Forbidden: This module version is not available"). v2.56.4 is the newest that builds.
+  temporalUi: 'v2.56.4',
   ferretdb: 'v1.24.2',
   temporalTestServer: '1.38.0',
 } as const;
 
 const GO_PACKAGES = {
-  temporal: `github.com/temporalio/cli/cmd/temporal@${TOOL_VERSIONS.temporalCli}`,
+  'temporal-server': `go.temporal.io/server/cmd/server@${TOOL_VERSIONS.temporalServer}`,
+  'temporal-ui-server': `github.com/temporalio/ui-server/v2/cmd/server@${TOOL_VERSIONS.temporalUi}`,
   ferretdb: `github.com/FerretDB/FerretDB/cmd/ferretdb@${TOOL_VERSIONS.ferretdb}`,
 } as const;
 
@@ -62,7 +67,7 @@ async function stamped(path: string, version: string): Promise<boolean> {
 
 /**
  * Runs a long build, echoing its output prefixed and a heartbeat every 15 s, because the first
- * `go install` of the Temporal CLI takes minutes and silence looks like a hang.
+ * `go install` of the Temporal server takes minutes and silence looks like a hang.
  */
 async function runBuild(
   label: string,
@@ -115,15 +120,21 @@ function requireGo(what: string): string {
   const go = onPath('go');
   if (!go) {
     throw new MissingToolError(
-      `Go (1.25 or newer) is needed to build ${what}. Install it (https://go.dev/dl or your package ` +
-        `manager), or put a prebuilt binary on PATH.`,
+      `Go (1.21 or newer; it fetches the newer toolchain the modules ask for) is needed to build ` +
+        `${what}. Install it (https://go.dev/dl or your package manager).`,
     );
   }
   return go;
 }
 
+/**
+ * `go install` of a pinned main package into the tools folder. Both Temporal packages are named
+ * `cmd/server`, so each is installed into a folder of its own and moved to its real name.
+ * GOTOOLCHAIN=auto lets the go command fetch, through the module proxy, the toolchain a module's
+ * go.mod asks for (the UI server wants a newer patch release than a machine may have).
+ */
 async function goInstall(
-  name: 'temporal',
+  name: 'temporal-server' | 'temporal-ui-server',
   progress: Progress,
   env: NodeJS.ProcessEnv,
 ): Promise<string> {
@@ -132,21 +143,36 @@ async function goInstall(
   const version = GO_PACKAGES[name];
   if (await stamped(target, version)) return target;
   const go = requireGo(name);
+  const staging = join(toolsDir(env), `.build-${name}`);
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true });
   await mkdir(binDir, { recursive: true });
-  await runBuild(name, go, ['install', version], {
-    env: { ...env, GOBIN: binDir, GOFLAGS: '-mod=mod', CGO_ENABLED: '0' },
+  // -v names each package as it compiles: the progress lines of a build that is silent otherwise.
+  await runBuild(name, go, ['install', '-v', version], {
+    env: { ...env, GOBIN: staging, GOFLAGS: '-mod=mod', CGO_ENABLED: '0', GOTOOLCHAIN: 'auto' },
     progress,
   });
+  const built = (await readdir(staging))[0];
+  if (!built) throw new Error(`go install ${version} produced no binary`);
+  await rename(join(staging, built), target);
+  await rm(staging, { recursive: true, force: true });
   await writeFile(`${target}.version`, `${version}\n`);
   return target;
 }
 
-/** `temporal` on PATH wins; otherwise the pinned CLI, built once. */
-export async function ensureTemporalCli(
+export interface TemporalServerTools {
+  readonly server: string;
+  readonly ui: string;
+}
+
+/** The pinned Temporal server and Web UI server, built once. */
+export async function ensureTemporalServer(
   progress: Progress = consoleProgress,
   env: NodeJS.ProcessEnv = process.env,
-): Promise<string> {
-  return onPath('temporal', env) ?? goInstall('temporal', progress, env);
+): Promise<TemporalServerTools> {
+  const server = await goInstall('temporal-server', progress, env);
+  const ui = await goInstall('temporal-ui-server', progress, env);
+  return { server, ui };
 }
 
 /**
