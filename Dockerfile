@@ -1,5 +1,5 @@
 # The app image: one image, two roles (worker, api), chosen by the command.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -9,7 +9,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
     SFERUM_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
 WORKDIR /app
