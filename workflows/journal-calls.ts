@@ -727,7 +727,18 @@ export async function journalCallsWorkflow(
     return Math.min(Math.max(next.at, retryAt), nextStartDueAt(current) ?? Infinity);
   }
 
-  setHandler(carriedStateQuery, (): CarriedCallState => ({ running, sequence, calledLessonIds }), {
+  /** What goes on in a next run: after continue-as-new, or in the successor of a legacy run. */
+  function carriedState(): CarriedCallState {
+    return {
+      running,
+      sequence,
+      calledLessonIds,
+      ...(dayWarnings ? { warnings: dayWarnings } : {}),
+      ...(endFailure ? { endFailure } : {}),
+    };
+  }
+
+  setHandler(carriedStateQuery, carriedState, {
     description:
       'What this run would carry over: the running call, the call sequence, the lessons called.',
   });
@@ -748,7 +759,7 @@ export async function journalCallsWorkflow(
       disarm();
       return mutex.runExclusive((): Promise<CarriedCallState> => {
         handedOver = true;
-        return Promise.resolve({ running, sequence, calledLessonIds });
+        return Promise.resolve(carriedState());
       });
     },
     { description: "Hands this run's state to its school-qualified successor and stops this run." },
@@ -757,14 +768,18 @@ export async function journalCallsWorkflow(
   /** The legacy run's call goes on here; its keys are never used again; its lessons stay called. */
   function adoptTakeOvers(): void {
     for (const carried of takeOvers) {
-      if (running === null) running = carried.running;
-      else if (carried.running && carried.running.callKey !== running.callKey) {
+      if (running === null) {
+        running = carried.running;
+        if (carried.endFailure?.callKey === running?.callKey)
+          endFailure = carried.endFailure ?? null;
+      } else if (carried.running && carried.running.callKey !== running.callKey) {
         lastError = `call ${carried.running.callKey} of the legacy run still runs beside ${running.callKey}`;
       }
       sequence = Math.max(sequence, carried.sequence);
       calledLessonIds = [...new Set([...calledLessonIds, ...carried.calledLessonIds])].slice(
         -CALLED_LESSONS_KEPT,
       );
+      if (carried.warnings) dayWarnings ??= carried.warnings;
     }
     takeOvers = [];
   }
@@ -842,13 +857,7 @@ export async function journalCallsWorkflow(
       return continueAsNew<typeof journalCallsWorkflow>({
         schoolId,
         journalId,
-        carried: {
-          running,
-          sequence,
-          calledLessonIds,
-          ...(dayWarnings ? { warnings: dayWarnings } : {}),
-          ...(endFailure ? { endFailure } : {}),
-        },
+        carried: carriedState(),
         ...(input.testHooks ? { testHooks: input.testHooks } : {}),
       });
     }
