@@ -126,12 +126,17 @@ void it('the school page (opened with ?key=) shows the last run, approves a held
     { timeoutMs: 90_000 },
   );
   assert.ok(first.chatsCreated > 0);
-  // A student unlinks the VK ID: a removal, which the zero threshold holds for approval.
-  const student = e2e.roster.students.find((s) => s.vkId !== null && s.active);
-  assert.ok(student, 'the demo school has a student with a VK ID');
+  // Eleven students unlink their VK IDs: a removal above the guard's floor of ten people, which
+  // the zero threshold holds for approval (C3).
+  const students = e2e.roster.students.filter((s) => s.vkId !== null && s.active).slice(0, 11);
+  assert.equal(students.length, 11, 'the demo school has eleven students with a VK ID');
   await importChangeSet({
     db: stack.db,
-    input: { schoolId, upsert: { students: [{ ...student, vkId: null }] }, remove: {} },
+    input: {
+      schoolId,
+      upsert: { students: students.map((s) => ({ ...s, vkId: null })) },
+      remove: {},
+    },
     events: { rosterChanged: (e) => stack.gateway.rosterChanged(e) },
   });
   const held = await eventually(
