@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomBytes, randomInt } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { test, type TestContext } from 'node:test';
 import { CancelledFailure } from '@temporalio/common';
@@ -9,11 +8,10 @@ import type { CallActivities } from '../../src/contracts/call-activities';
 import { createSyncActivities } from '../../activities/sync';
 import { createDiaryRecorder } from '../../activities/diary';
 import { createDiaryOutbox } from '../../src/store/diary-outbox';
-import { demoRoster } from '../../src/dev/demo';
 import { createCallStore } from '../../src/store/call-store';
-import { importSnapshot } from '../../src/store/roster-import';
 import { createRosterStore } from '../../src/store/roster-store';
 import { createSyncStore } from '../../src/store/sync-store';
+import { seedDemoJournal } from '../support/demo-school';
 import { useServices } from '../support/services';
 import { startStack, type Stack } from '../support/stack';
 
@@ -35,27 +33,8 @@ interface Journal {
 async function demoJournal(t: TestContext): Promise<Journal> {
   const stack = await startStack({ services: services() });
   t.after(() => stack.stop());
-  const demo = demoRoster(Date.now());
-  const schoolId = `acts-${randomBytes(4).toString('hex')}`;
-  const token = `community-token-${randomBytes(12).toString('hex')}`;
-  const communityId = randomInt(100_000, 1_000_000);
-  stack.emulator.addCommunity(communityId, token);
-  await stack.settings.save({
-    schoolId,
-    input: { communityId, token, period: '30', enabled: true },
-  });
-  await importSnapshot({
-    db: stack.db,
-    input: { ...demo.roster, school: { ...demo.roster.school, id: schoolId } },
-    events: { rosterChanged: () => Promise.resolve() },
-  });
-  return {
-    stack,
-    schoolId,
-    journalId: demo.journalId,
-    lessonId: demo.lessonId,
-    callKey: `${demo.journalId}:${demo.lessonId}:1`,
-  };
+  const { schoolId, journalId, lessonId } = await seedDemoJournal(stack, 'acts');
+  return { stack, schoolId, journalId, lessonId, callKey: `${journalId}:${lessonId}:1` };
 }
 
 function activities(j: Journal) {

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
 import pino from 'pino';
 import { workflowIds } from '../../src/contracts/ids';
-import { demoRoster } from '../../src/dev/demo';
 import { createPortalEmulator, WEBHOOK_PATH, type PortalEmulator } from '../../src/emulator/portal';
 import { createDiaryOutbox } from '../../src/store/diary-outbox';
-import { importSnapshot } from '../../src/store/roster-import';
 import type { Logger } from '../../src/logger';
+import { seedDemoJournal, until, type DemoJournal } from '../support/demo-school';
 import { readableHistories } from '../support/histories';
 import { useServices } from '../support/services';
 import { startStack, type Stack } from '../support/stack';
@@ -20,13 +19,9 @@ import { startStack, type Stack } from '../support/stack';
 
 const services = useServices();
 
-interface DiarySchool {
+interface DiarySchool extends DemoJournal {
   readonly stack: Stack;
   readonly portal: PortalEmulator;
-  readonly schoolId: string;
-  readonly journalId: string;
-  readonly lessonId: string;
-  readonly teacherId: string;
 }
 
 async function diarySchool(
@@ -38,13 +33,13 @@ async function diarySchool(
     ...(opts.logger ? { logger: opts.logger } : {}),
   });
   const portal = await createPortalEmulator();
-  const schoolId = `diary-${randomBytes(4).toString('hex')}`;
-  const demo = demoRoster(Date.now());
+  const seeded: { school?: DemoJournal } = {};
   t.after(async () => {
-    for (const id of [
-      workflowIds.journalCalls({ schoolId, journalId: demo.journalId }),
-      workflowIds.diaryDelivery(schoolId),
-    ]) {
+    const { school } = seeded;
+    const ids = school
+      ? [workflowIds.journalCalls(school), workflowIds.diaryDelivery(school.schoolId)]
+      : [];
+    for (const id of ids) {
       await stack.client.workflow
         .getHandle(id)
         .terminate('test over')
@@ -54,43 +49,18 @@ async function diarySchool(
     await stack.stop();
   });
   await stack.startWorker();
-  const token = `community-token-${randomBytes(12).toString('hex')}`;
-  const communityId = randomInt(100_000, 1_000_000);
-  stack.emulator.addCommunity(communityId, token);
-  await stack.settings.save({
-    schoolId,
-    input: { communityId, token, period: '30', enabled: true },
-  });
+  const school = await seedDemoJournal(stack, 'diary');
+  seeded.school = school;
   if (opts.webhook) {
     const secret = opts.secret ?? randomBytes(32).toString('hex');
-    portal.addSchool(schoolId, secret);
+    portal.addSchool(school.schoolId, secret);
     await stack.settings.diary.save({
-      schoolId,
+      schoolId: school.schoolId,
       webhookUrl: `${portal.url}${WEBHOOK_PATH}`,
       secret,
     });
   }
-  await importSnapshot({
-    db: stack.db,
-    input: { ...demo.roster, school: { ...demo.roster.school, id: schoolId } },
-    events: { rosterChanged: () => Promise.resolve() },
-  });
-  const teacherId = demo.roster.journals.find((j) => j.id === demo.journalId)?.teacherIds[0];
-  assert.ok(teacherId);
-  return { stack, portal, schoolId, journalId: demo.journalId, lessonId: demo.lessonId, teacherId };
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | null | undefined> | T | null | undefined,
-  timeoutMs = 30_000,
-): Promise<T> {
-  for (const deadline = Date.now() + timeoutMs; ;) {
-    const value = await probe();
-    if (value !== null && value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return { stack, portal, ...school };
 }
 
 async function startCall(s: DiarySchool): Promise<string> {

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { randomBytes, randomInt } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
 import { workflowIds } from '../../src/contracts/ids';
 import { startCallUpdate } from '../../src/contracts/journal-calls';
-import { demoRoster } from '../../src/dev/demo';
 import { createCallStore } from '../../src/store/call-store';
-import { importSnapshot } from '../../src/store/roster-import';
 import { JOURNAL_CALLS_WORKFLOW, journalCallsStartOptions } from '../../src/workflow-gateway';
+import { seedDemoJournal, until, type DemoJournal } from '../support/demo-school';
 import { useServices } from '../support/services';
 import { startStack, type Stack } from '../support/stack';
 
@@ -18,44 +16,15 @@ import { startStack, type Stack } from '../support/stack';
 
 const services = useServices();
 
-interface DemoSchool {
+interface DemoSchool extends DemoJournal {
   readonly stack: Stack;
-  readonly schoolId: string;
-  readonly journalId: string;
-  readonly lessonId: string;
-  readonly teacherId: string;
 }
 
 async function demoSchool(t: TestContext): Promise<DemoSchool> {
   const stack = await startStack({ services: services() });
   t.after(() => stack.stop());
   await stack.startWorker();
-  const demo = demoRoster(Date.now());
-  const schoolId = `ids-${randomBytes(4).toString('hex')}`;
-  const token = `community-token-${randomBytes(12).toString('hex')}`;
-  const communityId = randomInt(100_000, 1_000_000);
-  stack.emulator.addCommunity(communityId, token);
-  await stack.settings.save({
-    schoolId,
-    input: { communityId, token, period: '30', enabled: true },
-  });
-  await importSnapshot({
-    db: stack.db,
-    input: { ...demo.roster, school: { ...demo.roster.school, id: schoolId } },
-    events: { rosterChanged: () => Promise.resolve() },
-  });
-  const teacherId = demo.roster.journals.find((j) => j.id === demo.journalId)?.teacherIds[0];
-  assert.ok(teacherId);
-  return { stack, schoolId, journalId: demo.journalId, lessonId: demo.lessonId, teacherId };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined>): Promise<T> {
-  for (const deadline = Date.now() + 30_000; ;) {
-    const value = await probe();
-    if (value !== null && value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return { stack, ...(await seedDemoJournal(stack, 'ids')) };
 }
 
 void test('IDs are per school: a journal run under its legacy ID hands its running call over to its school-qualified successor, which ends it once', async (t) => {
