@@ -16,8 +16,13 @@ export interface DemoJournal {
  * settings, and its roster, whose journal has an online lesson 22 minutes from now. The import
  * signals nobody: the test drives the workflows it needs.
  */
-export async function seedDemoJournal(stack: Stack, prefix: string): Promise<DemoJournal> {
-  const demo = demoRoster(Date.now());
+export async function seedDemoJournal(
+  stack: Stack,
+  prefix: string,
+  opts: { rosterNow?: number } = {},
+): Promise<DemoJournal> {
+  // The lesson starts 22 minutes after `rosterNow`: an earlier one puts it in the past.
+  const demo = demoRoster(opts.rosterNow ?? Date.now());
   const schoolId = `${prefix}-${randomBytes(4).toString('hex')}`;
   const token = `community-token-${randomBytes(12).toString('hex')}`;
   const communityId = randomInt(100_000, 1_000_000);
