@@ -69,7 +69,9 @@ function proxyDispatcher(proxy: ProxySettings | null, timeoutMs: number): Dispat
       'Proxy authentication is on but the proxy user name or password is empty',
     );
   }
-  const opts: ProxyAgent.Options = { uri: proxyUri(proxy), ...timeouts };
+  // undici 8 forwards plain-HTTP requests to the proxy instead of tunnelling them; the school's
+  // proxy is a CONNECT tunnel for every request, as it was under undici 7.
+  const opts: ProxyAgent.Options = { uri: proxyUri(proxy), proxyTunnel: true, ...timeouts };
   return new ProxyAgent(basic === undefined ? opts : { ...opts, token: `Basic ${basic}` });
 }
 

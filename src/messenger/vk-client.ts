@@ -98,7 +98,9 @@ function buildDispatcher(settings: MessengerSettings, timeoutMs: number): Dispat
   const timeouts = { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs };
   const { proxy } = settings;
   if (proxy === undefined) return new Agent(timeouts);
-  const opts: ProxyAgent.Options = { uri: proxyUrl(proxy).href, ...timeouts };
+  // undici 8 forwards plain-HTTP requests to the proxy instead of tunnelling them; the school's
+  // proxy is a CONNECT tunnel for every request, as it was under undici 7.
+  const opts: ProxyAgent.Options = { uri: proxyUrl(proxy).href, proxyTunnel: true, ...timeouts };
   if (proxy.auth) {
     if (!proxy.username || proxy.password === undefined) {
       throw new TypedError(
