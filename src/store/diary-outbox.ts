@@ -82,11 +82,21 @@ export function createDiaryOutbox(db: Db): DiaryOutbox {
   };
 
   async function nextCursor(schoolId: string): Promise<number> {
-    const doc = await cursors.findOneAndUpdate(
-      { _id: schoolId },
-      { $inc: { seq: 1 } },
-      { upsert: true, returnDocument: 'after' },
-    );
+    const bump = () =>
+      cursors.findOneAndUpdate(
+        { _id: schoolId },
+        { $inc: { seq: 1 } },
+        { upsert: true, returnDocument: 'after' },
+      );
+    let doc;
+    try {
+      doc = await bump();
+    } catch (error) {
+      // The school's first events, written at once by several journals: both upserts insert, one
+      // loses on the key. The counter exists now, so the increment goes through.
+      if (!(error instanceof MongoServerError && error.code === DUPLICATE_KEY)) throw error;
+      doc = await bump();
+    }
     if (!doc) throw new Error(`no diary cursor for school ${schoolId}`);
     return doc.seq;
   }

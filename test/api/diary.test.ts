@@ -205,3 +205,27 @@ describe('e-diary status (V4)', () => {
     }),
   );
 });
+
+describe('e-diary outbox', () => {
+  it(
+    "V4: a school's first events, written at once by several journals, each get their own cursor",
+    run(async (h) => {
+      const outbox = createDiaryOutbox(h.db);
+      const written = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          outbox.record({
+            schoolId: 'sch-race',
+            journalId: `j-${i}`,
+            lessonId: `l-${i}`,
+            kind: 'linkPublished',
+            joinLink: `https://vk.com/call/join/${i}`,
+            callKey: `j-${i}:l-${i}:1`,
+          }),
+        ),
+      );
+      assert.ok(written.every(Boolean));
+      const events = await outbox.list({ schoolId: 'sch-race', after: 0, limit: 50 });
+      assert.equal(new Set(events.map((e) => e.event.cursor)).size, 12);
+    }),
+  );
+});
