@@ -72,33 +72,49 @@ export const diaryEventId = (
 
 const DUPLICATE_KEY = 11000;
 
+/** False when the write lost a race on its key; any other failure is thrown. */
+async function claimed(write: Promise<unknown>): Promise<boolean> {
+  try {
+    await write;
+    return true;
+  } catch (error) {
+    if (error instanceof MongoServerError && error.code === DUPLICATE_KEY) return false;
+    throw error;
+  }
+}
+/** A bell's worth of journals of one school taking cursors at once. */
+const CURSOR_ATTEMPTS = 200;
+
 export function createDiaryOutbox(db: Db): DiaryOutbox {
   const outbox = db.collection<OutboxDoc>('diary_outbox');
   const cursors = db.collection<{ _id: string; seq: number }>('diary_cursors');
+  const claims = db.collection<{ _id: string }>('diary_cursor_claims');
 
   const entry = (doc: unknown): OutboxEntry => {
     const parsed = outboxDocSchema.parse(doc);
     return { event: parsed.event, delivery: parsed.delivery };
   };
 
+  /**
+   * The school's next cursor. FerretDB's findAndModify and filtered updates are not atomic
+   * (concurrent increments return the same value), but an insert under a taken `_id` always
+   * fails: a cursor is claimed by inserting `<school>/<cursor>`, trying the next on a clash. The
+   * counter only says where to begin. Several journals of a school start at one bell.
+   */
   async function nextCursor(schoolId: string): Promise<number> {
-    const bump = () =>
-      cursors.findOneAndUpdate(
-        { _id: schoolId },
-        { $inc: { seq: 1 } },
-        { upsert: true, returnDocument: 'after' },
+    let seq = ((await cursors.findOne({ _id: schoolId }))?.seq ?? 0) + 1;
+    for (let attempt = 0; attempt < CURSOR_ATTEMPTS; attempt++, seq++) {
+      if (!(await claimed(claims.insertOne({ _id: `${schoolId}/${seq}` })))) continue;
+      await claimed(
+        cursors.updateOne(
+          { _id: schoolId, seq: { $lt: seq } },
+          { $set: { seq } },
+          { upsert: true },
+        ),
       );
-    let doc;
-    try {
-      doc = await bump();
-    } catch (error) {
-      // The school's first events, written at once by several journals: both upserts insert, one
-      // loses on the key. The counter exists now, so the increment goes through.
-      if (!(error instanceof MongoServerError && error.code === DUPLICATE_KEY)) throw error;
-      doc = await bump();
+      return seq;
     }
-    if (!doc) throw new Error(`no diary cursor for school ${schoolId}`);
-    return doc.seq;
+    throw new Error(`the diary cursor of school ${schoolId} stayed contended`);
   }
 
   async function setDelivery(eventId: string, patch: Partial<Delivery>): Promise<void> {
