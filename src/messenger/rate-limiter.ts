@@ -1,8 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface RateLimiter {
-  /** Resolves when one more request may be sent now. */
-  acquire(): Promise<void>;
+  /**
+   * Resolves when one more request may be sent now, with a function to call when its answer is
+   * in: the server counted the request somewhere between, so its slot counts from the answer.
+   */
+  acquire(): Promise<() => void>;
 }
 
 export interface SlidingWindowOptions {
@@ -26,8 +29,9 @@ export class SlidingWindowLimiter implements RateLimiter {
   readonly #windowMs: number;
   readonly #marginMs: number;
   readonly #now: () => number;
-  readonly #sent: number[] = [];
-  #tail: Promise<void> = Promise.resolve();
+  /** When each request of the window left, or was answered once it was. */
+  #sent: { at: number }[] = [];
+  #tail: Promise<unknown> = Promise.resolve();
 
   constructor(limit: number, opts: SlidingWindowOptions = {}) {
     if (!Number.isFinite(limit) || limit <= 0)
@@ -39,22 +43,29 @@ export class SlidingWindowLimiter implements RateLimiter {
     this.#now = opts.now ?? Date.now;
   }
 
-  acquire(): Promise<void> {
+  acquire(): Promise<() => void> {
     const turn = this.#tail.then(() => this.#waitForSlot());
     this.#tail = turn.catch(() => undefined);
     return turn;
   }
 
-  async #waitForSlot(): Promise<void> {
+  /**
+   * A request whose connection took long to open arrives long after it left: counted from its
+   * departure only, the next window's first request could reach the server inside its window.
+   */
+  async #waitForSlot(): Promise<() => void> {
     for (;;) {
       const now = this.#now();
       const horizon = now - this.#windowMs - this.#marginMs;
-      while (this.#sent.length > 0 && (this.#sent[0] ?? 0) <= horizon) this.#sent.shift();
+      this.#sent = this.#sent.filter((slot) => slot.at > horizon);
       if (this.#sent.length < this.#limit) {
-        this.#sent.push(now);
-        return;
+        const slot = { at: now };
+        this.#sent.push(slot);
+        return () => {
+          slot.at = Math.max(slot.at, this.#now());
+        };
       }
-      const oldest = this.#sent[0] ?? now;
+      const oldest = Math.min(...this.#sent.map((slot) => slot.at));
       await sleep(Math.max(1, oldest - horizon));
     }
   }

@@ -229,7 +229,7 @@ export function createVkMessenger(
     body.set('v', settings.apiVersion);
     body.set('access_token', settings.token);
 
-    await limiter.acquire();
+    const answered = await limiter.acquire();
     let res: Dispatcher.ResponseData;
     try {
       res = await request(`${base}/method/${method}`, {
@@ -240,6 +240,8 @@ export function createVkMessenger(
       });
     } catch (err) {
       throw networkFailure(method, err);
+    } finally {
+      answered();
     }
 
     let text: string;
