@@ -21,17 +21,3 @@ export const searchAttributeKeys = [
   NextActionAtKey,
   SyncStateKey,
 ] as const;
-
-/** `Name=Type` as `temporal server start-dev --search-attribute` wants it. */
-export function searchAttributeFlags(): string[] {
-  const cliType: Record<string, string> = {
-    KEYWORD: 'Keyword',
-    DATETIME: 'Datetime',
-    INT: 'Int',
-    BOOL: 'Bool',
-    TEXT: 'Text',
-    DOUBLE: 'Double',
-    KEYWORD_LIST: 'KeywordList',
-  };
-  return searchAttributeKeys.map((k) => `${k.name}=${cliType[k.type] ?? 'Keyword'}`);
-}
