@@ -2,7 +2,7 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 import { planChats } from '../src/domain/chat-plan';
-import { generateRoster } from '../src/domain/roster-generator';
+import { generateRoster } from '../src/demo/roster-generator';
 import { quantile, report } from './support/report';
 
 /** The bound: the planner must handle a large school "in well under a second". */

@@ -14,7 +14,7 @@ import { freePort, waitUntil } from '../src/dev/processes';
 import { projectRoot } from '../src/dev/tools';
 import { ARCHIVER_SCHEDULE_ID } from '../src/audit/schedule';
 import { addDays, epochToZonedDate } from '../src/domain/time';
-import { generateRoster } from '../src/domain/roster-generator';
+import { generateRoster } from '../src/demo/roster-generator';
 import { connectMongo, ensureIndexes } from '../src/store/db';
 import { importSnapshot } from '../src/store/roster-import';
 import { workflowBundlerOptions } from '../src/workflow-bundling';

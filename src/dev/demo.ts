@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { RosterSnapshot } from '../contracts/roster';
-import { generateRoster } from '../domain/roster-generator';
+import { generateRoster } from '../demo/roster-generator';
 import { daytimeZone, epochToZonedDate, formatZonedTime, isoWeekday } from '../domain/time';
 import { issueAdminKey, issueTeacherToken } from '../store/auth-store';
 import { importSnapshot } from '../store/roster-import';

@@ -13,7 +13,7 @@ import type { RosterSnapshot } from '../../src/contracts/roster';
 import type { SyncStatus } from '../../src/contracts/school-sync';
 import { SchoolIdKey } from '../../src/contracts/search-attributes';
 import { planChats } from '../../src/domain/chat-plan';
-import { generateRoster } from '../../src/domain/roster-generator';
+import { generateRoster } from '../../src/demo/roster-generator';
 import { importSnapshot } from '../../src/store/roster-import';
 import { createSyncStore } from '../../src/store/sync-store';
 import {

@@ -1,5 +1,5 @@
 import { connectMongo } from '../../src/store/db';
-import { generateRoster } from '../../src/domain/roster-generator';
+import { generateRoster } from '../../src/demo/roster-generator';
 import { importSnapshot } from '../../src/store/roster-import';
 
 /**

@@ -11,7 +11,7 @@ import { ErrorType, TypedError } from '../../src/contracts/errors';
 import { rosterCollections, type RosterSnapshot } from '../../src/contracts/roster';
 import { freePort } from '../../src/dev/processes';
 import { startMongo, type MongoServer } from '../../src/dev/services';
-import { generateRoster } from '../../src/domain/roster-generator';
+import { generateRoster } from '../../src/demo/roster-generator';
 import { validateSnapshot } from '../../src/domain/roster-validation';
 import { connectMongo, ensureIndexes } from '../../src/store/db';
 import { listRosterChanges } from '../../src/store/roster-changes';

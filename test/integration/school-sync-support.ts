@@ -4,7 +4,7 @@ import type { Db } from 'mongodb';
 import type { RosterSnapshot } from '../../src/contracts/roster';
 import type { SyncStatus } from '../../src/contracts/school-sync';
 import { planChats, type DesiredChat } from '../../src/domain/chat-plan';
-import { generateRoster } from '../../src/domain/roster-generator';
+import { generateRoster } from '../../src/demo/roster-generator';
 import { methods } from '../../src/emulator/methods';
 import type { Emulator } from '../../src/emulator/server';
 import { createRosterStore } from '../../src/store/roster-store';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import type { RosterSnapshot } from '../../src/contracts/roster';
-import { generateRoster } from '../../src/domain/roster-generator';
+import { generateRoster } from '../../src/demo/roster-generator';
 import { applyVkLinkEvent, importChangeSet, importSnapshot } from '../../src/store/roster-import';
 import { useServices } from '../support/services';
 import { startStack, type Stack } from '../support/stack';

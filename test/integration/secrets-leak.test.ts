@@ -6,7 +6,7 @@ import { inspect } from 'node:util';
 import { test } from 'node:test';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import pino from 'pino';
-import { generateRoster } from '../../src/domain/roster-generator';
+import { generateRoster } from '../../src/demo/roster-generator';
 import { importChangeSet, importSnapshot } from '../../src/store/roster-import';
 import { useServices } from '../support/services';
 import { readableHistories } from '../support/histories';

@@ -15,7 +15,7 @@ import { addDays, epochToZonedDate, zonedDateTimeToEpoch } from '../../src/domai
 import { importSnapshot } from '../../src/store/roster-import';
 import { createRosterStore } from '../../src/store/roster-store';
 import { loadJournalContext } from '../../activities/calls';
-import { LESSON_GRID } from '../../src/domain/roster-generator';
+import { LESSON_GRID } from '../../src/demo/roster-generator';
 import {
   JOURNAL_CALLS_WORKFLOW,
   SCHOOL_SYNC_WORKFLOW,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { journalFingerprints } from '../../activities/sync';
-import { generateRoster } from '../../src/domain/roster-generator';
+import { generateRoster } from '../../src/demo/roster-generator';
 
 /**
  * After a new roster version the sync re-plans only the journal workflows whose inputs changed;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 
 import { rosterSnapshotSchema, type RosterSnapshot } from '../../src/contracts/roster';
 import { planChats } from '../../src/domain/chat-plan';
-import { generateRoster, LESSON_GRID } from '../../src/domain/roster-generator';
+import { generateRoster, LESSON_GRID } from '../../src/demo/roster-generator';
 import { validateSnapshot } from '../../src/domain/roster-validation';
 
 const small = generateRoster({ seed: 7, size: 'small', today: '2026-12-01' });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import type { RosterSnapshot, Template } from '../../src/contracts/roster';
-import { generateRoster } from '../../src/domain/roster-generator';
+import { generateRoster } from '../../src/demo/roster-generator';
 import {
   applyChangeSet,
   diffRosters,
