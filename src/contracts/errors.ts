@@ -19,6 +19,11 @@ export const ErrorType = {
   DiaryUnavailable: 'DiaryUnavailable',
   /** The portal refused the delivery (another 4xx: bad signature, bad body): retrying will not help. */
   DiaryRejected: 'DiaryRejected',
+  /**
+   * A long-poll answer that is none of `{ts, updates}` / `{failed: 1|2|3}` (a broken proxy, a
+   * captive portal, a platform change): dropped, nothing applied; the listener asks again.
+   */
+  LongPollMalformed: 'LongPollMalformed',
   /** The proxy refused us (HTTP 407) or could not be reached. */
   ProxyFailure: 'ProxyFailure',
   /** Input failed validation. */
