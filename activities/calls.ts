@@ -2,7 +2,11 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleepFor } from 'node:timers/promises';
 import { activityInfo, Context, heartbeat } from '@temporalio/activity';
 import { z } from 'zod';
-import type { CallActivities, JournalContext } from '../src/contracts/call-activities';
+import type {
+  CallActivities,
+  JournalContext,
+  PlatformEndActivities,
+} from '../src/contracts/call-activities';
 import { ErrorType, TypedError } from '../src/contracts/errors';
 import type { RosterSnapshot } from '../src/contracts/roster';
 import { chatKeys, planChats } from '../src/domain/chat-plan';
@@ -129,7 +133,9 @@ export async function loadJournalContext(args: {
   };
 }
 
-export function createCallActivities(deps: CallActivityDeps): CallActivities {
+export function createCallActivities(
+  deps: CallActivityDeps,
+): CallActivities & PlatformEndActivities {
   const now = deps.now ?? (() => Date.now());
   const attempts = deps.attempts ?? heartbeatMemory;
   const sleep = deps.sleep ?? activitySleep;
@@ -363,6 +369,13 @@ export function createCallActivities(deps: CallActivityDeps): CallActivities {
       await deps.diary.callEnded(ref);
       deps.logger.info({ schoolId, callKey, actor, alreadyEnded }, 'call ended');
       return { alreadyEnded };
+    },
+
+    async endedOnPlatform({ schoolId, callKey }) {
+      const ref = { schoolId, callKey };
+      await deps.calls.recordEnded(ref, { endedBy: 'platform', endedInSferum: true });
+      await deps.diary.callEnded(ref);
+      deps.logger.info({ schoolId, callKey }, 'call ended in Sferum');
     },
   };
 }

@@ -6,6 +6,7 @@ import {
   endCallUpdate,
   handOverUpdate,
   takeOverSignal,
+  callEndedOnPlatformSignal,
   lessonsChangedSignal,
   startCallUpdate,
   type CarriedCallState,
@@ -31,6 +32,14 @@ import {
   type DiaryDeliveryInput,
   type DiaryDeliveryStatus,
 } from './contracts/diary';
+import {
+  eventsSettingsChangedSignal,
+  platformEventsStatusQuery,
+  platformFactsSignal,
+  type ListenerFact,
+  type PlatformEventsInput,
+  type PlatformEventsStatus,
+} from './contracts/platform-listener';
 import { JournalIdKey, SchoolIdKey } from './contracts/search-attributes';
 
 /**
@@ -71,6 +80,20 @@ export interface WorkflowGateway {
   /** Wakes the school's e-diary delivery (starting it if needed): its outbox has new events. */
   diaryEventsAdded(args: { schoolId: string }): Promise<void>;
   diaryStatus(schoolId: string): Promise<DiaryDeliveryStatus | null>;
+  /** Starts the school's platform events listener unless it runs (V5, C3). */
+  ensurePlatformEvents(args: { schoolId: string }): Promise<void>;
+  /** The events settings were saved: the listener looks at its mode again (starting if needed). */
+  eventsSettingsChanged(args: { schoolId: string }): Promise<void>;
+  /** What the Callback API route accepted, for the listener to apply. */
+  platformFactsReceived(args: { schoolId: string; facts: ListenerFact[] }): Promise<void>;
+  platformEventsStatus(schoolId: string): Promise<PlatformEventsStatus | null>;
+  /** V5: tells a journal its call ended in Sferum; a journal without a workflow has no call. */
+  callEndedOnPlatform(args: {
+    schoolId: string;
+    journalId: string;
+    callKey: string;
+    eventId: string;
+  }): Promise<void>;
   /**
    * Moves every journal run still open under its legacy workflow ID (one without the school) to
    * its school-qualified ID, with its running call; returns how many it moved.
@@ -81,6 +104,22 @@ export interface WorkflowGateway {
 export const SCHOOL_SYNC_WORKFLOW = 'schoolSyncWorkflow';
 export const JOURNAL_CALLS_WORKFLOW = 'journalCallsWorkflow';
 export const DIARY_DELIVERY_WORKFLOW = 'diaryDeliveryWorkflow';
+export const PLATFORM_EVENTS_WORKFLOW = 'platformEventsWorkflow';
+
+export function platformEventsStartOptions(schoolId: string, taskQueue: string = TASK_QUEUE) {
+  const input: PlatformEventsInput = { schoolId };
+  return {
+    workflowId: workflowIds.platformEvents(schoolId),
+    taskQueue,
+    args: [input] as [PlatformEventsInput],
+    typedSearchAttributes: [{ key: SchoolIdKey, value: schoolId }],
+    staticSummary: `Platform events of school ${schoolId}`,
+    staticDetails:
+      "Follows the community's Bots Long Poll stream (or takes the Callback API's events): a call " +
+      'ended in Sferum ends in its journal (V5), members or chats changed by hand make the sync run ' +
+      'now (C3). The pending long-poll activity shows a platform or proxy that is down. Query `status`.',
+  };
+}
 
 export function schoolSyncStartOptions(schoolId: string, taskQueue: string = TASK_QUEUE) {
   const input: SchoolSyncInput = { schoolId };
@@ -234,6 +273,41 @@ export function createWorkflowGateway(
     diaryStatus: (schoolId) => {
       const id = workflowIds.diaryDelivery(schoolId);
       return queryOrNull(() => wf.getHandle(id).query(diaryStatusQuery));
+    },
+
+    async ensurePlatformEvents({ schoolId }) {
+      await wf.start(PLATFORM_EVENTS_WORKFLOW, {
+        ...platformEventsStartOptions(schoolId, taskQueue),
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      });
+    },
+
+    async eventsSettingsChanged({ schoolId }) {
+      await wf.signalWithStart(PLATFORM_EVENTS_WORKFLOW, {
+        ...platformEventsStartOptions(schoolId, taskQueue),
+        signal: eventsSettingsChangedSignal,
+        signalArgs: [{}],
+      });
+    },
+
+    async platformFactsReceived({ schoolId, facts }) {
+      await wf.signalWithStart(PLATFORM_EVENTS_WORKFLOW, {
+        ...platformEventsStartOptions(schoolId, taskQueue),
+        signal: platformFactsSignal,
+        signalArgs: [{ facts }],
+      });
+    },
+
+    platformEventsStatus: (schoolId) => {
+      const id = workflowIds.platformEvents(schoolId);
+      return queryOrNull(() => wf.getHandle(id).query(platformEventsStatusQuery));
+    },
+
+    async callEndedOnPlatform({ schoolId, journalId, callKey, eventId }) {
+      const id = workflowIds.journalCalls({ schoolId, journalId });
+      await queryOrNull(() =>
+        wf.getHandle(id).signal(callEndedOnPlatformSignal, { callKey, eventId }),
+      );
     },
 
     handOverLegacyJournals: () => handOverLegacyJournals(client, taskQueue),

@@ -18,9 +18,14 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { Mutex } from 'async-mutex';
-import type { CallActivities, JournalContext } from '../src/contracts/call-activities';
+import type {
+  CallActivities,
+  JournalContext,
+  PlatformEndActivities,
+} from '../src/contracts/call-activities';
 import type { CallDecision, DecisionSinks } from '../src/contracts/decisions';
 import {
+  callEndedOnPlatformSignal,
   callStateQuery,
   carriedStateQuery,
   handOverUpdate,
@@ -38,6 +43,7 @@ import {
   type EndFailure,
   type JournalCallState,
   type JournalCallsInput,
+  type LastEndedCall,
   type RunningCall,
   type StartCallResult,
 } from '../src/contracts/journal-calls';
@@ -53,7 +59,7 @@ import {
 } from '../src/domain/call-plan';
 import { addDays, epochToZonedDate, formatZonedTime } from '../src/domain/time';
 
-const { loadJournal } = proxyActivities<CallActivities>({
+const { loadJournal, endedOnPlatform } = proxyActivities<CallActivities & PlatformEndActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20 },
 });
@@ -178,6 +184,8 @@ export async function journalCallsWorkflow(
   /** What a legacy run handed over, taken in by the loop under the lock. */
   let takeOvers: CarriedCallState[] = [];
   let published: { state: string; nextAt: number | null } | null = null;
+  /** V5: how the last call of this run ended, so the page can say "ended in Sferum". */
+  let lastEnded: LastEndedCall | null = null;
   const wakeEarlyMs = WAKE_EARLY_MIN_MS + (stableHash(journalId) % WAKE_EARLY_SPREAD_MS);
 
   const record = (decision: Omit<CallDecision, 'journalId' | 'at'>): void => {
@@ -366,6 +374,8 @@ export async function journalCallsWorkflow(
     running = null;
     if (endFailure?.callKey === call.callKey) endFailure = null;
     calledLessonIds = [...calledLessonIds, ...call.lessonIds].slice(-CALLED_LESSONS_KEPT);
+    const endedBy = alreadyEnded ? 'platform' : kind === 'autoEnded' ? 'auto' : 'teacher';
+    lastEnded = endedCall(call, endedBy);
     record({
       kind: alreadyEnded ? 'endedInSferum' : kind,
       lessonId: call.lessonId,
@@ -697,6 +707,35 @@ export async function journalCallsWorkflow(
     },
   );
 
+  // V5: the call ended in Sferum. Only the call still running under that key is taken as over;
+  // a late or repeated event about an earlier call finds another key (or none) and does nothing.
+  // The platform call is gone, so no calls.forceFinish: the activity records the end and
+  // withdraws the e-diary link, as a normal end does.
+  setHandler(
+    callEndedOnPlatformSignal,
+    ({ callKey, eventId }) =>
+      mutex.runExclusive(async () => {
+        const call = running;
+        if (call?.callKey !== callKey) return;
+        try {
+          await endedOnPlatform({ schoolId, journalId, callKey });
+        } catch (error) {
+          lastError = failureText(error);
+          return;
+        }
+        running = null;
+        if (endFailure?.callKey === callKey) endFailure = null;
+        calledLessonIds = [...calledLessonIds, ...call.lessonIds].slice(-CALLED_LESSONS_KEPT);
+        lastEnded = endedCall(call, 'platform');
+        const lessons = call.lessonIds.join(',');
+        record({ kind: 'endedInSferum', lessonId: call.lessonId, details: { lessons, eventId } });
+        stateChanged = true;
+      }),
+    {
+      description: 'The platform says the call ended in Sferum (V5): the journal takes it as over.',
+    },
+  );
+
   setHandler(
     callStateQuery,
     (): JournalCallState => ({
@@ -713,6 +752,7 @@ export async function journalCallsWorkflow(
         .filter((s) => s.reason === 'startedTooLongAgo')
         .map((s) => s.lessonId),
       endFailure,
+      lastEnded,
       lastError,
     }),
     {
@@ -869,6 +909,10 @@ export async function journalCallsWorkflow(
       if (due && due.at <= Date.now()) await act(asPlanned(due, next), ctx ?? current);
     });
   }
+}
+
+function endedCall(call: RunningCall, endedBy: LastEndedCall['endedBy']): LastEndedCall {
+  return { lessonId: call.lessonId, lessonIds: call.lessonIds, endedBy, at: Date.now() };
 }
 
 /** V2: why a teacher's start names a lesson the journal's loaded days do not hold. */

@@ -57,3 +57,11 @@ export interface CallActivities {
     actor: string;
   }): Promise<{ alreadyEnded: boolean }>;
 }
+
+export interface PlatformEndActivities {
+  /**
+   * V5: the call ended in Sferum: records the end (by the platform) and withdraws the e-diary
+   * link, without calls.forceFinish. Idempotent.
+   */
+  endedOnPlatform(args: { schoolId: string; journalId: string; callKey: string }): Promise<void>;
+}

@@ -15,6 +15,7 @@ export const workflowIds = {
    */
   legacyJournalCalls: (journalId: string): string => `journal-calls-${journalId}`,
   diaryDelivery: (schoolId: string): string => `diary-delivery-${schoolId}`,
+  platformEvents: (schoolId: string): string => `platform-events-${schoolId}`,
   historyArchiver: (): string => 'history-archiver',
   hello: (name: string): string => `hello-${name}`,
 } as const;

@@ -125,8 +125,29 @@ export interface JournalCallState {
   readonly tooLateForAutoStart: readonly string[];
   /** V5: the automatic end that failed, while it is retried and on the day it was given up. */
   readonly endFailure: EndFailure | null;
+  /** V5: how the last call ended (absent from workflows of older code), null before any end. */
+  readonly lastEnded?: LastEndedCall | null;
   readonly lastError: string | null;
 }
+
+/** `platform`: ended in Sferum, by hand in the app (V5). */
+export interface LastEndedCall {
+  readonly lessonId: string;
+  readonly lessonIds: readonly string[];
+  readonly endedBy: 'auto' | 'teacher' | 'platform';
+  readonly at: number;
+}
+
+/**
+ * V5: the platform says the call ended in Sferum (the listener found which of our calls it was).
+ * Only the call that is still running under `callKey` is ended; any other changes nothing.
+ */
+export interface CallEndedOnPlatformArgs {
+  readonly callKey: string;
+  readonly eventId: string;
+}
+export const callEndedOnPlatformSignal =
+  defineSignal<[CallEndedOnPlatformArgs]>('callEndedOnPlatform');
 
 export const lessonsChangedSignal = defineSignal<[{ lessonIds?: string[] }]>('lessonsChanged');
 

@@ -69,6 +69,8 @@ export interface CallStore {
   /** The lessons a call's link went onto: they lose it when the call ends. */
   listLessonLinksOfCall(ref: CallRef): Promise<LessonLink[]>;
   listCalls(args: { schoolId: string; journalId?: string }): Promise<CallDoc[]>;
+  /** V5: the calls a platform event saying "a call ended" may be about. */
+  listRunningCalls(schoolId: string): Promise<CallDoc[]>;
 }
 
 export function createCallStore(db: Db): CallStore {
@@ -166,6 +168,10 @@ export function createCallStore(db: Db): CallStore {
     },
     async listCalls({ schoolId, journalId }) {
       const docs = await calls.find({ schoolId, ...(journalId ? { journalId } : {}) }).toArray();
+      return docs.map((d) => callDocSchema.parse(d));
+    },
+    async listRunningCalls(schoolId) {
+      const docs = await calls.find({ schoolId, status: 'running' }).toArray();
       return docs.map((d) => callDocSchema.parse(d));
     },
   };

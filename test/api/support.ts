@@ -14,6 +14,7 @@ import type {
 } from '../../src/contracts/journal-calls';
 import type { RosterSnapshotInput } from '../../src/contracts/roster';
 import type { SyncStatus } from '../../src/contracts/school-sync';
+import type { ListenerFact } from '../../src/contracts/platform-listener';
 import { freePort } from '../../src/dev/processes';
 import { startMongo } from '../../src/dev/services';
 import { issueAdminKey, issueTeacherToken } from '../../src/store/auth-store';
@@ -242,6 +243,28 @@ export function fakeGateway(): WorkflowGateway & {
       return Promise.resolve();
     },
     diaryStatus: () => Promise.resolve(null),
+    ensurePlatformEvents: (args: { schoolId: string }) => {
+      record('ensurePlatformEvents', args);
+      return Promise.resolve();
+    },
+    eventsSettingsChanged: (args: { schoolId: string }) => {
+      record('eventsSettingsChanged', args);
+      return Promise.resolve();
+    },
+    platformFactsReceived: (args: { schoolId: string; facts: ListenerFact[] }) => {
+      record('platformFactsReceived', args);
+      return Promise.resolve();
+    },
+    platformEventsStatus: () => Promise.resolve(null),
+    callEndedOnPlatform: (args: {
+      schoolId: string;
+      journalId: string;
+      callKey: string;
+      eventId: string;
+    }) => {
+      record('callEndedOnPlatform', args);
+      return Promise.resolve();
+    },
   };
   return gateway;
 }
