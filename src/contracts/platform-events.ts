@@ -119,16 +119,16 @@ export type LongPollServer = z.infer<typeof longPollServerSchema>;
 /**
  * A `a_check` answer. `ts` is a string in the docs' samples and a number in some clients'; it is
  * kept as a string. `failed: 1` carries the ts to go on from; 2 (key expired) and 3 (information
- * lost) need a new `groups.getLongPollServer`.
+ * lost) need a new `groups.getLongPollServer`. Extra fields are ignored (plain objects strip them).
  */
 export const longPollAnswerSchema = z.union([
-  z.looseObject({
+  z.object({
     ts: z.union([z.string(), int]).transform(String),
     updates: z.array(z.unknown()),
   }),
-  z.looseObject({ failed: z.literal(1), ts: z.union([z.string(), int]).transform(String) }),
-  z.looseObject({ failed: z.literal(2) }),
-  z.looseObject({ failed: z.literal(3) }),
+  z.object({ failed: z.literal(1), ts: z.union([z.string(), int]).transform(String) }),
+  z.object({ failed: z.literal(2) }),
+  z.object({ failed: z.literal(3) }),
 ]);
 export type LongPollAnswer = z.infer<typeof longPollAnswerSchema>;
 
