@@ -16,6 +16,7 @@ export class ManagedProcess {
     readonly name: string,
     private readonly child: ChildProcess,
     readonly logFile: string,
+    private readonly stopSignal: NodeJS.Signals,
   ) {
     this.exitPromise = new Promise((resolveExit) => {
       child.once('exit', (code) => {
@@ -32,6 +33,10 @@ export class ManagedProcess {
     logFile: string;
     env?: NodeJS.ProcessEnv;
     cwd?: string;
+    /** Another account to run as (PostgreSQL refuses to run as root). */
+    runAs?: { uid: number; gid: number } | undefined;
+    /** What `stop()` sends first: PostgreSQL's fast shutdown is SIGINT, its SIGTERM waits for clients. */
+    stopSignal?: NodeJS.Signals;
   }): Promise<ManagedProcess> {
     await mkdir(dirname(args.logFile), { recursive: true });
     const log = createWriteStream(args.logFile, { flags: 'a' });
@@ -39,6 +44,7 @@ export class ManagedProcess {
       env: args.env ?? process.env,
       cwd: args.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(args.runAs ?? {}),
     });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
@@ -46,7 +52,7 @@ export class ManagedProcess {
       child.once('spawn', resolveSpawn);
       child.once('error', reject);
     });
-    return new ManagedProcess(args.name, child, args.logFile);
+    return new ManagedProcess(args.name, child, args.logFile, args.stopSignal ?? 'SIGTERM');
   }
 
   get pid(): number | undefined {
@@ -62,9 +68,16 @@ export class ManagedProcess {
     return this.exitPromise;
   }
 
+  /** SIGKILL, as a crash or an OOM kill would: for the fault drills. */
+  async kill(): Promise<void> {
+    if (this.exited) return;
+    this.child.kill('SIGKILL');
+    await this.exitPromise;
+  }
+
   async stop(graceMs = 5_000): Promise<void> {
     if (this.exited) return;
-    this.child.kill('SIGTERM');
+    this.child.kill(this.stopSignal);
     const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
     await this.exitPromise;
     clearTimeout(timer);

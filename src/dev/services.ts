@@ -64,6 +64,10 @@ export async function startTemporalDevServer(args: {
   logFile: string;
   namespace?: string;
   dynamicConfig?: Readonly<Record<string, unknown>>;
+  /** Another `persistence` section (PostgreSQL: src/dev/cluster.ts) instead of SQLite. */
+  persistence?: Readonly<Record<string, unknown>>;
+  /** Where the configuration and the kept ports live; with `dbFile`, beside it by default. */
+  configDir?: string;
   progress?: Progress;
 }): Promise<TemporalDevServer> {
   const progress = args.progress ?? consoleProgress;
@@ -75,12 +79,11 @@ export async function startTemporalDevServer(args: {
   if (args.uiPort !== undefined && (await portOpen(args.uiPort))) {
     throw new Error(`port ${args.uiPort} (Temporal Web UI) is already in use`);
   }
-  const configDir = args.dbFile
-    ? `${args.dbFile}.config`
-    : await mkdtemp(join(tmpdir(), 'sferum-temporal-'));
+  const kept = args.configDir ?? (args.dbFile ? `${args.dbFile}.config` : undefined);
+  const configDir = kept ?? (await mkdtemp(join(tmpdir(), 'sferum-temporal-')));
   await mkdir(configDir, { recursive: true });
   if (args.dbFile) await claimDatabase(args.dbFile, join(configDir, 'server-version'), progress);
-  const removeConfig = args.dbFile
+  const removeConfig = kept
     ? () => Promise.resolve()
     : () => rm(configDir, { recursive: true, force: true });
   const ports: ServerPorts = {
@@ -94,18 +97,17 @@ export async function startTemporalDevServer(args: {
   );
   await validateDynamicConfig(tools.server, dynamicConfigFile);
   const serverConfigFile = join(configDir, 'server.yaml');
+  const config = serverConfig({
+    ip: IP,
+    ports,
+    ...(args.dbFile ? { dbFile: args.dbFile } : {}),
+    memoryDbName: `sferum-${ports.frontendGrpc}-${randomBytes(4).toString('hex')}`,
+    dynamicConfigFile,
+    logLevel: 'warn',
+  });
   await writeFile(
     serverConfigFile,
-    json(
-      serverConfig({
-        ip: IP,
-        ports,
-        ...(args.dbFile ? { dbFile: args.dbFile } : {}),
-        memoryDbName: `sferum-${ports.frontendGrpc}-${randomBytes(4).toString('hex')}`,
-        dynamicConfigFile,
-        logLevel: 'warn',
-      }),
-    ),
+    json(args.persistence ? { ...config, persistence: args.persistence } : config),
   );
   const started: ManagedProcess[] = [];
   const stop = async (): Promise<void> => {

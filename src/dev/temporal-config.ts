@@ -103,6 +103,50 @@ export function serverConfig(input: ServerConfigOptions): Record<string, unknown
   };
 }
 
+export const postgresPersistenceOptionsSchema = z.object({
+  host: z.string().min(1),
+  port,
+  user: z.string().min(1),
+  database: z.string().min(1),
+  visibilityDatabase: z.string().min(1),
+  /** Fixed when the database is created: the server refuses to start on another count. */
+  numHistoryShards: z.number().int().min(1),
+  /** Per store and per service: the four services in one process open up to 4 × 2 × this. */
+  maxConns: z.number().int().min(1),
+});
+export type PostgresPersistenceOptions = z.infer<typeof postgresPersistenceOptionsSchema>;
+
+/**
+ * The `persistence` section for PostgreSQL (the `postgres12` plugin, what production runs in
+ * docker-compose.yml): the history store and the visibility store in databases of their own,
+ * their schemas set up beforehand by `temporal-sql-tool` (src/dev/cluster.ts).
+ */
+export function postgresPersistence(input: PostgresPersistenceOptions): Record<string, unknown> {
+  const opts = postgresPersistenceOptionsSchema.parse(input);
+  const sql = (databaseName: string) => ({
+    sql: {
+      pluginName: 'postgres12',
+      databaseName,
+      connectAddr: `${opts.host}:${opts.port}`,
+      connectProtocol: 'tcp',
+      user: opts.user,
+      password: '',
+      maxConns: opts.maxConns,
+      maxIdleConns: opts.maxConns,
+      maxConnLifetime: '1h',
+    },
+  });
+  return {
+    defaultStore: 'postgres',
+    visibilityStore: 'postgres-visibility',
+    numHistoryShards: opts.numHistoryShards,
+    datastores: {
+      postgres: sql(opts.database),
+      'postgres-visibility': sql(opts.visibilityDatabase),
+    },
+  };
+}
+
 /**
  * Dynamic configuration: what `temporal server start-dev` v1.5.1 set on top of the server's
  * defaults (temporalcli/commands.server.go and devserver/server.go), plus what the SDK's

@@ -22,6 +22,9 @@ export const TOOL_VERSIONS = {
 const GO_PACKAGES = {
   'temporal-server': `go.temporal.io/server/cmd/server@${TOOL_VERSIONS.temporalServer}`,
   'temporal-ui-server': `github.com/temporalio/ui-server/v2/cmd/server@${TOOL_VERSIONS.temporalUi}`,
+  // Temporal's schema tool of the same release (the admin-tools image's `temporal-sql-tool`); its
+  // schemas are embedded, so `--schema-name postgresql/v12/temporal` needs no checkout.
+  'temporal-sql-tool': `go.temporal.io/server/cmd/tools/sql@${TOOL_VERSIONS.temporalServer}`,
   ferretdb: `github.com/FerretDB/FerretDB/cmd/ferretdb@${TOOL_VERSIONS.ferretdb}`,
 } as const;
 
@@ -134,7 +137,7 @@ function requireGo(what: string): string {
  * go.mod asks for (the UI server wants a newer patch release than a machine may have).
  */
 async function goInstall(
-  name: 'temporal-server' | 'temporal-ui-server',
+  name: 'temporal-server' | 'temporal-ui-server' | 'temporal-sql-tool',
   progress: Progress,
   env: NodeJS.ProcessEnv,
 ): Promise<string> {
@@ -173,6 +176,14 @@ export async function ensureTemporalServer(
   const server = await goInstall('temporal-server', progress, env);
   const ui = await goInstall('temporal-ui-server', progress, env);
   return { server, ui };
+}
+
+/** Temporal's SQL schema tool, for the PostgreSQL-backed cluster (src/dev/cluster.ts), built once. */
+export async function ensureTemporalSqlTool(
+  progress: Progress = consoleProgress,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  return goInstall('temporal-sql-tool', progress, env);
 }
 
 /**
