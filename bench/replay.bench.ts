@@ -1,14 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import {
-  bundleWorkflowCode,
-  DefaultLogger,
-  Runtime,
-  makeTelemetryFilterString,
-} from '@temporalio/worker';
+import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { replayDecisions, type ReplayInput } from '../src/audit/replay-audit';
+import { bundleWorkflows } from '../src/workflow-bundling';
 import { report } from './support/report';
 
 /**
@@ -35,18 +31,7 @@ export async function run(): Promise<void> {
   } catch {
     // An earlier scenario of the run already made the runtime; its logging settings stand.
   }
-  const quiet = (): void => undefined;
-  const bundle = await bundleWorkflowCode({
-    workflowsPath: join(__dirname, '..', 'workflows'),
-    logger: {
-      trace: quiet,
-      debug: quiet,
-      info: quiet,
-      warn: quiet,
-      error: console.error,
-      log: quiet,
-    },
-  });
+  const bundle = await bundleWorkflows();
   const text = await readFile(FIXTURE, 'utf8');
   const events = (JSON.parse(text) as { events: unknown[] }).events.length;
   // Each clone is parsed afresh, as the audit parses each archived history.

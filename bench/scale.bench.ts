@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Client, Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { TASK_QUEUE, workflowIds } from '../src/contracts/ids';
 import type { RosterSnapshot } from '../src/contracts/roster';
 import { freePort, waitUntil } from '../src/dev/processes';
@@ -17,7 +16,7 @@ import { addDays, epochToZonedDate } from '../src/domain/time';
 import { generateRoster } from '../src/demo/roster-generator';
 import { connectMongo, ensureIndexes } from '../src/store/db';
 import { importSnapshot } from '../src/store/roster-import';
-import { workflowBundlerOptions } from '../src/workflow-bundling';
+import { bundleWorkflows } from '../src/workflow-bundling';
 import { createWorkflowGateway, JOURNAL_CALLS_WORKFLOW } from '../src/workflow-gateway';
 import { report, type Measure } from './support/report';
 import { startPostgresMongo } from './support/postgres-mongo';
@@ -221,12 +220,7 @@ export async function run(): Promise<void> {
 
     progress('bundling the workflow code, as the production image does at build time');
     const bundlePath = join(dir, 'workflow-bundle.js');
-    const quiet = (): void => undefined;
-    const { code } = await bundleWorkflowCode({
-      workflowsPath: require.resolve('../workflows'),
-      preloadModules: [...workflowBundlerOptions.preloadModules],
-      logger: { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet, log: quiet },
-    });
+    const { code } = await bundleWorkflows();
     await writeFile(bundlePath, code);
 
     const metricsPort = await freePort();

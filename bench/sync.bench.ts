@@ -8,7 +8,6 @@ import {
   Runtime,
   DefaultLogger,
   makeTelemetryFilterString,
-  bundleWorkflowCode,
 } from '@temporalio/worker';
 import type { MongoClient, Db } from 'mongodb';
 import { workflowIds } from '../src/contracts/ids';
@@ -25,6 +24,7 @@ import { createSecretBox, DEV_SECRETS_KEY } from '../src/store/secrets';
 import { createSettingsStore } from '../src/store/settings-store';
 import { createWorkflowGateway, type WorkflowGateway } from '../src/workflow-gateway';
 import { createSferumWorker } from '../src/worker';
+import { bundleWorkflows } from '../src/workflow-bundling';
 import { quantile, report } from './support/report';
 import { benchServices, stopBenchServices } from './support/services';
 
@@ -150,18 +150,7 @@ async function setUp(): Promise<Bench> {
     const gateway = createWorkflowGateway(client, { taskQueue });
 
     progress('bundling the workflows');
-    const quiet = (): void => undefined;
-    const bundle = await bundleWorkflowCode({
-      workflowsPath: require.resolve('../workflows'),
-      logger: {
-        trace: quiet,
-        debug: quiet,
-        info: quiet,
-        warn: quiet,
-        error: console.error,
-        log: quiet,
-      },
-    });
+    const bundle = await bundleWorkflows();
     const native = await NativeConnection.connect({ address: services.temporalAddress });
     cleanups.push(() => native.close());
     const worker = await createSferumWorker({

@@ -1,16 +1,38 @@
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+
 /**
- * How the workflow code is bundled, wherever it is: the production bundle
- * (`src/dev/bundle-workflows.ts`), a worker that bundles its sources at start-up, the benchmarks.
- *
  * With V8 context reuse, every module the workflow code imports is evaluated afresh for each
  * workflow run the worker holds in its cache; only preloaded modules are evaluated once per
  * worker thread and shared. zod is most of the bundle (the update validators' schemas need it):
- * loaded per run it cost about 1.5 MiB of worker memory for every cached journal workflow, so
- * 2,000 cached journals alone outgrew a 1 GiB worker (bench/scale.bench.ts). It keeps no
- * per-workflow state (schemas are built by the importing modules, which stay per run), so sharing
- * it cannot leak one workflow's state into another; the SDK deep-freezes shared modules, which
- * zod tolerates (parse, errors and enums all run against the frozen module).
+ * loaded per run it multiplied the worker's memory per cached journal workflow
+ * (bench/scale.bench.ts has the figures). It keeps no per-workflow state (schemas are built by the
+ * importing modules, which stay per run), so sharing it cannot leak one workflow's state into
+ * another; the SDK deep-freezes shared modules, which zod tolerates.
  */
 export const workflowBundlerOptions: { readonly preloadModules: readonly string[] } = {
   preloadModules: [require.resolve('./workflow-preload')],
 };
+
+const quiet = (): void => undefined;
+
+/**
+ * Bundles the workflow code the one way it runs everywhere (production bundle, a worker that
+ * bundles at start-up, the audit, tests, benchmarks), so nothing is measured or replayed on a
+ * bundle built differently. Webpack's chatter is dropped; its errors are printed.
+ */
+export function bundleWorkflows(
+  args: { readonly workflowsPath?: string } = {},
+): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({
+    workflowsPath: args.workflowsPath ?? require.resolve('../workflows'),
+    preloadModules: [...workflowBundlerOptions.preloadModules],
+    logger: {
+      trace: quiet,
+      debug: quiet,
+      info: quiet,
+      warn: quiet,
+      error: console.error,
+      log: quiet,
+    },
+  });
+}

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, type Worker } from '@temporalio/worker';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { bundleWorkflows } from '../../src/workflow-bundling';
 import { MongoClient, type Db } from 'mongodb';
 import { buildApi } from '../../src/api/server';
 import type { ZodApp } from '../../src/api/context';
@@ -38,22 +39,11 @@ export interface CallsStack {
   stop(): Promise<void>;
 }
 
-const quiet = (): void => undefined;
 let bundle: Promise<{ code: string }> | undefined;
 
 /** Webpack-bundling the workflows takes seconds: once per bench process. */
 function workflowCode(): Promise<{ code: string }> {
-  bundle ??= bundleWorkflowCode({
-    workflowsPath: require.resolve('../../workflows'),
-    logger: {
-      trace: quiet,
-      debug: quiet,
-      info: quiet,
-      warn: quiet,
-      error: console.error,
-      log: quiet,
-    },
-  }).then(({ code }) => ({ code }));
+  bundle ??= bundleWorkflows().then(({ code }) => ({ code }));
   return bundle;
 }
 

@@ -1,7 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
-import { workflowBundlerOptions } from '../workflow-bundling';
+import { bundleWorkflows } from '../workflow-bundling';
 import { projectRoot } from './tools';
 
 /**
@@ -9,10 +8,7 @@ import { projectRoot } from './tools';
  * (`SFERUM_WORKFLOW_BUNDLE` points the worker at it).
  */
 async function main(): Promise<void> {
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../../workflows'),
-    preloadModules: [...workflowBundlerOptions.preloadModules],
-  });
+  const { code } = await bundleWorkflows();
   const target = join(projectRoot, 'dist', 'workflow-bundle.js');
   await writeFile(target, code);
   process.stderr.write(`workflow bundle written to ${target}\n`);

@@ -2,13 +2,9 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import {
-  DefaultLogger,
-  Runtime,
-  bundleWorkflowCode,
-  makeTelemetryFilterString,
-} from '@temporalio/worker';
+import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { replayDecisions, type ReplayInput } from '../../src/audit/replay-audit';
+import { bundleWorkflows } from '../../src/workflow-bundling';
 import { workflowBundle } from '../support/services';
 import type { FixtureEntry } from './record-fixtures';
 
@@ -20,16 +16,6 @@ import type { FixtureEntry } from './record-fixtures';
  */
 const FIXTURES = resolve(__dirname, '..', 'fixtures', 'histories');
 const ROOT = resolve(__dirname, '..', '..');
-
-const quiet = (): void => undefined;
-const bundlerLogger = {
-  trace: quiet,
-  debug: quiet,
-  info: quiet,
-  warn: quiet,
-  error: console.error,
-  log: quiet,
-};
 
 let manifest: FixtureEntry[] = [];
 const editedDirs: string[] = [];
@@ -78,7 +64,7 @@ async function bundleEdited(edit: (source: string) => string): Promise<{ code: s
   const edited = edit(source);
   assert.notEqual(edited, source, 'the edit must change the workflow code');
   await writeFile(path, edited);
-  return bundleWorkflowCode({ workflowsPath: join(dir, 'index.ts'), logger: bundlerLogger });
+  return bundleWorkflows({ workflowsPath: join(dir, 'index.ts') });
 }
 
 /** Replaces one anchor that must occur exactly once, so a drifted anchor fails loudly. */

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { MongoClient, type Db } from 'mongodb';
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { freePort } from '../../src/dev/processes';
 import { startMongo, startTemporalDevServer, type RunningService } from '../../src/dev/services';
 import { ensureTestServer } from '../../src/dev/tools';
-import { workflowBundlerOptions } from '../../src/workflow-bundling';
+import { bundleWorkflows } from '../../src/workflow-bundling';
 
 /**
  * Real services for tests. `npm test` (test/run.ts) starts one Temporal dev server and one
@@ -113,18 +113,6 @@ let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
 /** Webpack-bundling the workflows takes seconds: do it once per test process. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({
-    workflowsPath: require.resolve('../../workflows'),
-    // As production bundles them, so the tests run the shared (preloaded) modules too.
-    preloadModules: [...workflowBundlerOptions.preloadModules],
-    logger: {
-      trace: quiet,
-      debug: quiet,
-      info: quiet,
-      warn: quiet,
-      error: console.error,
-      log: quiet,
-    },
-  });
+  bundle ??= bundleWorkflows();
   return bundle;
 }

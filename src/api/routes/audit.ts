@@ -1,5 +1,4 @@
 import type { Client } from '@temporalio/client';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import type { Db } from 'mongodb';
 import { z } from 'zod';
 import { runAudit, type AuditReport, type ReplayWorkflowSource } from '../../audit/replay-audit';
@@ -10,6 +9,7 @@ import { schoolAdminGuard } from '../auth';
 import type { RouteContext, ZodApp } from '../context';
 import { ApiError, errorReplies } from '../errors';
 import { schoolParams } from '../schemas';
+import { bundleWorkflows } from '../../workflow-bundling';
 
 /** What the audit route needs: the replay audit over one school's archive (and server). */
 export interface AuditPort {
@@ -33,7 +33,7 @@ export function createAuditPort(deps: { db: Db; client?: Client }): AuditPort {
       if ('workflowBundle' in configured && configured.workflowBundle) return configured;
       const path = 'workflowsPath' in configured ? configured.workflowsPath : undefined;
       if (!path) throw new Error('no workflow code to replay');
-      return { workflowBundle: await bundleWorkflowCode({ workflowsPath: path }) };
+      return { workflowBundle: await bundleWorkflows({ workflowsPath: path }) };
     })();
     return workflows;
   };
