@@ -14,6 +14,8 @@ import { withBoundary } from './boundary';
 import { createCallActivities } from './calls';
 import { createDiaryActivities, createDiaryRecorder } from './diary';
 import { createHelloActivities } from './hello';
+import { createPlatformEventActivities } from './platform-events';
+import { interpretPlatformEvent, type InterpretOptions } from '../src/messenger/platform-events';
 import { createSyncActivities } from './sync';
 
 export interface ActivityDeps {
@@ -23,8 +25,14 @@ export interface ActivityDeps {
   readonly messengers: MessengerProvider;
   readonly gateway: Pick<
     WorkflowGateway,
-    'ensureJournalCalls' | 'lessonsChanged' | 'diaryEventsAdded'
+    | 'ensureJournalCalls'
+    | 'lessonsChanged'
+    | 'diaryEventsAdded'
+    | 'callEndedOnPlatform'
+    | 'rosterChanged'
   >;
+  /** Which UNCONFIRMED platform signal says a call ended (src/messenger/platform-events.ts). */
+  readonly platformEvents?: InterpretOptions;
   /** Lets a sync run's summary name what held it up (src/audit/run-incidents.ts). */
   readonly runIncidents?: RunIncidentReader;
 }
@@ -67,6 +75,16 @@ export function createActivities(deps: ActivityDeps) {
     ...callActivities,
     ...diaryActivities,
     ...createArchiveActivities({ db: deps.db }),
+    ...createPlatformEventActivities({
+      logger: deps.logger,
+      eventsMode: async (schoolId) =>
+        (await deps.settings.getPublic(schoolId)) ? deps.settings.events.mode(schoolId) : null,
+      longPollFor: (schoolId) => deps.messengers.longPollFor(schoolId),
+      interpret: (event) => interpretPlatformEvent(event, deps.platformEvents ?? {}),
+      calls,
+      sync,
+      gateway: deps.gateway,
+    }),
   });
 }
 

@@ -1,34 +1,22 @@
 import { Context, activityInfo } from '@temporalio/activity';
 import type { PlatformFact } from '../src/contracts/platform-events';
+import { toListenerFact } from '../src/contracts/platform-listener';
 import type {
   ApplyResult,
-  EventsMode,
   ListenerFact,
+  EventsMode,
   PlatformEventActivities,
   PollResult,
 } from '../src/contracts/platform-listener';
 import { chatKeys } from '../src/domain/chat-plan';
 import type { Logger } from '../src/logger';
+import type { LongPollClient } from '../src/messenger/long-poll';
 import type { CallDoc, CallStore } from '../src/store/call-store';
 import type { SyncStore } from '../src/store/sync-store';
 import type { WorkflowGateway } from '../src/workflow-gateway';
 
 /** The Bots Long Poll client of src/messenger/long-poll.ts, over the school's proxy (S2). */
-export interface LongPollPort {
-  getServer(args: { groupId: number }): Promise<{ server: string; key: string; ts: string }>;
-  check(args: {
-    server: string;
-    key: string;
-    ts: string;
-    wait: number;
-    signal?: AbortSignal;
-  }): Promise<
-    | { kind: 'updates'; ts: string; events: unknown[] }
-    | { kind: 'historyLost'; ts: string }
-    | { kind: 'keyExpired' }
-    | { kind: 'infoLost' }
-  >;
-}
+export type LongPollPort = Pick<LongPollClient, 'getServer' | 'check'>;
 
 export interface PlatformEventDeps {
   readonly logger: Logger;
@@ -49,17 +37,6 @@ export interface PlatformEventDeps {
 /** Chat peer IDs are 2e9 + the chat's ID (reference/vk-api.md). */
 const PEER_OFFSET = 2_000_000_000;
 const HEARTBEAT_MS = 2_000;
-
-/** The listener's view of a fact: IDs only (a member's VK ID stays out of the workflow). */
-export function toListenerFact(fact: PlatformFact): ListenerFact {
-  const base = { kind: fact.kind, peerId: fact.peerId, eventId: fact.eventId };
-  if (fact.kind !== 'callEnded') return base;
-  return {
-    ...base,
-    ...(fact.callId === undefined ? {} : { callId: fact.callId }),
-    ...(fact.joinLink === undefined ? {} : { joinLink: fact.joinLink }),
-  };
-}
 
 export function createPlatformEventActivities(deps: PlatformEventDeps): PlatformEventActivities {
   const wait = deps.waitSeconds ?? 25;

@@ -152,6 +152,23 @@ export function handOverLegacyJournals(app: App): void {
   );
 }
 
+/**
+ * Brings up the platform events listener of every configured school (V5, C3); a school saved
+ * later gets its listener with its settings. Called once a worker runs, like the hand-over.
+ */
+export function startPlatformListeners(app: App): void {
+  void (async () => {
+    for (const schoolId of await app.settings.listSchoolIds()) {
+      await app.gateway.ensurePlatformEvents({ schoolId });
+    }
+  })().catch((error: unknown) => {
+    app.logger.warn(
+      { err: error },
+      'platform listeners not started; the next worker start tries again',
+    );
+  });
+}
+
 export async function startApi(app: App) {
   const api = await buildApi({
     db: app.db,

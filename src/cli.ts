@@ -5,6 +5,7 @@ import { loadConfig } from './config';
 import { createLogger } from './logger';
 import {
   handOverLegacyJournals,
+  startPlatformListeners,
   installRuntime,
   openApp,
   startApi,
@@ -69,6 +70,7 @@ program
     const worker = await startWorker(app);
     const running = worker.run();
     handOverLegacyJournals(app);
+    startPlatformListeners(app);
     await running;
     await app.close();
   });

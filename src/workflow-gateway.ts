@@ -176,6 +176,13 @@ export function createWorkflowGateway(
     });
   }
 
+  async function startPlatformEvents(schoolId: string): Promise<void> {
+    await wf.start(PLATFORM_EVENTS_WORKFLOW, {
+      ...platformEventsStartOptions(schoolId, taskQueue),
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+  }
+
   async function queryOrNull<T>(run: () => Promise<T>): Promise<T | null> {
     try {
       return await run();
@@ -191,9 +198,11 @@ export function createWorkflowGateway(
     },
     rosterChanged: ({ schoolId, changeId }) =>
       signalSchool(schoolId, rosterChangedSignal, { changeId }),
-    settingsChanged: ({ schoolId, period }) => {
+    async settingsChanged({ schoolId, period }) {
       const arg: SettingsChangedArgs = { reason: 'settings saved', ...(period ? { period } : {}) };
-      return signalSchool(schoolId, settingsChangedSignal, arg);
+      await signalSchool(schoolId, settingsChangedSignal, arg);
+      // A school with settings has a community whose events the listener follows (V5, C3).
+      await startPlatformEvents(schoolId);
     },
 
     syncNow: ({ schoolId, requestedBy }) =>
@@ -275,12 +284,7 @@ export function createWorkflowGateway(
       return queryOrNull(() => wf.getHandle(id).query(diaryStatusQuery));
     },
 
-    async ensurePlatformEvents({ schoolId }) {
-      await wf.start(PLATFORM_EVENTS_WORKFLOW, {
-        ...platformEventsStartOptions(schoolId, taskQueue),
-        workflowIdConflictPolicy: 'USE_EXISTING',
-      });
-    },
+    ensurePlatformEvents: ({ schoolId }) => startPlatformEvents(schoolId),
 
     async eventsSettingsChanged({ schoolId }) {
       await wf.signalWithStart(PLATFORM_EVENTS_WORKFLOW, {

@@ -24,6 +24,7 @@ import { registerPageRoutes } from './pages/routes';
 import type { PlanPort, RosterPort } from './ports';
 import { createAuditPort, registerAuditRoutes, type AuditPort } from './routes/audit';
 import { registerDiaryRoutes } from './routes/diary';
+import { registerPlatformEventRoutes } from './routes/platform-events';
 import { registerHealthRoutes } from './routes/health';
 import { registerJournalRoutes } from './routes/journals';
 import { registerSchoolRoutes } from './routes/schools';
@@ -182,6 +183,7 @@ export async function buildApi(deps: ApiDeps): Promise<ZodApp> {
   registerJournalRoutes(app, ctx);
   registerSchoolRoutes(app, ctx);
   registerDiaryRoutes(app, ctx);
+  registerPlatformEventRoutes(app, ctx);
   registerAuditRoutes(app, ctx, deps.audit ?? createAuditPort({ db: deps.db }));
   registerPageRoutes(app);
   return app;

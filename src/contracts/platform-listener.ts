@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { z } from 'zod';
+import type { PlatformFact } from './platform-events';
 
 /**
  * Messages of the platform events listener (one per school, ID `platform-events-<schoolId>`,
@@ -18,6 +19,17 @@ export const listenerFactSchema = z.object({
   joinLink: z.string().min(1).max(2048).optional(),
 });
 export type ListenerFact = z.infer<typeof listenerFactSchema>;
+
+/** The listener's view of a fact: IDs only (a member's VK ID stays out of the workflow). */
+export function toListenerFact(fact: PlatformFact): ListenerFact {
+  const base = { kind: fact.kind, peerId: fact.peerId, eventId: fact.eventId };
+  if (fact.kind !== 'callEnded') return base;
+  return {
+    ...base,
+    ...(fact.callId === undefined ? {} : { callId: fact.callId }),
+    ...(fact.joinLink === undefined ? {} : { joinLink: fact.joinLink }),
+  };
+}
 
 export type EventsMode = 'longPoll' | 'callback';
 

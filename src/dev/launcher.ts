@@ -6,6 +6,7 @@ import { createEmulator } from '../emulator/server';
 import { createLogger } from '../logger';
 import {
   handOverLegacyJournals,
+  startPlatformListeners,
   installRuntime,
   openApp,
   startApi,
@@ -92,6 +93,7 @@ export async function startEverything(): Promise<void> {
     worker = await startWorker(app, { identity: 'sferum-dev-worker' });
     workerRun = worker.run();
     handOverLegacyJournals(app);
+    startPlatformListeners(app);
     const api = await startApi(app);
     started.push({ name: 'api', stop: () => api.close() });
 

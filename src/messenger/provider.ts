@@ -2,6 +2,7 @@ import { ErrorType, TypedError } from '../contracts/errors';
 import type { SettingsStore } from '../store/settings-store';
 import type { Messenger } from './port';
 import { createVkMessenger } from './vk-client';
+import { createLongPollClient, type LongPollClient } from './long-poll';
 
 export interface SchoolMessenger {
   readonly messenger: Messenger;
@@ -12,6 +13,8 @@ export interface SchoolMessenger {
 /** One messenger (and so one undici dispatcher) per school configuration, rebuilt when it changes. */
 export interface MessengerProvider {
   forSchool(schoolId: string): Promise<SchoolMessenger>;
+  /** The school's Bots Long Poll client (V5, C3), over the same settings and proxy. */
+  longPollFor(schoolId: string): Promise<{ communityId: number; longPoll: LongPollClient }>;
   close(): Promise<void>;
 }
 
@@ -24,7 +27,35 @@ export function createMessengerProvider(args: {
   // The entry holds the promise, so activities asking at once after a settings change share one
   // new messenger instead of each building (and leaking) its own.
   const cache = new Map<string, { version: string; school: Promise<SchoolMessenger> }>();
+  const polls = new Map<
+    string,
+    { version: string; client: Promise<{ communityId: number; longPoll: LongPollClient }> }
+  >();
   return {
+    async longPollFor(schoolId) {
+      const pub = await args.settings.getPublic(schoolId);
+      if (!pub) throw new TypedError(ErrorType.NotConfigured, `school ${schoolId} has no settings`);
+      const cached = polls.get(schoolId);
+      if (cached?.version === pub.updatedAt) return cached.client;
+      const client = (async () => {
+        const settings = await args.settings.messengerSettings({
+          schoolId,
+          baseUrl: args.baseUrl,
+          apiVersion: args.apiVersion,
+          rateLimitPerSecond: args.rateLimitPerSecond,
+        });
+        if (!settings) {
+          throw new TypedError(ErrorType.NotConfigured, `school ${schoolId} has no settings`);
+        }
+        return { communityId: settings.communityId, longPoll: createLongPollClient(settings) };
+      })();
+      polls.set(schoolId, { version: pub.updatedAt, client });
+      client.catch(() => {
+        if (polls.get(schoolId)?.client === client) polls.delete(schoolId);
+      });
+      if (cached) await cached.client.then((old) => old.longPoll.close()).catch(() => undefined);
+      return client;
+    },
     async forSchool(schoolId) {
       const pub = await args.settings.getPublic(schoolId);
       if (!pub) throw new TypedError(ErrorType.NotConfigured, `school ${schoolId} has no settings`);
@@ -57,6 +88,11 @@ export function createMessengerProvider(args: {
     async close() {
       const entries = [...cache.values()];
       cache.clear();
+      const pollers = [...polls.values()];
+      polls.clear();
+      for (const { client } of pollers) {
+        await client.then((c) => c.longPoll.close()).catch(() => undefined);
+      }
       for (const { school } of entries) {
         await school.then((s) => s.messenger.close()).catch(() => undefined);
       }

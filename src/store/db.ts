@@ -4,6 +4,7 @@ import { ensureRosterChangeIndexes } from './roster-changes';
 import { ensureRosterIndexes } from './roster-store';
 import { ensureStudyProfileIndexes } from './study-profiles';
 import { createSyncStore } from './sync-store';
+import { createCallbackEventLog } from './callback-events';
 import { createCallStore } from './call-store';
 import { createDiaryOutbox } from './diary-outbox';
 import { createHistoryArchive } from '../audit/archive';
@@ -30,4 +31,5 @@ export async function ensureIndexes(db: Db): Promise<void> {
   await createCallStore(db).ensureIndexes();
   await createDiaryOutbox(db).ensureIndexes();
   await createHistoryArchive(db).ensureIndexes();
+  await createCallbackEventLog(db).ensureIndexes();
 }

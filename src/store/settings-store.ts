@@ -9,6 +9,7 @@ import {
 } from '../contracts/settings';
 import type { MessengerSettings, SchoolProxy } from '../messenger/port';
 import { createDiarySettingsStore, type DiarySettingsStore } from './diary-settings';
+import { createEventsSettingsStore, type EventsSettingsStore } from './events-settings';
 import { encryptedSecretSchema, type SecretBox } from './secrets';
 
 const COLLECTION = 'school_settings';
@@ -79,6 +80,8 @@ export interface SettingsStore {
   }): Promise<MessengerSettings | null>;
   /** Where the school's e-diary events are pushed, its secret encrypted with the same key. */
   readonly diary: DiarySettingsStore;
+  /** How the school receives the platform's events; the callback secrets encrypted alike. */
+  readonly events: EventsSettingsStore;
   /** The school's HTTP proxy (S2), decrypted: call only inside activities. */
   proxy(schoolId: string): Promise<SchoolProxy | null>;
   listSchoolIds(): Promise<string[]>;
@@ -159,6 +162,7 @@ export function createSettingsStore({ db, box }: { db: Db; box: SecretBox }): Se
     },
 
     diary: createDiarySettingsStore({ db, box }),
+    events: createEventsSettingsStore({ db, box }),
 
     async proxy(schoolId) {
       const doc = await load(schoolId);
