@@ -1,6 +1,7 @@
 import { Context, log } from '@temporalio/activity';
 import type { Db } from 'mongodb';
-import { archiveFromVisibility, createHistoryArchive } from '../src/audit/archive';
+import { archiveFromVisibility } from '../src/audit/archive';
+import { createHistoryArchive } from '../src/store/history-archive';
 
 /** Counts only: the result lands in the archiver's history, which needs no more. */
 export interface ArchiveSummary {

@@ -1,42 +1,16 @@
-import { gunzipSync, gzipSync } from 'node:zlib';
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { Binary, type Db } from 'mongodb';
-import { z } from 'zod';
 import { JournalIdKey, SchoolIdKey } from '../contracts/search-attributes';
+import type { Db } from 'mongodb';
+import { summarizeHistory } from '../contracts/history';
+import {
+  createHistoryArchive,
+  type ArchivedRunMeta,
+  type HistoryArchive,
+} from '../store/history-archive';
 import { JOURNAL_CALLS_WORKFLOW } from '../workflow-gateway';
 
-/**
- * The history archive. The server drops closed runs after its retention (24 h on the dev server),
- * and a journal workflow that continued-as-new leaves its earlier runs closed, so every run's
- * history is copied into MongoDB, gzip-compressed JSON (the format `temporal workflow show
- * --output json` writes and replay reads). One document per run, keyed `workflowId/runId`:
- * archiving is an idempotent upsert, and a closed run, whose history can no longer change, is
- * never fetched twice.
- */
-export const HISTORY_ARCHIVE = 'history_archive';
-
-const archivedRunSchema = z.object({
-  _id: z.string(),
-  schoolId: z.string(),
-  journalId: z.string(),
-  workflowId: z.string(),
-  runId: z.string(),
-  workflowType: z.string(),
-  closed: z.boolean(),
-  status: z.string(),
-  startTime: z.date(),
-  closeTime: z.date().nullable().default(null),
-  /** The run this one continued from, so a chain can be walked without the server. */
-  continuedFromRunId: z.string().nullable().default(null),
-  eventCount: z.number().int(),
-  /** Bytes of the uncompressed JSON, to watch the archive's growth. */
-  jsonBytes: z.number().int(),
-  history: z.instanceof(Binary),
-  archivedAt: z.date(),
-});
-export type ArchivedRun = z.infer<typeof archivedRunSchema>;
-export type ArchivedRunMeta = Omit<ArchivedRun, 'history'>;
+/** Copies journal workflow histories from the Temporal server into the archive (src/store/history-archive.ts). */
 
 export interface ArchiveOutcome {
   /** Runs fetched and written (new, or open runs refreshed). */
@@ -45,179 +19,6 @@ export interface ArchiveOutcome {
   unchanged: number;
   /** Runs whose history could not be fetched (e.g. dropped by retention before we got to them). */
   failed: { workflowId: string; runId: string; error: string }[];
-}
-
-/** The events that end a run; any other last event means the run is still open. */
-const CLOSING_EVENTS = new Set([
-  'EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED',
-  'EVENT_TYPE_WORKFLOW_EXECUTION_FAILED',
-  'EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT',
-  'EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED',
-  'EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED',
-  'EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW',
-]);
-
-/** The few fields of a JSON history (protojson form) the archive reads. */
-const historyJsonSchema = z.object({
-  events: z
-    .array(
-      z.looseObject({
-        eventType: z.string(),
-        eventTime: z.string().optional(),
-        workflowExecutionStartedEventAttributes: z
-          .looseObject({
-            workflowType: z.looseObject({ name: z.string() }).optional(),
-            continuedExecutionRunId: z.string().optional(),
-            input: z
-              .looseObject({ payloads: z.array(z.looseObject({ data: z.string().optional() })) })
-              .optional(),
-          })
-          .optional(),
-      }),
-    )
-    .min(1),
-});
-
-export interface HistorySummary {
-  workflowType: string;
-  closed: boolean;
-  status: string;
-  startTime: Date;
-  closeTime: Date | null;
-  continuedFromRunId: string | null;
-  eventCount: number;
-  /** The journal workflow's input names its school and journal (opaque IDs). */
-  input: { schoolId?: string; journalId?: string };
-}
-
-/** Reads what the archive indexes from a JSON history, without replaying it. */
-export function summarizeHistory(json: string): HistorySummary {
-  const parsed = historyJsonSchema.parse(JSON.parse(json));
-  const first = parsed.events[0];
-  const last = parsed.events[parsed.events.length - 1];
-  if (!first || !last) throw new Error('empty history');
-  const started = first.workflowExecutionStartedEventAttributes;
-  const closed = CLOSING_EVENTS.has(last.eventType);
-  let input: HistorySummary['input'] = {};
-  const data = started?.input?.payloads[0]?.data;
-  if (data) {
-    const decoded: unknown = JSON.parse(Buffer.from(data, 'base64').toString('utf8'));
-    const shape = z.looseObject({ schoolId: z.string(), journalId: z.string() }).partial();
-    const result = shape.safeParse(decoded);
-    if (result.success) {
-      input = {
-        ...(result.data.schoolId === undefined ? {} : { schoolId: result.data.schoolId }),
-        ...(result.data.journalId === undefined ? {} : { journalId: result.data.journalId }),
-      };
-    }
-  }
-  return {
-    workflowType: started?.workflowType?.name ?? '',
-    closed,
-    status: closed ? last.eventType.replace('EVENT_TYPE_WORKFLOW_EXECUTION_', '') : 'RUNNING',
-    startTime: new Date(first.eventTime ?? 0),
-    closeTime: closed && last.eventTime ? new Date(last.eventTime) : null,
-    continuedFromRunId: started?.continuedExecutionRunId || null,
-    eventCount: parsed.events.length,
-    input,
-  };
-}
-
-export interface HistoryArchive {
-  ensureIndexes(): Promise<void>;
-  getMeta(workflowId: string, runId: string): Promise<ArchivedRunMeta | null>;
-  /** Stores one run's JSON history; the caller says which school and journal it belongs to. */
-  put(args: {
-    workflowId: string;
-    runId: string;
-    schoolId: string;
-    journalId: string;
-    json: string;
-  }): Promise<ArchivedRunMeta>;
-  /** Runs of a school (optionally one journal) that were alive at some point of [from, to). */
-  list(args: {
-    schoolId: string;
-    journalId?: string;
-    from?: Date;
-    to?: Date;
-  }): Promise<ArchivedRunMeta[]>;
-  /** The run's history as the JSON text it was archived from. */
-  readJson(workflowId: string, runId: string): Promise<string | null>;
-}
-
-const META_PROJECTION = { history: 0 } as const;
-
-export function createHistoryArchive(db: Db): HistoryArchive {
-  const runs = db.collection<ArchivedRun>(HISTORY_ARCHIVE);
-  const parseMeta = (doc: unknown): ArchivedRunMeta =>
-    archivedRunSchema.omit({ history: true }).parse(doc);
-  return {
-    async ensureIndexes() {
-      await runs.createIndex({ schoolId: 1, journalId: 1, startTime: 1 });
-      await runs.createIndex({ closed: 1 });
-    },
-    async getMeta(workflowId, runId) {
-      const doc = await runs.findOne(
-        { _id: `${workflowId}/${runId}` },
-        { projection: META_PROJECTION },
-      );
-      return doc ? parseMeta(doc) : null;
-    },
-    async put({ workflowId, runId, schoolId, journalId, json }) {
-      const summary = summarizeHistory(json);
-      const doc: ArchivedRun = {
-        _id: `${workflowId}/${runId}`,
-        schoolId,
-        journalId,
-        workflowId,
-        runId,
-        workflowType: summary.workflowType,
-        closed: summary.closed,
-        status: summary.status,
-        startTime: summary.startTime,
-        closeTime: summary.closeTime,
-        continuedFromRunId: summary.continuedFromRunId,
-        eventCount: summary.eventCount,
-        jsonBytes: Buffer.byteLength(json),
-        history: new Binary(gzipSync(json)),
-        archivedAt: new Date(),
-      };
-      // A closed run is written once; re-archiving it must not rewrite (or shrink) what is there.
-      await runs
-        .replaceOne({ _id: doc._id, closed: { $ne: true } }, doc, { upsert: true })
-        .catch((error: unknown) => {
-          if (isDuplicateKey(error)) return;
-          throw error;
-        });
-      return parseMeta(doc);
-    },
-    async list({ schoolId, journalId, from, to }) {
-      const filter: Record<string, unknown> = { schoolId, ...(journalId ? { journalId } : {}) };
-      if (to) filter.startTime = { $lt: to };
-      // An open run (no close time) may still be alive in the range.
-      if (from) filter.$or = [{ closeTime: null }, { closeTime: { $gte: from } }];
-      const docs = await runs
-        .find(filter, { projection: META_PROJECTION })
-        .sort({ startTime: 1 })
-        .toArray();
-      return docs.map(parseMeta);
-    },
-    async readJson(workflowId, runId) {
-      const doc = await runs.findOne(
-        { _id: `${workflowId}/${runId}` },
-        { projection: { history: 1 } },
-      );
-      if (!doc) return null;
-      return gunzipSync(doc.history.buffer).toString('utf8');
-    },
-  };
-}
-
-/** The upsert filter skips closed runs, so re-archiving one collides on `_id`: that is the no-op. */
-function isDuplicateKey(error: unknown): boolean {
-  return (
-    typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 11000
-  );
 }
 
 /**
@@ -337,3 +138,6 @@ function idsOf(info: WorkflowExecutionInfo): { schoolId?: string; journalId?: st
 function errorText(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
+
+/** Kept until every importer reads the store from src/store/history-archive.ts. */
+export { createHistoryArchive } from '../store/history-archive';

@@ -1,7 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { App } from '../app';
 import { workflowSourceFromEnv } from '../worker';
-import { archiveFromVisibility, createHistoryArchive } from './archive';
+import { createHistoryArchive } from '../store/history-archive';
+import { archiveFromVisibility } from './archive';
 import { runAudit } from './replay-audit';
 import { formatReport, progressReporter, type ReportFormat } from './report';
 import { DEFAULT_ARCHIVE_EVERY, ensureArchiveSchedule } from './schedule';

@@ -8,7 +8,8 @@ import type { InjectedSinks } from '@temporalio/worker';
 import { addDays, zonedDateTimeToEpoch } from '../domain/time';
 import { createRosterStore } from '../store/roster-store';
 import { createDiaryOutbox } from '../store/diary-outbox';
-import { createHistoryArchive, journalRunsQuery } from './archive';
+import { createHistoryArchive } from '../store/history-archive';
+import { journalRunsQuery } from './archive';
 import { explainLessons, type AuditRow } from './explain';
 import { historyIncidents, type Incident } from './incidents';
 

@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createArchiveActivities } from '../../activities/archive';
-import { createHistoryArchive } from '../../src/audit/archive';
+import { createHistoryArchive } from '../../src/store/history-archive';
 import { runAudit } from '../../src/audit/replay-audit';
 import { ARCHIVER_SCHEDULE_ID, ensureArchiveSchedule } from '../../src/audit/schedule';
 import { addDays, epochToZonedDate } from '../../src/domain/time';

@@ -6,7 +6,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { MongoClient } from 'mongodb';
-import { summarizeHistory } from '../../src/audit/archive';
+import { summarizeHistory } from '../../src/contracts/history';
 import { freePort } from '../../src/dev/processes';
 import { startMongo } from '../../src/dev/services';
 import { testServerPath } from '../support/services';
