@@ -100,6 +100,18 @@ export const journalCallStateSchema = z
         description:
           'V5: the automatic end failed: retried at `retryAt` (growing pauses up to 15 min); `gaveUp` once the journal took the call as over (its day ended, or the next lesson was due).',
       }),
+    lastEnded: z
+      .object({
+        lessonId: z.string(),
+        lessonIds: z.array(z.string()),
+        endedBy: z.enum(['auto', 'teacher', 'platform']),
+        at: z.number(),
+      })
+      .nullable()
+      .meta({
+        description:
+          'V5: how the last call ended: `platform` when it was ended in Sferum (the platform told us), `teacher` by the button, `auto` at its automatic end.',
+      }),
     lastError: z.string().nullable(),
   })
   .meta({ id: 'JournalCallState' });

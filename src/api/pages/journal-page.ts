@@ -134,6 +134,12 @@ function renderCall() {
     link.textContent = running.joinLink;
     link.href = running.joinLink;
     joinButton.href = running.joinLink;
+  } else if (state && state.lastEnded && state.lastEnded.endedBy === 'platform') {
+    // V5: the call was ended in Sferum; the teacher may start again at once.
+    status.textContent = 'Видеоурок завершён в Сферуме в ' + timeIn(state.lastEnded.at) + ' (' +
+      lessonLabel(state.lastEnded.lessonId) + '). Можно начать снова.';
+    link.textContent = '';
+    link.removeAttribute('href');
   } else {
     status.textContent = 'Видеоурок не идёт.';
     link.textContent = '';
@@ -240,7 +246,7 @@ document.getElementById('end').addEventListener('click', async () => {
   show('Завершаем видеоурок…');
   const result = await api('POST', base + '/call/end');
   if (result.status === 200) {
-    state = Object.assign({}, state, { running: null });
+    state = Object.assign({}, state, { running: null, lastEnded: null });
     renderCall();
     show('Видеоурок завершён.');
   } else if (result.status === 409) {

@@ -131,6 +131,7 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
           diary: [],
           tooLateForAutoStart: [],
           endFailure: null,
+          lastEnded: null,
           lastError: null,
         };
       }
@@ -150,7 +151,11 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
         // The roster is the truth for the switch: the workflow learns of a change on its next load.
         callsUnavailable: callsUnavailableReason(journal),
         warnings: [...state.warnings],
-        diary: await diaryView(principal.schoolId, state.running?.lessonIds ?? []),
+        // After an end, the ended call's lessons: the page shows their links withdrawn.
+        diary: await diaryView(
+          principal.schoolId,
+          state.running?.lessonIds ?? state.lastEnded?.lessonIds ?? [],
+        ),
         tooLateForAutoStart: [...state.tooLateForAutoStart],
         endFailure: state.endFailure && {
           lessonId: state.endFailure.lessonId,
@@ -160,6 +165,9 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
           retryAt: state.endFailure.retryAt,
           gaveUp: state.endFailure.gaveUp,
         },
+        lastEnded: state.lastEnded
+          ? { ...state.lastEnded, lessonIds: [...state.lastEnded.lessonIds] }
+          : null,
         lastError: state.lastError,
       };
     },
