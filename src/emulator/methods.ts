@@ -1,4 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { CallEndSignalMode, EventHub } from './events';
+import type { GroupServices } from './groups';
 import type { EmuCall, EmuChat, EmuCommunity, EmuMember, EmuState } from './state';
 import type { VkValue } from './vkscript';
 
@@ -31,6 +33,20 @@ export interface EmulatorOptions {
   readonly communityChatMessageIdZero: boolean;
   /** Only users registered through `/__emulator/users` exist; others get 936. */
   readonly strictUsers: boolean;
+  /**
+   * What a chat gets when a call ends (both UNCONFIRMED): a message with a `call` attachment, an
+   * edit of the call's message without `group_call_in_progress`, or both. Env
+   * `VK_EMULATOR_CALL_END_SIGNAL` sets the default.
+   */
+  readonly callEndSignal: CallEndSignalMode;
+  /** Events per community long poll can still hand out; older ts get `failed: 1`. */
+  readonly longPollHistory: number;
+  /** How long a long-poll key works; then `failed: 2` (VK does not publish its lifetime). */
+  readonly longPollKeyTtlMs: number;
+  /** Requests per event to a callback server that does not answer "ok" (UNCONFIRMED: VK says "a few"). */
+  readonly callbackAttempts: number;
+  /** Pause before the n-th retry: n times this. */
+  readonly callbackRetryDelayMs: number;
 }
 
 export const defaultEmulatorOptions: EmulatorOptions = {
@@ -44,6 +60,11 @@ export const defaultEmulatorOptions: EmulatorOptions = {
   joinLinkShape: 'url',
   communityChatMessageIdZero: false,
   strictUsers: false,
+  callEndSignal: 'both',
+  longPollHistory: 1000,
+  longPollKeyTtlMs: 3_600_000,
+  callbackAttempts: 5,
+  callbackRetryDelayMs: 1000,
 };
 
 const baseMessages: Readonly<Record<number, string>> = {
@@ -91,6 +112,9 @@ export interface CallContext {
   readonly now: number;
   /** Records a write action for flood control (throws 9) and schedules persistence. */
   readonly action: () => void;
+  /** The platform's events: what a change sends over long poll and to callback servers. */
+  readonly events: EventHub;
+  readonly groups: GroupServices;
 }
 
 export type Params = Readonly<Record<string, string>>;
@@ -98,7 +122,7 @@ export type Handler = (ctx: CallContext, params: Params) => VkValue;
 
 // ---- parameter readers: VK answers 100 with the parameter's name ---------------------------------
 
-function intParam(
+export function intParam(
   params: Params,
   name: string,
   opts: { min?: number; max?: number } = {},
@@ -115,7 +139,7 @@ function intParam(
   return value;
 }
 
-function requiredInt(
+export function requiredInt(
   params: Params,
   name: string,
   opts: { min?: number; max?: number } = {},
@@ -135,7 +159,7 @@ function intList(params: Params, name: string): number[] | undefined {
   });
 }
 
-function boolParam(params: Params, name: string): boolean {
+export function boolParam(params: Params, name: string): boolean {
   const raw = params[name];
   return raw === '1' || raw === 'true';
 }
@@ -306,6 +330,7 @@ const addChatUser: Handler = (ctx, params) => {
     isAdmin: false,
     isOwner: false,
   });
+  ctx.events.chatAction(chat, selfId(ctx), { type: 'chat_invite_user', member_id: userId });
   return 1;
 };
 
@@ -321,6 +346,7 @@ const removeChatUser: Handler = (ctx, params) => {
     throw new ApiError(925, 'the owner cannot be removed');
   ctx.action();
   chat.members.splice(index, 1);
+  ctx.events.chatAction(chat, selfId(ctx), { type: 'chat_kick_user', member_id: memberId });
   return 1;
 };
 
@@ -475,8 +501,10 @@ const send: Handler = (ctx, params) => {
       randomId,
       text,
       date: ctx.now,
+      ...callOf(ctx, text),
     };
     ctx.state.messages.push(message);
+    ctx.events.posted(chat, message);
     return { messageId: message.id, cmid: message.conversationMessageId };
   };
 
@@ -494,6 +522,17 @@ const send: Handler = (ctx, params) => {
     }
   });
 };
+
+/** The running call whose join link (or bare token) a message carries: that message is the call's. */
+function callOf(ctx: CallContext, text: string): { callId?: string } {
+  const call = ctx.state.calls.find(
+    (c) =>
+      c.communityId === ctx.community.communityId &&
+      c.status === 'active' &&
+      (text.includes(c.joinLink) || text.includes(c.joinToken)),
+  );
+  return call === undefined ? {} : { callId: call.callId };
+}
 
 const CALL_ID_LENGTH = 36;
 
@@ -537,6 +576,7 @@ const callsForceFinish: Handler = (ctx, params) => {
   call.status = 'finished';
   call.finishedAt = ctx.now;
   call.finishedBy = 'api';
+  ctx.events.callEnded(call);
   return 1;
 };
 

@@ -10,6 +10,12 @@ import {
   type CallContext,
   type EmulatorOptions,
 } from './methods';
+import { createCallbackSide } from './callback';
+import { ControlError } from './control-error';
+import { createEventHub, type CallEndSignalMode } from './events';
+import { groupMethods } from './groups';
+import { createLongPollSide, type LongPollDown, type LongPollFault } from './long-poll';
+import { createPersonControls } from './person';
 import {
   StatePersister,
   emptyState,
@@ -41,6 +47,8 @@ export interface EmulatorFaults {
   readonly latencyMs: number;
   /** Overrides the per-token rate limit while set (a lower limit for tests); null restores the option. */
   readonly rateLimitPerSecond: number | null;
+  /** The long-poll server down until cleared: every a_check gets HTTP 502 or a dropped connection. */
+  readonly longPollDown: LongPollDown;
 }
 
 /** A fault `strikeNext` makes happen exactly once, on a chosen request. */
@@ -59,6 +67,7 @@ export const noFaults: EmulatorFaults = {
   dropAfterRate: 0,
   latencyMs: 0,
   rateLimitPerSecond: null,
+  longPollDown: null,
 };
 
 export interface EmulatorStats {
@@ -101,6 +110,14 @@ export interface Emulator {
    */
   strikeNext(fault: StrikeFault, method?: string): Promise<StruckRequest>;
   setOptions(options: Partial<EmulatorOptions>): void;
+  /** Makes the next long-poll request (any community) fail with `fault`, once, in arming order. */
+  strikeLongPoll(fault: LongPollFault): void;
+  /** Posts the next event to callback servers twice. */
+  strikeCallbackDuplicate(): void;
+  /** Resolves once every callback request queued so far has been answered or given up on. */
+  callbacksIdle(): Promise<void>;
+  /** The events a community's long poll can still hand out, oldest first. */
+  events(communityId: number): readonly { ts: number; event: Record<string, unknown> }[];
   /** What `GET /__emulator/state` returns. */
   snapshot(): StateDump;
   reset(): void;
@@ -131,6 +148,13 @@ export interface StateDump {
     finishedBy?: string;
   }[];
   messages: EmuState['messages'];
+  platformEvents: {
+    logs: { communityId: number; nextTs: number; kept: number }[];
+    /** Callback servers, their secret keys left out. */
+    callbackServers: Omit<EmuState['callbackServers'][number], 'secretKey'>[];
+    callbackDeliveries: EmuState['callbackDeliveries'];
+    longPollStrikes: readonly LongPollFault[];
+  };
   stats: EmulatorStats;
   faults: EmulatorFaults;
   options: EmulatorOptions;
@@ -149,9 +173,19 @@ const faultsSchema = z
     dropAfterRate: rate,
     latencyMs: z.number().int().min(0).max(60_000),
     rateLimitPerSecond: z.number().positive().max(10_000).nullable(),
+    longPollDown: z.enum(['http502', 'drop']).nullable(),
   })
   .partial()
   .strict();
+
+const callEndSignal = z.enum(['callMessage', 'inProgressGone', 'both']);
+const longPollStrikeBody = z
+  .object({
+    fault: z.enum(['failed1', 'failed2', 'failed3', 'malformed', 'http502', 'drop', 'duplicate']),
+    times: z.number().int().min(1).max(100).default(1),
+  })
+  .strict();
+const callbackStrikeBody = z.object({ fault: z.literal('duplicate') }).strict();
 
 const optionsSchema = z
   .object({
@@ -165,9 +199,26 @@ const optionsSchema = z
     joinLinkShape: z.enum(['url', 'token']),
     communityChatMessageIdZero: z.boolean(),
     strictUsers: z.boolean(),
+    callEndSignal,
+    longPollHistory: z.number().int().min(1).max(1_000_000),
+    longPollKeyTtlMs: z.number().int().min(1),
+    callbackAttempts: z.number().int().min(1).max(20),
+    callbackRetryDelayMs: z.number().int().min(0).max(600_000),
   })
   .partial()
   .strict();
+
+/** `VK_EMULATOR_CALL_END_SIGNAL` sets the call-end signal when the caller's options do not. */
+function envCallEndSignal(): { callEndSignal?: CallEndSignalMode } {
+  const raw = process.env.VK_EMULATOR_CALL_END_SIGNAL;
+  if (raw === undefined || raw === '') return {};
+  const parsed = callEndSignal.safeParse(raw);
+  if (!parsed.success)
+    throw new Error(
+      `VK_EMULATOR_CALL_END_SIGNAL must be callMessage, inProgressGone or both, got ${raw}`,
+    );
+  return { callEndSignal: parsed.data };
+}
 
 const communityBody = z
   .object({ communityId: z.number().int().positive(), token: z.string().min(8) })
@@ -194,7 +245,6 @@ const chatUpdateBody = z
     communityRole: role.optional(),
   })
   .strict();
-const finishCallBody = z.object({ callId: z.string() }).strict();
 
 /** zod's `.partial()` types absent keys as `undefined`; drop them so a patch never unsets a field. */
 function definedOnly<T extends object>(patch: { [K in keyof T]?: T[K] | undefined }): Partial<T> {
@@ -333,6 +383,7 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
   const now = args.now ?? Date.now;
   const initialOptions: EmulatorOptions = {
     ...defaultEmulatorOptions,
+    ...envCallEndSignal(),
     ...definedOnly<EmulatorOptions>(optionsSchema.parse(args.options ?? {})),
   };
   let options = initialOptions;
@@ -350,6 +401,22 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
   const persister =
     args.stateFile === undefined ? undefined : new StatePersister(args.stateFile, () => state);
   const changed = (): void => persister?.changed();
+  let baseUrl = '';
+  const hub = createEventHub({ state, options: () => options, now });
+  const longPoll = createLongPollSide({
+    hub,
+    baseUrl: () => baseUrl,
+    keyTtlMs: () => options.longPollKeyTtlMs,
+    down: () => faults.longPollDown,
+    now,
+  });
+  const callbacks = createCallbackSide({ state, hub, options: () => options, now, changed });
+  const person = createPersonControls({ state, hub, now, changed });
+  const groups = {
+    longPollServer: (communityId: number) => longPoll.issue(communityId),
+    confirmCallbackServer: (server: EmuState['callbackServers'][number]) =>
+      callbacks.confirm(server),
+  };
 
   function addCommunity(communityId: number, token: string): void {
     const hash = hashToken(token);
@@ -407,7 +474,7 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
       const invoke = (method: string, inner: Record<string, string>): VkValue => {
         stats.innerCalls++;
         try {
-          const handler = methods[method];
+          const handler = methods[method] ?? groupMethods[method];
           if (handler === undefined) throw new ApiError(3);
           return handler(ctx, inner);
         } catch (err) {
@@ -428,7 +495,7 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
         ? { response }
         : { response, execute_errors: executeErrors };
     }
-    const handler = methods[name];
+    const handler = methods[name] ?? groupMethods[name];
     if (handler === undefined) throw new ApiError(3);
     return { response: handler(ctx, params) };
   }
@@ -522,6 +589,8 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
         floodAction(caller.community.communityId, at);
         dirty = true;
       },
+      events: hub,
+      groups,
     };
     let body: Record<string, unknown>;
     try {
@@ -642,18 +711,21 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
         changed();
         return sendJson(res, 200, { ok: true });
       }
-      case 'POST /__emulator/calls/finish': {
-        // A teacher ending the call by hand in Sferum (V5): the platform side of "already ended".
-        const body = await parse(finishCallBody);
-        const call = state.calls.find((c) => c.callId === body.callId);
-        if (call === undefined) throw new ControlError(404, `no call ${body.callId}`);
-        if (call.status === 'active') {
-          call.status = 'finished';
-          call.finishedAt = now();
-          call.finishedBy = 'platform';
-          changed();
-        }
+      case 'POST /__emulator/longpoll/strike': {
+        const body = await parse(longPollStrikeBody);
+        for (let i = 0; i < body.times; i++) longPoll.strike(body.fault);
+        return sendJson(res, 200, { ok: true, pending: longPoll.pending() });
+      }
+      case 'POST /__emulator/callback/strike':
+        await parse(callbackStrikeBody);
+        callbacks.strikeDuplicate();
         return sendJson(res, 200, { ok: true });
+      case 'GET /__emulator/events': {
+        const raw = new URL(req.url ?? '', 'http://e').searchParams.get('communityId') ?? '';
+        if (!/^\d+$/.test(raw))
+          throw new ControlError(400, 'communityId: a community ID is required');
+        const log = state.eventLogs.find((l) => l.communityId === Number(raw));
+        return sendJson(res, 200, { nextTs: log?.nextTs ?? 1, events: log?.events ?? [] });
       }
       case 'GET /__emulator/faults':
         return sendJson(res, 200, faults);
@@ -668,8 +740,12 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
       case 'POST /__emulator/reset':
         reset();
         return sendJson(res, 200, { ok: true });
-      default:
-        throw new ControlError(404, `no control endpoint ${route}`);
+      default: {
+        // A person's actions in the Sferum app (V5, C3): `person.ts`.
+        const answer = await person.handle(route, json);
+        if (answer === undefined) throw new ControlError(404, `no control endpoint ${route}`);
+        return sendJson(res, 200, answer);
+      }
     }
   }
 
@@ -692,6 +768,8 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     stats = emptyStats();
     sent.clear();
     flood.clear();
+    longPoll.reset();
+    callbacks.reset();
     changed();
   }
 
@@ -724,6 +802,16 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
         ...(c.finishedBy === undefined ? {} : { finishedBy: c.finishedBy }),
       })),
       messages: state.messages.map((m) => ({ ...m })),
+      platformEvents: {
+        logs: state.eventLogs.map((l) => ({
+          communityId: l.communityId,
+          nextTs: l.nextTs,
+          kept: l.events.length,
+        })),
+        callbackServers: state.callbackServers.map(({ secretKey: _secret, ...rest }) => rest),
+        callbackDeliveries: state.callbackDeliveries.map((d) => ({ ...d })),
+        longPollStrikes: longPoll.pending(),
+      },
       stats: structuredClone(stats),
       faults,
       options,
@@ -740,6 +828,9 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
         return handleMethod(req, res, url, method);
       }
       if (url.pathname.startsWith('/__emulator/')) return handleControl(req, res, url.pathname);
+      const lp = /^\/__lp\/(\d+)$/.exec(url.pathname)?.[1];
+      if (lp !== undefined && req.method === 'GET')
+        return longPoll.handle(req, res, url, Number(lp));
       return sendJson(res, 404, { error: `not found: ${url.pathname}` });
     };
     handle().catch((err: unknown) => {
@@ -759,9 +850,10 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
   });
   const { port } = server.address() as AddressInfo;
   const host = args.host ?? '127.0.0.1';
+  baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: baseUrl,
     port,
     state,
     get stats() {
@@ -776,6 +868,10 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     addCommunity,
     setFaults,
     strikeNext,
+    strikeLongPoll: (fault) => longPoll.strike(fault),
+    strikeCallbackDuplicate: () => callbacks.strikeDuplicate(),
+    callbacksIdle: () => callbacks.idle(),
+    events: (communityId) => hub.log(communityId).events,
     setOptions,
     snapshot,
     reset,
@@ -787,13 +883,4 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
       await persister?.flush();
     },
   };
-}
-
-class ControlError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
 }

@@ -50,6 +50,55 @@ const message = z.object({
   randomId: z.string(),
   text: z.string(),
   date: z.number().int(),
+  /** The call whose join link the message carries, while it ran when posted (its "call message"). */
+  callId: z.string().optional(),
+});
+
+/** One platform event as delivered, with its long-poll number (`ts`) within its community. */
+const loggedEvent = z.object({
+  ts: z.number().int().positive(),
+  event: z.record(z.string(), z.unknown()),
+});
+
+/** A community's event history: what long poll can still hand out, bounded by `longPollHistory`. */
+const eventLog = z.object({
+  communityId: z.number().int().positive(),
+  nextTs: z.number().int().positive(),
+  events: z.array(loggedEvent),
+});
+
+/**
+ * A Callback API server of a community. `secretKey` is kept as given: the platform sends it in
+ * every request; the state dump leaves it out.
+ */
+const callbackServer = z.object({
+  communityId: z.number().int().positive(),
+  serverId: z.number().int().positive(),
+  url: z.string(),
+  title: z.string(),
+  secretKey: z.string().optional(),
+  status: z.enum(['unconfigured', 'wait', 'ok', 'failed']),
+  apiVersion: z.string(),
+  /** Event types switched on by `groups.setCallbackSettings`; absent: message_new and message_edit. */
+  eventTypes: z.record(z.string(), z.boolean()).optional(),
+});
+
+/** One request to a callback server and its answer, for tests and the state page. */
+const callbackDelivery = z.object({
+  communityId: z.number().int().positive(),
+  serverId: z.number().int().positive(),
+  type: z.string(),
+  eventId: z.string().optional(),
+  attempt: z.number().int().positive(),
+  httpStatus: z.number().int().optional(),
+  answer: z.string(),
+  ok: z.boolean(),
+  at: z.number().int(),
+});
+
+const callbackConfig = z.object({
+  communityId: z.number().int().positive(),
+  confirmationCode: z.string(),
 });
 
 const community = z.object({
@@ -65,6 +114,12 @@ export const emuStateSchema = z.object({
   calls: z.array(call),
   messages: z.array(message),
   nextMessageId: z.number().int().positive(),
+  // Added with the platform's events; a state file from before loads with none.
+  eventLogs: z.array(eventLog).default([]),
+  callbackServers: z.array(callbackServer).default([]),
+  callbackConfigs: z.array(callbackConfig).default([]),
+  callbackDeliveries: z.array(callbackDelivery).default([]),
+  nextCallbackServerId: z.number().int().positive().default(1),
 });
 
 export type EmuMember = z.infer<typeof member>;
@@ -72,10 +127,25 @@ export type EmuChat = z.infer<typeof chat>;
 export type EmuCall = z.infer<typeof call>;
 export type EmuMessage = z.infer<typeof message>;
 export type EmuCommunity = z.infer<typeof community>;
+export type EmuEventLog = z.infer<typeof eventLog>;
+export type EmuCallbackServer = z.infer<typeof callbackServer>;
+export type EmuCallbackDelivery = z.infer<typeof callbackDelivery>;
 export type EmuState = z.infer<typeof emuStateSchema>;
 
 export function emptyState(): EmuState {
-  return { communities: [], users: [], chats: [], calls: [], messages: [], nextMessageId: 1 };
+  return {
+    communities: [],
+    users: [],
+    chats: [],
+    calls: [],
+    messages: [],
+    nextMessageId: 1,
+    eventLogs: [],
+    callbackServers: [],
+    callbackConfigs: [],
+    callbackDeliveries: [],
+    nextCallbackServerId: 1,
+  };
 }
 
 export function hashToken(token: string): string {

@@ -1,0 +1,190 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { EventHub, PlatformEvent } from './events';
+
+/**
+ * The Bots Long Poll server (dev.vk.com "Bots Long Poll API"): `groups.getLongPollServer` hands
+ * out `{key, server, ts}` with `server` = `<emulator>/__lp/<groupId>`, and
+ * `GET <server>?act=a_check&key&ts&wait` answers `{ts, updates}` with the community's events
+ * numbered `ts` and later, holding the request up to `wait` seconds (at most 90) while there are
+ * none. `ts` is the number of the next event to hand out; the answer's `ts` is the one to ask
+ * with next.
+ *
+ * - `failed: 1` with the current ts: the asked ts is older than the history kept
+ *   (`longPollHistory` events per community), or not a number.
+ * - `failed: 2`: the key is unknown or expired. Keys live `longPollKeyTtlMs` and only in memory:
+ *   an emulator restart expires them all, as a platform restart would. A new key does not revoke
+ *   older ones (VK does not say; two listeners of one community may both run).
+ * - `failed: 3`: the asked ts is ahead of the community's events (its history was reset).
+ *
+ * Faults, each once, in order (`strike`): failed1/2/3, `malformed` (an answer that is no LP
+ * shape), `http502`, `drop` (the connection destroyed), `duplicate` (the next answer's events
+ * are handed out again in the answer after it, as a redelivery). `longPollDown` makes every
+ * request fail (502 or drop) until cleared.
+ */
+
+export type LongPollFault =
+  'failed1' | 'failed2' | 'failed3' | 'malformed' | 'http502' | 'drop' | 'duplicate';
+
+export type LongPollDown = 'http502' | 'drop' | null;
+
+export interface LongPollSide {
+  issue(communityId: number): { key: string; server: string; ts: string };
+  handle(req: IncomingMessage, res: ServerResponse, url: URL, communityId: number): void;
+  strike(fault: LongPollFault): void;
+  /** Strikes armed and not yet used. */
+  pending(): readonly LongPollFault[];
+  /** Forgets keys, waiters (answered empty) and strikes. */
+  reset(): void;
+}
+
+const MAX_WAIT_SECONDS = 90;
+const DEFAULT_WAIT_SECONDS = 25;
+const MAX_UPDATES = 100;
+
+interface Waiter {
+  readonly communityId: number;
+  readonly answer: () => boolean;
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+function badGateway(res: ServerResponse): void {
+  res.writeHead(502, { 'content-type': 'text/html' });
+  res.end('<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>');
+}
+
+export function createLongPollSide(args: {
+  readonly hub: EventHub;
+  readonly baseUrl: () => string;
+  readonly keyTtlMs: () => number;
+  readonly down: () => LongPollDown;
+  readonly now: () => number;
+}): LongPollSide {
+  const { hub, now } = args;
+  const keys = new Map<string, { communityId: number; expiresAt: number }>();
+  let strikes: LongPollFault[] = [];
+  let waiters: Waiter[] = [];
+  /** Events of an answer struck with `duplicate`, to hand out again in the next answer. */
+  const redeliver = new Map<number, PlatformEvent[]>();
+  const duplicateNext = new Set<number>();
+
+  hub.subscribe((communityId) => {
+    const ready = waiters.filter((w) => w.communityId === communityId);
+    waiters = waiters.filter((w) => w.communityId !== communityId);
+    for (const w of ready) if (!w.answer()) waiters.push(w);
+  });
+
+  /** The answer for `ts` now, or null when there is nothing yet. */
+  function answerFor(communityId: number, ts: number): unknown {
+    const log = hub.log(communityId);
+    if (ts > log.nextTs) return { failed: 3 };
+    const firstKept = log.events[0]?.ts ?? log.nextTs;
+    if (ts < firstKept && firstKept > 1) return { failed: 1, ts: String(log.nextTs) };
+    const fresh = log.events.filter((e) => e.ts >= ts).slice(0, MAX_UPDATES);
+    const again = redeliver.get(communityId) ?? [];
+    if (fresh.length === 0 && again.length === 0) return null;
+    redeliver.delete(communityId);
+    const events = fresh.map((e) => e.event as PlatformEvent);
+    if (duplicateNext.has(communityId) && events.length > 0) {
+      duplicateNext.delete(communityId);
+      redeliver.set(communityId, events);
+    }
+    const next = fresh.length === 0 ? ts : (fresh[fresh.length - 1]?.ts ?? ts) + 1;
+    return { ts: String(next), updates: [...again, ...events] };
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse, url: URL, communityId: number): void {
+    const down = args.down();
+    const fault = strikes.shift();
+    if (fault === 'drop' || down === 'drop') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault === 'http502' || down === 'http502') return badGateway(res);
+    const params = url.searchParams;
+    if (params.get('act') !== 'a_check') return send(res, 400, { error: 'act must be a_check' });
+    const log = hub.log(communityId);
+    if (fault === 'failed1') return send(res, 200, { failed: 1, ts: String(log.nextTs) });
+    if (fault === 'failed2') return send(res, 200, { failed: 2 });
+    if (fault === 'failed3') return send(res, 200, { failed: 3 });
+    if (fault === 'malformed') return send(res, 200, { ts: null, updates: 'not a list' });
+    if (fault === 'duplicate') duplicateNext.add(communityId);
+
+    const key = keys.get(params.get('key') ?? '');
+    if (key === undefined || key.communityId !== communityId || key.expiresAt <= now()) {
+      return send(res, 200, { failed: 2 });
+    }
+    const rawTs = params.get('ts') ?? '';
+    if (!/^\d+$/.test(rawTs)) return send(res, 200, { failed: 1, ts: String(log.nextTs) });
+    const ts = Number(rawTs);
+    const rawWait = Number(params.get('wait') ?? DEFAULT_WAIT_SECONDS);
+    const wait = Number.isFinite(rawWait)
+      ? Math.min(MAX_WAIT_SECONDS, Math.max(0, Math.floor(rawWait)))
+      : DEFAULT_WAIT_SECONDS;
+
+    const now0 = answerFor(communityId, ts);
+    if (now0 !== null || wait === 0) return send(res, 200, now0 ?? { ts: rawTs, updates: [] });
+
+    let done = false;
+    const finish = (body: unknown): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      waiters = waiters.filter((w) => w !== waiter);
+      if (!res.destroyed) send(res, 200, body);
+    };
+    const waiter: Waiter = {
+      communityId,
+      answer: () => {
+        if (done) return true;
+        const body = answerFor(communityId, ts);
+        if (body === null) return false;
+        finish(body);
+        return true;
+      },
+    };
+    const timer = setTimeout(() => finish({ ts: rawTs, updates: [] }), wait * 1000);
+    res.on('close', () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      waiters = waiters.filter((w) => w !== waiter);
+    });
+    waiters.push(waiter);
+  }
+
+  return {
+    issue(communityId) {
+      const key = randomBytes(20).toString('hex');
+      keys.set(key, { communityId, expiresAt: now() + args.keyTtlMs() });
+      for (const [k, v] of keys) if (v.expiresAt <= now()) keys.delete(k);
+      return {
+        key,
+        server: `${args.baseUrl()}/__lp/${communityId}`,
+        ts: String(hub.log(communityId).nextTs),
+      };
+    },
+    handle,
+    strike(fault) {
+      strikes.push(fault);
+    },
+    pending: () => [...strikes],
+    reset() {
+      keys.clear();
+      strikes = [];
+      redeliver.clear();
+      duplicateNext.clear();
+      const all = waiters;
+      waiters = [];
+      for (const w of all) w.answer();
+    },
+  };
+}
