@@ -12,9 +12,14 @@ import {
   type InjectedSinks,
 } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
-import type { CallActivities, JournalContext } from '../../src/contracts/call-activities';
+import type {
+  CallActivities,
+  JournalContext,
+  PlatformEndActivities,
+} from '../../src/contracts/call-activities';
 import type { CallDecision, DecisionSinks } from '../../src/contracts/decisions';
 import {
+  callEndedOnPlatformSignal,
   callStateQuery,
   endCallUpdate,
   lessonsChangedSignal,
@@ -61,7 +66,7 @@ const shiftDate = (date: string, days: number): string =>
   new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
 
 interface Recorded {
-  readonly kind: 'loadJournal' | 'startCall' | 'publishLink' | 'endCall';
+  readonly kind: 'loadJournal' | 'startCall' | 'publishLink' | 'endCall' | 'endedOnPlatform';
   /** Workflow (server) time at which the workflow scheduled the activity. */
   readonly at: number;
   readonly lessonId?: string;
@@ -101,7 +106,7 @@ class FakeJournal {
     return this.recorded.filter((r) => r.kind === kind);
   }
 
-  activities(): CallActivities {
+  activities(): CallActivities & PlatformEndActivities {
     const at = (): number => activityInfo().currentAttemptScheduledTimestampMs;
     return {
       loadJournal: ({ at: workflowNow, lessonId }) => {
@@ -162,6 +167,11 @@ class FakeJournal {
         const known = this.active.delete(callKey);
         assert.ok(known, `endCall for a call that is not running: ${callKey}`);
         return Promise.resolve({ alreadyEnded: false });
+      },
+      endedOnPlatform: ({ callKey }) => {
+        this.recorded.push({ kind: 'endedOnPlatform', at: at(), callKey });
+        this.active.delete(callKey);
+        return Promise.resolve();
       },
     };
   }
@@ -467,6 +477,43 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
         'a malformed argument is rejected by the validator',
       );
       assert.equal(fake.of('startCall').length, 0);
+    });
+  });
+
+  void test('V5: a call ended in Sferum ends in the journal without calls.forceFinish, the teacher starts again at once, and a late or repeated event changes nothing', async () => {
+    const day = await nextSchoolDay();
+    const fake = new FakeJournal(
+      [lesson('L1', day, 1)],
+      [template(day, [{ journalId: JOURNAL, weekday: isoWeekday(day), number: 1 }])],
+    );
+    await withJournal(fake, async ({ handle }) => {
+      await advanceTo(day, '08:40');
+      const first = await waitForState(handle, (s) => s.running !== null);
+      const firstKey = first.running?.callKey ?? assert.fail('no call running');
+      await handle.signal(callEndedOnPlatformSignal, { callKey: firstKey, eventId: 'ev-1' });
+      const ended = await waitForState(handle, (s) => s.running === null);
+      assert.equal(ended.lastEnded?.endedBy, 'platform');
+      assert.equal(ended.lastEnded?.lessonId, 'L1');
+      assert.equal(fake.of('endCall').length, 0, 'no calls.forceFinish for a call Sferum ended');
+      assert.deepEqual(
+        fake.of('endedOnPlatform').map((r) => r.callKey),
+        [firstKey],
+      );
+      assert.ok(fake.decisions.some((d) => d.kind === 'endedInSferum' && d.lessonId === 'L1'));
+
+      const again = await handle.executeUpdate(startCallUpdate, {
+        args: [{ lessonId: 'L1', requestedBy: TEACHER }],
+      });
+      assert.equal(again.accepted, true, 'the teacher starts again at once');
+      const second = await waitForState(handle, (s) => s.running !== null);
+      assert.notEqual(second.running?.callKey, firstKey, 'a new call, not the dead one');
+
+      // The same event delivered twice, and one about the earlier call: the new call runs on.
+      await handle.signal(callEndedOnPlatformSignal, { callKey: firstKey, eventId: 'ev-1' });
+      await handle.signal(callEndedOnPlatformSignal, { callKey: firstKey, eventId: 'ev-2' });
+      const after = await handle.query(callStateQuery);
+      assert.equal(after.running?.callKey, second.running?.callKey);
+      assert.equal(fake.of('endedOnPlatform').length, 1);
     });
   });
 
