@@ -12,7 +12,8 @@ import type { EventHub, PlatformEvent } from './events';
  *
  * - `failed: 1` with the current ts: the asked ts is older than the history kept
  *   (`longPollHistory` events per community), or not a number.
- * - `failed: 2`: the key is unknown or expired. Keys live `longPollKeyTtlMs` and only in memory:
+ * - `failed: 2`: the key is unknown or expired. Keys live `longPollKeyTtlMs` (as the option is
+ *   now, so a test may shorten it for keys already out) and only in memory:
  *   an emulator restart expires them all, as a platform restart would. A new key does not revoke
  *   older ones (VK does not say; two listeners of one community may both run).
  * - `failed: 3`: the asked ts is ahead of the community's events (its history was reset).
@@ -69,7 +70,8 @@ export function createLongPollSide(args: {
   readonly now: () => number;
 }): LongPollSide {
   const { hub, now } = args;
-  const keys = new Map<string, { communityId: number; expiresAt: number }>();
+  const keys = new Map<string, { communityId: number; issuedAt: number }>();
+  const expired = (k: { issuedAt: number }): boolean => k.issuedAt + args.keyTtlMs() <= now();
   let strikes: LongPollFault[] = [];
   let waiters: Waiter[] = [];
   /** Events of an answer struck with `duplicate`, to hand out again in the next answer. */
@@ -119,7 +121,7 @@ export function createLongPollSide(args: {
     if (fault === 'duplicate') duplicateNext.add(communityId);
 
     const key = keys.get(params.get('key') ?? '');
-    if (key === undefined || key.communityId !== communityId || key.expiresAt <= now()) {
+    if (key === undefined || key.communityId !== communityId || expired(key)) {
       return send(res, 200, { failed: 2 });
     }
     const rawTs = params.get('ts') ?? '';
@@ -164,8 +166,8 @@ export function createLongPollSide(args: {
   return {
     issue(communityId) {
       const key = randomBytes(20).toString('hex');
-      keys.set(key, { communityId, expiresAt: now() + args.keyTtlMs() });
-      for (const [k, v] of keys) if (v.expiresAt <= now()) keys.delete(k);
+      for (const [k, v] of keys) if (expired(v)) keys.delete(k);
+      keys.set(key, { communityId, issuedAt: now() });
       return {
         key,
         server: `${args.baseUrl()}/__lp/${communityId}`,
