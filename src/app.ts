@@ -18,6 +18,7 @@ import { buildApi } from './api/server';
 import { createAuditPort } from './api/routes/audit';
 import { createRunIncidentReader } from './audit/run-incidents';
 import { ensureArchiveSchedule } from './audit/schedule';
+import { deploymentVersion } from './deployment';
 
 /**
  * The process-wide pieces every entry point shares: one MongoDB connection, one Temporal client,
@@ -130,6 +131,7 @@ export async function startWorker(
     },
     ...(opts.workflows ? { workflows: opts.workflows } : {}),
     ...(opts.identity ? { identity: opts.identity } : {}),
+    deployment: deploymentVersion(app.config.SFERUM_DEPLOYMENT_NAME),
   });
   return worker;
 }

@@ -21,6 +21,8 @@ import { createSyncStore } from './store/sync-store';
 import { runEmulatorCli } from './emulator/cli';
 import { runPortalEmulatorCli } from './emulator/portal-cli';
 import { startEverything } from './dev/launcher';
+import { runCluster } from './dev/cluster-launcher';
+import { registerDeploymentCommands } from './deployment-cli';
 import { printPlan } from './plan-report';
 import { registerAuditCommands } from './audit/cli';
 
@@ -33,6 +35,12 @@ const program = new Command()
 function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('not a port');
+  return n;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('not a positive integer');
   return n;
 }
 
@@ -57,6 +65,16 @@ program
   .command('start')
   .description('bring the whole system up on embedded defaults, with a demo school')
   .action(() => startEverything());
+
+program
+  .command('cluster')
+  .description(
+    'run the production topology locally: Temporal on PostgreSQL, N workers, two APIs (docs/topology.md)',
+  )
+  .option('--workers <n>', 'worker processes', positiveInt, 2)
+  .action((opts: { workers: number }) => runCluster(opts));
+
+registerDeploymentCommands(program);
 
 program
   .command('worker')

@@ -41,6 +41,16 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   METRICS_PORT: port.default(9464),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Worker Versioning: the worker deployment a worker joins (src/deployment.ts); none if unset. */
+  SFERUM_DEPLOYMENT_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, - and _ only')
+    .optional(),
+  /** The worker's build ID in that deployment; default: package version + git commit. */
+  SFERUM_BUILD_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.+-]+$/, 'letters, digits and . + - _ only')
+    .optional(),
   SFERUM_TOOLS_DIR: z.string().min(1).optional(),
   SFERUM_DATA_DIR: z.string().min(1).optional(),
 });

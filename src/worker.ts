@@ -5,6 +5,8 @@ import { createActivities, type ActivityDeps } from '../activities';
 import type { Logger } from './logger';
 import { decisionSinks } from './decision-sink';
 import { workflowBundlerOptions } from './workflow-bundling';
+import { workerDeploymentOptions } from './deployment';
+import type { WorkerDeploymentVersion } from '@temporalio/common';
 
 /** Where the workflow code comes from: a prebuilt bundle in production, the sources in dev and tests. */
 export type WorkflowSource =
@@ -26,6 +28,8 @@ export async function createSferumWorker(args: {
   workflows?: WorkflowSource;
   taskQueue?: string;
   identity?: string;
+  /** Joins this worker deployment version (src/deployment.ts); unversioned without it. */
+  deployment?: WorkerDeploymentVersion | undefined;
 }): Promise<Worker> {
   const workflows = args.workflows ?? workflowSourceFromEnv();
   return Worker.create({
@@ -39,6 +43,9 @@ export async function createSferumWorker(args: {
     activities: createActivities({ db: args.db, logger: args.logger, ...args.deps }),
     sinks: decisionSinks(args.logger),
     ...(args.identity ? { identity: args.identity } : {}),
+    ...(args.deployment
+      ? { workerDeploymentOptions: workerDeploymentOptions(args.deployment) }
+      : {}),
     // A cached run costs the worker about 0.4 MiB (its modules and state in the workflow thread,
     // with the shared libraries preloaded: src/workflow-bundling.ts), and evicting and recreating
     // runs leaves garbage the workflow thread's heap collects late; a run not cached costs

@@ -98,6 +98,24 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/**
+ * The first port from `start` up that can be bound now. The Temporal server's PostgreSQL schema
+ * keeps membership ports in a smallint, so its ports must stay below 32768, where the OS's
+ * ephemeral range (what `freePort` gets) does not reach.
+ */
+export async function freePortFrom(start: number, host = '127.0.0.1'): Promise<number> {
+  for (let port = start; port < 32768; port += 1) {
+    const free = await new Promise<boolean>((resolveFree) => {
+      const server = createServer();
+      server.unref();
+      server.once('error', () => resolveFree(false));
+      server.listen(port, host, () => server.close(() => resolveFree(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error(`no free port between ${start} and 32767`);
+}
+
 export async function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolveOpen) => {
     const socket = connect({ port, host });

@@ -10,7 +10,7 @@ import { Connection, isGrpcServiceError } from '@temporalio/client';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
 import { msToTs } from '@temporalio/common/lib/time';
 import { searchAttributeKeys } from '../contracts/search-attributes';
-import { freePort, ManagedProcess, portOpen, waitUntil } from './processes';
+import { freePort, freePortFrom, ManagedProcess, portOpen, waitUntil } from './processes';
 import {
   dynamicConfig,
   internalPortsSchema,
@@ -88,7 +88,13 @@ export async function startTemporalDevServer(args: {
     : () => rm(configDir, { recursive: true, force: true });
   const ports: ServerPorts = {
     frontendGrpc: args.port,
-    ...(await internalPorts(join(configDir, 'ports.json'), args.port, args.uiPort)),
+    ...(await internalPorts(
+      join(configDir, 'ports.json'),
+      args.port,
+      args.uiPort,
+      // The PostgreSQL schema's membership table holds ports in a smallint.
+      args.persistence ? (from) => freePortFrom(from, IP) : () => freePort(IP),
+    )),
   };
   const dynamicConfigFile = join(configDir, 'dynamic-config.yaml');
   await writeFile(
@@ -279,6 +285,7 @@ async function internalPorts(
   file: string,
   frontendPort: number,
   uiPort: number | undefined,
+  candidatePort: (from: number) => Promise<number>,
 ): Promise<InternalPorts> {
   const taken = new Set([frontendPort, ...(uiPort === undefined ? [] : [uiPort])]);
   const kept = await readFile(file, 'utf8').then(
@@ -291,9 +298,11 @@ async function internalPorts(
     const busy = await Promise.all(values.map((p) => portOpen(p)));
     if (!clash && !busy.includes(true)) return kept.data;
   }
+  let from = frontendPort + 1;
   const pick = async (): Promise<number> => {
     for (;;) {
-      const candidate = await freePort(IP);
+      const candidate = await candidatePort(from);
+      from = candidate + 1;
       if (!taken.has(candidate)) {
         taken.add(candidate);
         return candidate;
