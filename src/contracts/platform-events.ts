@@ -85,6 +85,18 @@ export const callbackEventSchema = rawPlatformEventSchema.extend({
   secret: z.string().optional(),
 });
 
+/**
+ * The Callback API's first request to a new server: `{type: 'confirmation', group_id, secret?}`,
+ * with no `event_id` or `object` (dev.vk.com); the answer is the community's confirmation code
+ * (`groups.getCallbackConfirmationCode`) as the plain body. Read it before `callbackEventSchema`.
+ */
+export const callbackConfirmationSchema = z.looseObject({
+  type: z.literal('confirmation'),
+  group_id: int.positive(),
+  secret: z.string().optional(),
+});
+export type CallbackConfirmation = z.infer<typeof callbackConfirmationSchema>;
+
 /** `message_new` (API 5.103+): the message with the sender's client capabilities. */
 export const messageNewObjectSchema = z.looseObject({
   message: platformMessageSchema,

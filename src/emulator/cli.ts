@@ -23,7 +23,7 @@ export async function runEmulatorCli(args: EmulatorCliArgs): Promise<void> {
     ...(args.options === undefined ? {} : { options: args.options }),
   });
   log(
-    `VK API emulator listening on ${emulator.url} (API: ${emulator.url}/method/<name>, controls: ${emulator.url}/__emulator/state)` +
+    `VK API emulator listening on ${emulator.url} (API: ${emulator.url}/method/<name>, controls: ${emulator.url}/__emulator/state, a person in the app: ${emulator.url}/__emulator/person/..., call end signal ${emulator.options.callEndSignal})` +
       (args.stateFile === undefined ? '' : `, state file ${args.stateFile}`),
   );
   await new Promise<void>((resolve) => {

@@ -18,6 +18,14 @@ import type { EmuCall, EmuChat, EmuState } from './state';
  * `by` defaults to the chat's owner when a person owns it, else its first member who is a person.
  */
 
+/** The routes, for the state page. */
+export const PERSON_ACTIONS: readonly string[] = [
+  'POST /__emulator/person/members/add {communityId, chatId, userId, by?}',
+  'POST /__emulator/person/members/remove {communityId, chatId, userId, by?}',
+  'POST /__emulator/person/chats/rename {communityId, chatId, title, by?}',
+  'POST /__emulator/person/calls/end {callId}',
+];
+
 const chatRef = {
   communityId: z.number().int().positive(),
   chatId: z.number().int().positive(),

@@ -12,10 +12,22 @@ import {
 } from './methods';
 import { createCallbackSide } from './callback';
 import { ControlError } from './control-error';
-import { createEventHub, type CallEndSignalMode } from './events';
+import {
+  callbackStrikeBody,
+  chatBody,
+  chatUpdateBody,
+  communityBody,
+  envCallEndSignal,
+  faultsSchema,
+  longPollStrikeBody,
+  optionsSchema,
+  role,
+  usersBody,
+} from './control-schemas';
+import { createEventHub } from './events';
 import { groupMethods } from './groups';
 import { createLongPollSide, type LongPollDown, type LongPollFault } from './long-poll';
-import { createPersonControls } from './person';
+import { PERSON_ACTIONS, createPersonControls } from './person';
 import {
   StatePersister,
   emptyState,
@@ -154,6 +166,8 @@ export interface StateDump {
     callbackServers: Omit<EmuState['callbackServers'][number], 'secretKey'>[];
     callbackDeliveries: EmuState['callbackDeliveries'];
     longPollStrikes: readonly LongPollFault[];
+    /** The control endpoints that act as a person in the Sferum app. */
+    personActions: readonly string[];
   };
   stats: EmulatorStats;
   faults: EmulatorFaults;
@@ -163,88 +177,6 @@ export interface StateDump {
 const MAX_EXECUTE_CALLS = 25;
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 const FLOOD_WINDOW_MS = 60_000;
-
-const rate = z.number().min(0).max(1);
-const faultsSchema = z
-  .object({
-    errorRate10: rate,
-    http502Rate: rate,
-    dropBeforeRate: rate,
-    dropAfterRate: rate,
-    latencyMs: z.number().int().min(0).max(60_000),
-    rateLimitPerSecond: z.number().positive().max(10_000).nullable(),
-    longPollDown: z.enum(['http502', 'drop']).nullable(),
-  })
-  .partial()
-  .strict();
-
-const callEndSignal = z.enum(['callMessage', 'inProgressGone', 'both']);
-const longPollStrikeBody = z
-  .object({
-    fault: z.enum(['failed1', 'failed2', 'failed3', 'malformed', 'http502', 'drop', 'duplicate']),
-    times: z.number().int().min(1).max(100).default(1),
-  })
-  .strict();
-const callbackStrikeBody = z.object({ fault: z.literal('duplicate') }).strict();
-
-const optionsSchema = z
-  .object({
-    rateLimitPerSecond: z.number().positive().max(10_000),
-    floodActionsPerMinute: z.number().int().min(0),
-    groupTokenCanAddMembers: z.boolean(),
-    groupTokenCanStartCalls: z.boolean(),
-    groupTokenCanSetRoles: z.boolean(),
-    nonAdminReadForbidden: z.boolean(),
-    createChatShape: z.enum(['auto', 'object', 'number']),
-    joinLinkShape: z.enum(['url', 'token']),
-    communityChatMessageIdZero: z.boolean(),
-    strictUsers: z.boolean(),
-    callEndSignal,
-    longPollHistory: z.number().int().min(1).max(1_000_000),
-    longPollKeyTtlMs: z.number().int().min(1),
-    callbackAttempts: z.number().int().min(1).max(20),
-    callbackRetryDelayMs: z.number().int().min(0).max(600_000),
-  })
-  .partial()
-  .strict();
-
-/** `VK_EMULATOR_CALL_END_SIGNAL` sets the call-end signal when the caller's options do not. */
-function envCallEndSignal(): { callEndSignal?: CallEndSignalMode } {
-  const raw = process.env.VK_EMULATOR_CALL_END_SIGNAL;
-  if (raw === undefined || raw === '') return {};
-  const parsed = callEndSignal.safeParse(raw);
-  if (!parsed.success)
-    throw new Error(
-      `VK_EMULATOR_CALL_END_SIGNAL must be callMessage, inProgressGone or both, got ${raw}`,
-    );
-  return { callEndSignal: parsed.data };
-}
-
-const communityBody = z
-  .object({ communityId: z.number().int().positive(), token: z.string().min(8) })
-  .strict();
-const usersBody = z.object({ userIds: z.array(z.number().int().positive()) }).strict();
-const role = z.enum(['owner', 'admin', 'member', 'none']);
-const chatBody = z
-  .object({
-    communityId: z.number().int().positive(),
-    title: z.string().min(1),
-    ownerId: z.number().int().optional(),
-    memberIds: z.array(z.number().int().positive()).default([]),
-    /** How the community sits in the chat: a chat someone else made and invited the bot to is `member`. */
-    communityRole: role.default('owner'),
-  })
-  .strict();
-const chatUpdateBody = z
-  .object({
-    communityId: z.number().int().positive(),
-    chatId: z.number().int().positive(),
-    title: z.string().min(1).optional(),
-    disabled: z.boolean().optional(),
-    deleted: z.boolean().optional(),
-    communityRole: role.optional(),
-  })
-  .strict();
 
 /** zod's `.partial()` types absent keys as `undefined`; drop them so a patch never unsets a field. */
 function definedOnly<T extends object>(patch: { [K in keyof T]?: T[K] | undefined }): Partial<T> {
@@ -811,6 +743,7 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
         callbackServers: state.callbackServers.map(({ secretKey: _secret, ...rest }) => rest),
         callbackDeliveries: state.callbackDeliveries.map((d) => ({ ...d })),
         longPollStrikes: longPoll.pending(),
+        personActions: PERSON_ACTIONS,
       },
       stats: structuredClone(stats),
       faults,
