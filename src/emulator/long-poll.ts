@@ -113,8 +113,9 @@ export function createLongPollSide(args: {
     if (fault === 'http502' || down === 'http502') return badGateway(res);
     const params = url.searchParams;
     if (params.get('act') !== 'a_check') return send(res, 400, { error: 'act must be a_check' });
-    const log = hub.log(communityId);
-    if (fault === 'failed1') return send(res, 200, { failed: 1, ts: String(log.nextTs) });
+    // The log is looked at only for a known key: a made-up `/__lp/<id>` creates nothing.
+    const log = () => hub.log(communityId);
+    if (fault === 'failed1') return send(res, 200, { failed: 1, ts: String(log().nextTs) });
     if (fault === 'failed2') return send(res, 200, { failed: 2 });
     if (fault === 'failed3') return send(res, 200, { failed: 3 });
     if (fault === 'malformed') return send(res, 200, { ts: null, updates: 'not a list' });
@@ -125,7 +126,7 @@ export function createLongPollSide(args: {
       return send(res, 200, { failed: 2 });
     }
     const rawTs = params.get('ts') ?? '';
-    if (!/^\d+$/.test(rawTs)) return send(res, 200, { failed: 1, ts: String(log.nextTs) });
+    if (!/^\d+$/.test(rawTs)) return send(res, 200, { failed: 1, ts: String(log().nextTs) });
     const ts = Number(rawTs);
     const rawWait = Number(params.get('wait') ?? DEFAULT_WAIT_SECONDS);
     const wait = Number.isFinite(rawWait)
