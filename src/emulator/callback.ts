@@ -89,7 +89,8 @@ export function createCallbackSide(args: {
     const attempts = Math.max(1, args.options().callbackAttempts);
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (gen !== generation) return;
-      if (attempt > 1) await sleep(args.options().callbackRetryDelayMs * (attempt - 1));
+      if (attempt > 1)
+        await sleep(args.options().callbackRetryDelayMs * (attempt - 1), undefined, { ref: false });
       const { status, answer } = await post(server, body, attempt);
       const ok = status === 200 && answer === 'ok';
       record({

@@ -155,6 +155,8 @@ export function createLongPollSide(args: {
       },
     };
     const timer = setTimeout(() => finish({ ts: rawTs, updates: [] }), wait * 1000);
+    // A held request never keeps the process alive (a closing emulator drops its connections).
+    timer.unref();
     res.on('close', () => {
       if (done) return;
       done = true;

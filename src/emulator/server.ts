@@ -809,6 +809,8 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     snapshot,
     reset,
     async close() {
+      // Callback requests still queued are dropped, as a platform going away would drop them.
+      callbacks.reset();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
