@@ -49,6 +49,8 @@ export interface EventHub {
   chatAction(chat: EmuChat, fromId: number, action: Record<string, unknown>): void;
   /** What the chats of a call's messages get when the call ends, by whoever ended it. */
   callEnded(call: EmuCall): void;
+  /** Someone joined a running call: each call message is edited, still carrying the attachment. */
+  callJoined(call: EmuCall): void;
 }
 
 const PEER_CHAT_OFFSET = 2_000_000_000;
@@ -63,6 +65,11 @@ const CLIENT_INFO = {
   carousel: true,
   lang_id: 0,
 };
+
+function participants(call: EmuCall): { list: number[]; count: number } {
+  const list = call.participants ?? [];
+  return { list: [...list], count: list.length };
+}
 
 function seconds(ms: number): number {
   return Math.floor(ms / 1000);
@@ -139,7 +146,7 @@ export function createEventHub(args: {
         initiator_id: -call.communityId,
         join_link: call.joinLink,
         call_id: call.callId,
-        participants: { list: [], count: 0 },
+        participants: participants(call),
       },
     };
   }
@@ -187,6 +194,17 @@ export function createEventHub(args: {
       emit(chat.communityId, 'message_new', { message, client_info: CLIENT_INFO });
     },
 
+    callJoined(call) {
+      for (const m of state.messages.filter((x) => x.callId === call.callId)) {
+        const chat = chatOf(m);
+        if (chat === undefined) continue;
+        emit(chat.communityId, 'message_edit', {
+          ...postedWire(chat, m, call),
+          update_time: seconds(now()),
+        });
+      }
+    },
+
     callEnded(call) {
       const mode = args.options().callEndSignal;
       const messages = state.messages.filter((m) => m.callId === call.callId);
@@ -217,7 +235,7 @@ export function createEventHub(args: {
               time: seconds(call.startedAt),
               duration: Math.max(0, seconds(endedAt - call.startedAt)),
               video: true,
-              participants: { list: [], count: 0 },
+              participants: participants(call),
             },
           };
           const message = wire(chat, {

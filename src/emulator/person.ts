@@ -15,6 +15,9 @@ import type { EmuCall, EmuChat, EmuState } from './state';
  *   stops, its chats get the call-end events `callEndSignal` chooses, and a later
  *   `calls.forceFinish` gets error 104 like any finished call.
  *
+ * - `POST /__emulator/person/calls/join` `{callId, userId}`: someone joins a running call; each of
+ *   its messages is edited and still carries `group_call_in_progress` (no end).
+ *
  * `by` defaults to the chat's owner when a person owns it, else its first member who is a person.
  */
 
@@ -24,6 +27,7 @@ export const PERSON_ACTIONS: readonly string[] = [
   'POST /__emulator/person/members/remove {communityId, chatId, userId, by?}',
   'POST /__emulator/person/chats/rename {communityId, chatId, title, by?}',
   'POST /__emulator/person/calls/end {callId}',
+  'POST /__emulator/person/calls/join {callId, userId}',
 ];
 
 const chatRef = {
@@ -34,6 +38,9 @@ const chatRef = {
 const memberBody = z.object({ ...chatRef, userId: z.number().int() }).strict();
 const renameBody = z.object({ ...chatRef, title: z.string().trim().min(1).max(200) }).strict();
 const endCallBody = z.object({ callId: z.string().min(1) }).strict();
+const joinCallBody = z
+  .object({ callId: z.string().min(1), userId: z.number().int().positive() })
+  .strict();
 
 function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   const parsed = schema.safeParse(body);
@@ -134,6 +141,17 @@ export function createPersonControls(args: {
         const call = state.calls.find((c) => c.callId === b.callId);
         if (call === undefined) throw new ControlError(404, `no call ${b.callId}`);
         return { ok: true, ended: endCall(call) };
+      }
+      case 'POST /__emulator/person/calls/join': {
+        const b = parse(joinCallBody, await body());
+        const call = state.calls.find((c) => c.callId === b.callId);
+        if (call === undefined) throw new ControlError(404, `no call ${b.callId}`);
+        if (call.status !== 'active') throw new ControlError(409, `call ${b.callId} has ended`);
+        if (!(call.participants ?? []).includes(b.userId))
+          call.participants = [...(call.participants ?? []), b.userId];
+        hub.callJoined(call);
+        args.changed();
+        return { ok: true };
       }
       default:
         return undefined;

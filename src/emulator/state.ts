@@ -38,6 +38,8 @@ const call = z.object({
   startedAt: z.number().int(),
   finishedAt: z.number().int().optional(),
   finishedBy: z.enum(['api', 'platform']).optional(),
+  /** Who joined the call in the app (`person/calls/join`); absent in files from before. */
+  participants: z.array(z.number().int()).optional(),
 });
 
 const message = z.object({

@@ -234,6 +234,32 @@ void describe('Emulator: a call ended in Sferum, by the call-end signal (V5)', (
     }
   });
 
+  void it('V5: someone joining the call edits its message, which still carries the attachment: no end', async () => {
+    const chatId = await newChat(p);
+    const m = createVkMessenger(p.settings);
+    try {
+      const call = await m.startCall();
+      await m.send({ chatId, message: `Подключиться: ${call.joinLink}`, randomId: 8 });
+      const from = p.emulator.events(COMMUNITY_ID).length;
+      await control(p.emulator, 'person/calls/join', { callId: call.callId, userId: 502 });
+      const [edit] = eventsSince(p, from);
+      assert.equal(edit?.type, 'message_edit');
+      const attachment = (messageOf(edit).attachments as Record<string, unknown>[])[0];
+      assert.deepEqual(
+        (attachment?.group_call_in_progress as { participants?: unknown }).participants,
+        { list: [502], count: 1 },
+      );
+      assert.deepEqual(interpretPlatformEvent(edit), []);
+      await control(p.emulator, 'person/calls/end', { callId: call.callId });
+      assert.equal(
+        await controlStatus(p, 'person/calls/join', { callId: call.callId, userId: 503 }),
+        409,
+      );
+    } finally {
+      await m.close();
+    }
+  });
+
   void it("V5: 'both' sends the edit without the attachment and the call message", async () => {
     const { events, chatId, joinLink } = await endedCall('person');
     assert.deepEqual(
