@@ -17,7 +17,7 @@ import type { CallStore } from '../src/store/call-store';
 import type { DiaryRecorder } from './diary';
 import type { RosterStore } from '../src/store/roster-store';
 import type { SyncStore } from '../src/store/sync-store';
-import type { SyncActivities } from '../src/contracts/sync-activities';
+import { applyChat } from './sync/apply';
 
 export interface CallActivityDeps {
   readonly logger: Logger;
@@ -28,8 +28,6 @@ export interface CallActivityDeps {
   readonly calls: CallStore;
   readonly sync: SyncStore;
   readonly messengers: MessengerProvider;
-  /** The sync's own chat apply, reused so a subject chat is made exactly as the sync makes it (C2). */
-  readonly applyChat: SyncActivities['applyChat'];
   /** Where a lesson's link changes go for the e-diary (V4). */
   readonly diary: DiaryRecorder;
   readonly now?: () => number;
@@ -156,28 +154,22 @@ export function createCallActivities(
       (c) => c.key === key,
     );
     if (!desired) return null;
-    const plan = await deps.sync.savePlan({
+    // The sync's own engine, as a one-chat plan: the chat is made exactly as the sync makes it.
+    await applyChat(deps, {
       schoolId,
       runId: `call:${callKey}`,
-      status: 'ready',
-      chats: [
-        {
-          key: desired.key,
-          kind: desired.kind,
-          title: desired.title,
-          ...(desired.classId === undefined ? {} : { classId: desired.classId }),
-          journalId,
-          members: [...desired.members],
-          admins: [...desired.admins],
-          retire: false,
-          expected: { create: true, add: desired.members.length, remove: 0 },
-        },
-      ],
-      skipped: [],
-      held: null,
-      approvedBy: null,
+      chat: {
+        key: desired.key,
+        kind: desired.kind,
+        title: desired.title,
+        ...(desired.classId === undefined ? {} : { classId: desired.classId }),
+        journalId,
+        members: [...desired.members],
+        admins: [...desired.admins],
+        retire: false,
+        expected: { create: true, add: desired.members.length, remove: 0 },
+      },
     });
-    await deps.applyChat({ schoolId, planId: plan._id, chatKey: key, runId: `call:${callKey}` });
     return (await deps.sync.getChat(schoolId, key))?.chatId ?? null;
   }
 

@@ -58,7 +58,6 @@ export function createActivities(deps: ActivityDeps) {
     calls,
     sync,
     messengers: deps.messengers,
-    applyChat: (args) => syncActivities.applyChat(args),
     diary: createDiaryRecorder({ outbox, calls, gateway: deps.gateway }),
   });
   const diaryActivities = createDiaryActivities({

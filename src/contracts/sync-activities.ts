@@ -49,6 +49,7 @@ export interface SyncActivities {
     runId: string;
     approvedPlanId: string | null;
   }): Promise<PlanSyncResult>;
+  /** One chat of a plan: what histories recorded before `applyPlan` schedule, chat by chat. */
   applyChat(args: {
     schoolId: string;
     planId: string;

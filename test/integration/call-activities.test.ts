@@ -5,7 +5,6 @@ import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createCallActivities } from '../../activities/calls';
 import type { CallActivities } from '../../src/contracts/call-activities';
-import { createSyncActivities } from '../../activities/sync';
 import { createDiaryRecorder } from '../../activities/diary';
 import { createDiaryOutbox } from '../../src/store/diary-outbox';
 import { createCallStore } from '../../src/store/call-store';
@@ -41,21 +40,12 @@ function activities(j: Journal) {
   const { stack } = j;
   const roster = createRosterStore({ db: stack.db });
   const sync = createSyncStore(stack.db);
-  const syncActivities = createSyncActivities({
-    logger: stack.logger,
-    roster,
-    settings: stack.settings,
-    sync,
-    messengers: stack.messengers,
-    gateway: stack.gateway,
-  });
   return createCallActivities({
     logger: stack.logger,
     roster,
     calls: createCallStore(stack.db),
     sync,
     messengers: stack.messengers,
-    applyChat: (args) => syncActivities.applyChat(args),
     diary: createDiaryRecorder({
       outbox: createDiaryOutbox(stack.db),
       calls: createCallStore(stack.db),
