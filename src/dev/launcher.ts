@@ -14,7 +14,7 @@ import {
   type App,
 } from '../app';
 import type { helloWorkflow } from '../../workflows/hello';
-import { seedDemoSchool } from './demo';
+import { DEMO_COMMUNITY_ID, seedDemoSchool } from './demo';
 import type { RunningService } from './services';
 import { startMongo, startTemporalDevServer } from './services';
 import { dataDir, consoleProgress, projectRoot } from './tools';
@@ -126,6 +126,13 @@ export async function startEverything(): Promise<void> {
         `The demo school's chats are being created now (workflow ${workflowIds.schoolSync(demo.schoolId)}).`,
         `Its online lesson ${demo.lessonId} starts at ${demo.lessonStart} (Moscow time); the call starts by itself 20 minutes before.`,
         `Admin key for ${demo.schoolId}: ${demo.adminKey}`,
+        '',
+        `The platform's events reach the service through the school's listener (workflow ${workflowIds.platformEvents(demo.schoolId)}).`,
+        'Act as a person in the Sferum app (docs/platform-events.md):',
+        `  end the call "in Sferum" (its callId is in the emulator state's calls; the journal page says it ended within seconds):`,
+        `    curl -s -XPOST ${emulator.url}/__emulator/person/calls/end -H 'content-type: application/json' -d '{"callId":"<callId>"}'`,
+        `  remove a member by hand (a chatId and a member from the emulator state's chats; the sync puts them back within seconds):`,
+        `    curl -s -XPOST ${emulator.url}/__emulator/person/members/remove -H 'content-type: application/json' -d '{"communityId":${DEMO_COMMUNITY_ID},"chatId":<chatId>,"userId":<memberId>}'`,
         'Logs: .data/logs/. Press Ctrl-C to stop everything.',
       ].join('\n'),
     );
