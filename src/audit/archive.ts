@@ -138,6 +138,3 @@ function idsOf(info: WorkflowExecutionInfo): { schoolId?: string; journalId?: st
 function errorText(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
-
-/** Kept until every importer reads the store from src/store/history-archive.ts. */
-export { createHistoryArchive } from '../store/history-archive';

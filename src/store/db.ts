@@ -7,7 +7,7 @@ import { createSyncStore } from './sync-store';
 import { createCallbackEventLog } from './callback-events';
 import { createCallStore } from './call-store';
 import { createDiaryOutbox } from './diary-outbox';
-import { createHistoryArchive } from '../audit/archive';
+import { createHistoryArchive } from './history-archive';
 
 /**
  * One MongoDB connection per process. The server may be MongoDB or FerretDB, so nothing here
