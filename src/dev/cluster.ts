@@ -6,7 +6,7 @@ import { Connection } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { WorkerDeploymentVersion } from '@temporalio/common';
 import { TASK_QUEUE } from '../contracts/ids';
-import { createEmulator, type Emulator } from '../emulator/server';
+import { createEmulator, type Emulator } from '../emulator/vk';
 import { describeDeployment, setCurrentVersion } from '../deployment';
 import { workflowBundlerOptions } from '../workflow-bundling';
 import { ManagedProcess, portOpen, waitUntil } from './processes';
@@ -78,8 +78,9 @@ export interface Cluster {
   readonly workers: AppProcess[];
   readonly apis: AppProcess[];
   readonly workflowBundle: string;
-  /** Stops and starts the Temporal server on its databases and ports. */
-  restartTemporal(): Promise<void>;
+  /** Stops the Temporal server (and its Web UI); `startTemporal` brings it back on its data. */
+  stopTemporal(): Promise<void>;
+  startTemporal(): Promise<void>;
   /** A worker process of `buildId` (default: the cluster's), started and polling. */
   startWorker(index: number, buildId?: string): Promise<AppProcess>;
   startApi(index: number): Promise<AppProcess>;
@@ -189,8 +190,10 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       workers,
       apis,
       workflowBundle,
-      async restartTemporal() {
+      async stopTemporal() {
         await temporal.stop();
+      },
+      async startTemporal() {
         temporal = await startTemporalDevServer(temporalArgs);
       },
       async startWorker(index, buildId = opts.buildId) {

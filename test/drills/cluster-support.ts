@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { MongoClient } from 'mongodb';
+import { workflowIds, TASK_QUEUE } from '../../src/contracts/ids';
+import { chatKeys } from '../../src/domain/chat-plan';
+import { startCluster, type Cluster } from '../../src/dev/cluster';
+import { freePort, freePortFrom } from '../../src/dev/processes';
+import { createLogger } from '../../src/logger';
+import { createMessengerProvider } from '../../src/messenger/provider';
+import { ensureIndexes } from '../../src/store/db';
+import { importSnapshot } from '../../src/store/roster-import';
+import { createSecretBox, DEV_SECRETS_KEY } from '../../src/store/secrets';
+import { createSettingsStore } from '../../src/store/settings-store';
+import { createSyncStore } from '../../src/store/sync-store';
+import { createWorkflowGateway } from '../../src/workflow-gateway';
+import type { Stack } from '../support/stack';
+import {
+  CallWatch,
+  drillSchool,
+  MINUTE,
+  sleepUntil,
+  until,
+  type CallDrill,
+  type DrillSchool,
+  type DrillWorker,
+} from './calls-support';
+
+/**
+ * The drills on the production topology (src/dev/cluster.ts): Temporal on PostgreSQL, FerretDB
+ * on PostgreSQL, two worker processes and optionally two API processes, in a temporary folder.
+ * The test process holds a client `Stack` on the cluster's database and Temporal (it runs no
+ * worker), so the call drills' checks (calls-support.ts) apply unchanged.
+ */
+
+export const BUILD_A = 'drill-build-a';
+
+export interface ClusterDrillEnv {
+  readonly cluster: Cluster;
+  readonly stack: Stack;
+  stop(): Promise<void>;
+}
+
+export async function startClusterDrillEnv(args: { apis: number }): Promise<ClusterDrillEnv> {
+  const dir = await mkdtemp(join(tmpdir(), 'sferum-cluster-drill-'));
+  // PostgreSQL runs as `postgres` when the tests run as root: it must be able to enter the folder.
+  await chmod(dir, 0o755);
+  // Temporal's ports must stay below 32768 (its PostgreSQL membership table); spread the drills'
+  // starting points so two runs on one machine rarely probe the same ports.
+  const temporalPort = await freePortFrom(20_000 + Math.floor(Math.random() * 10_000));
+  const cluster = await startCluster({
+    dir,
+    workers: 2,
+    namespace: 'default',
+    buildId: BUILD_A,
+    ports: {
+      postgres: await freePort(),
+      temporal: temporalPort,
+      temporalUi: undefined,
+      mongo: await freePort(),
+      emulator: await freePort(),
+      portal: await freePort(),
+      apis: await Promise.all(Array.from({ length: args.apis }, () => freePort())),
+      metricsBase: await freePortFrom(temporalPort + 20),
+    },
+    progress: () => undefined,
+  }).catch(async (error: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  });
+  const mongo = new MongoClient(cluster.mongoUri);
+  const db = mongo.db('sferum');
+  await ensureIndexes(db);
+  const connection = await Connection.connect({ address: cluster.temporalAddress });
+  const client = new Client({ connection });
+  const box = createSecretBox(DEV_SECRETS_KEY);
+  const settings = createSettingsStore({ db, box });
+  const logger = createLogger('warn');
+  const messengers = createMessengerProvider({
+    settings,
+    baseUrl: cluster.emulator.url,
+    apiVersion: '5.199',
+    rateLimitPerSecond: 18,
+  });
+  const stack: Stack = {
+    db,
+    client,
+    gateway: createWorkflowGateway(client),
+    emulator: cluster.emulator,
+    settings,
+    messengers,
+    logger,
+    taskQueue: TASK_QUEUE,
+    startWorker: () => Promise.reject(new Error('the cluster runs the workers')),
+    async stop() {
+      await messengers.close();
+    },
+  };
+  return {
+    cluster,
+    stack,
+    async stop() {
+      await stack.stop();
+      await connection.close().catch(() => undefined);
+      await mongo.close();
+      await cluster.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Cluster worker `index` as a drill's worker: SIGKILL, and a fresh process of the same build. */
+export function clusterWorker(cluster: Cluster, index: number): DrillWorker {
+  return {
+    async start() {
+      await cluster.startWorker(index);
+    },
+    async kill() {
+      await cluster.workers[index]?.process.kill();
+    },
+    stderr: () => '',
+  };
+}
+
+/**
+ * A school of `journals` journals whose calls fall due at the first whole minute at least
+ * `leadMs` away, imported through the production wiring, with its subject chats made and every
+ * journal workflow asleep until the bell (as calls-support's `setUpDrill`, on the cluster).
+ */
+export async function setUpClusterDrill(
+  t: TestContext,
+  env: ClusterDrillEnv,
+  args: { name: string; journals: number; leadMs: number; communityId: number },
+): Promise<CallDrill> {
+  const { stack } = env;
+  // The checks read the emulator's whole state: each drill starts on an empty platform.
+  stack.emulator.reset();
+  const token = `drill-token-${randomBytes(12).toString('hex')}`;
+  stack.emulator.addCommunity(args.communityId, token);
+  const dueAt = Math.ceil((Date.now() + args.leadMs) / MINUTE) * MINUTE;
+  const school: DrillSchool = drillSchool({ name: args.name, journals: args.journals, dueAt });
+  const live: { watch?: CallWatch } = {};
+  t.after(async () => {
+    live.watch?.stop();
+    await Promise.all(
+      [
+        workflowIds.schoolSync(school.schoolId),
+        ...school.journals.map((j) =>
+          workflowIds.journalCalls({ schoolId: school.schoolId, journalId: j.journalId }),
+        ),
+      ].map((id) =>
+        stack.client.workflow
+          .getHandle(id)
+          .terminate('drill over')
+          .catch(() => undefined),
+      ),
+    );
+  });
+  await stack.settings.save({
+    schoolId: school.schoolId,
+    input: { communityId: args.communityId, token, period: '30', enabled: true },
+  });
+  await importSnapshot({
+    db: stack.db,
+    input: school.roster,
+    events: { rosterChanged: (e) => stack.gateway.rosterChanged(e) },
+  });
+  const sync = createSyncStore(stack.db);
+  await until('the school sync to make every subject chat', dueAt - 15_000, async () => {
+    for (const j of school.journals) {
+      if (!(await sync.getChat(school.schoolId, chatKeys.subject(j.journalId)))?.chatId)
+        return false;
+    }
+    return true;
+  });
+  await until('every journal workflow to plan its start', dueAt - 12_000, async () => {
+    for (const j of school.journals) {
+      const state = await stack.gateway.callState({
+        schoolId: school.schoolId,
+        journalId: j.journalId,
+      });
+      const next = state?.next;
+      if (next?.kind !== 'start' || next.lessonId !== j.lessonId || next.at !== dueAt) return false;
+    }
+    return true;
+  });
+  assert.ok(Date.now() < dueAt - 10_000, 'the drill was set up 10 s before the calls were due');
+  const watch = new CallWatch(stack.emulator);
+  live.watch = watch;
+  let startsBeforeDue: number | undefined;
+  void sleepUntil(dueAt).then(() => {
+    startsBeforeDue = stack.emulator.stats.byMethod['calls.start'] ?? 0;
+  });
+  return {
+    stack,
+    school,
+    watch,
+    worker: clusterWorker(env.cluster, 0),
+    startsBeforeDue: () => startsBeforeDue ?? stack.emulator.stats.byMethod['calls.start'] ?? 0,
+  };
+}
+
+/** Each call's delay from its due time to the platform's start, sorted, and the p99. */
+export function startDelays(
+  drill: CallDrill,
+  announced: readonly { startedAt: number }[],
+): { p50: number; p99: number; max: number } {
+  const delays = announced.map((a) => a.startedAt - drill.school.dueAt).sort((a, b) => a - b);
+  const at = (q: number): number =>
+    delays[Math.min(delays.length - 1, Math.ceil(q * delays.length) - 1)] ?? 0;
+  return { p50: at(0.5), p99: at(0.99), max: delays[delays.length - 1] ?? 0 };
+}
