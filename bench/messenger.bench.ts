@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
-import { createEmulator } from '../src/emulator';
+import { createEmulator } from '../src/emulator/vk';
 import type { MemberOp } from '../src/messenger/port';
 import { createVkMessenger } from '../src/messenger/vk-client';
 import { report, type Measure } from './support/report';

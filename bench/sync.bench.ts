@@ -15,7 +15,7 @@ import type { RosterSnapshot, Student } from '../src/contracts/roster';
 import type { SyncStatus } from '../src/contracts/school-sync';
 import { planChats, type DesiredChat } from '../src/domain/chat-plan';
 import { generateRoster } from '../src/demo/roster-generator';
-import { createEmulator, type Emulator } from '../src/emulator';
+import { createEmulator, type Emulator } from '../src/emulator/vk';
 import { createLogger } from '../src/logger';
 import { createMessengerProvider, type MessengerProvider } from '../src/messenger/provider';
 import { connectMongo, ensureIndexes } from '../src/store/db';

@@ -18,8 +18,8 @@ import { issueAdminKey, issuePortalKey, issueTeacherToken } from './store/auth-s
 import { keyHolderRefusal, type KeyHolderLookups } from './store/key-holder';
 import { createRosterStore } from './store/roster-store';
 import { createSyncStore } from './store/sync-store';
-import { runEmulatorCli } from './emulator/cli';
-import { runPortalEmulatorCli } from './emulator/portal-cli';
+import { runEmulatorCli } from './emulator/vk';
+import { runPortalEmulatorCli } from './emulator/portal';
 import { startEverything } from './dev/launcher';
 import { runCluster } from './dev/cluster-launcher';
 import { registerDeploymentCommands } from './deployment-cli';

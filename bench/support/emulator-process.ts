@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { freePort } from '../../src/dev/processes';
-import type { StateDump } from '../../src/emulator/server';
+import type { StateDump } from '../../src/emulator/vk';
 
 /**
  * The VK API emulator in a process of its own, as the platform is to the worker: its work does not
@@ -36,7 +36,7 @@ export async function startEmulatorProcess(): Promise<EmulatorProcess> {
   const port = await freePort();
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', join(__dirname, '../../src/emulator/main.ts'), '--port', String(port)],
+    ['--import', 'tsx', join(__dirname, '../../src/emulator/vk/main.ts'), '--port', String(port)],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Worker } from '@temporalio/worker';
 import { loadConfig } from '../config';
 import { workflowIds, TASK_QUEUE } from '../contracts/ids';
-import { createEmulator } from '../emulator/server';
+import { createEmulator } from '../emulator/vk';
 import { createLogger } from '../logger';
 import {
   handOverLegacyJournals,

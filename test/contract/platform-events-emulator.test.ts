@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { CallEndSignal } from '../../src/contracts/platform-events';
-import { createEmulator } from '../../src/emulator';
+import { createEmulator } from '../../src/emulator/vk';
 import { interpretPlatformEvent } from '../../src/messenger/platform-events';
 import { createVkMessenger } from '../../src/messenger/vk-client';
 import {

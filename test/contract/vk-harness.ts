@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createEmulator, type CreateEmulatorArgs, type Emulator } from '../../src/emulator';
+import { createEmulator, type CreateEmulatorArgs, type Emulator } from '../../src/emulator/vk';
 import type { MessengerSettings } from '../../src/messenger/port';
 
 export const COMMUNITY_ID = 4242;

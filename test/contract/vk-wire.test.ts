@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createEmulator } from '../../src/emulator';
+import { createEmulator } from '../../src/emulator/vk';
 import {
   COMMUNITY_ID,
   control,

@@ -21,7 +21,7 @@ import {
   formatZonedTime,
   isoWeekday,
 } from '../../src/domain/time';
-import type { Emulator } from '../../src/emulator/server';
+import type { Emulator } from '../../src/emulator/vk';
 import { createCallStore, type CallDoc } from '../../src/store/call-store';
 import { importSnapshot } from '../../src/store/roster-import';
 import { createSyncStore } from '../../src/store/sync-store';

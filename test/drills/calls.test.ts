@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test, type TestContext } from 'node:test';
 import { DefaultLogger, makeTelemetryFilterString, Runtime } from '@temporalio/worker';
 import { workflowIds } from '../../src/contracts/ids';
-import type { EmulatorFaults } from '../../src/emulator/server';
+import type { EmulatorFaults } from '../../src/emulator/vk';
 import { createCallStore } from '../../src/store/call-store';
 import { useServices, type TestServices } from '../support/services';
 import {

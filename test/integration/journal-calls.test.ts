@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import type { EmulatorFaults } from '../../src/emulator/server';
+import type { EmulatorFaults } from '../../src/emulator/vk';
 import { workflowIds } from '../../src/contracts/ids';
 import type { EndCallResult } from '../../src/contracts/journal-calls';
 import type { RosterSnapshot } from '../../src/contracts/roster';

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { PEER_CHAT_OFFSET } from '../../src/emulator/methods';
-import { createEmulator, type Emulator } from '../../src/emulator/server';
-import { MAX_SCRIPT_NESTING } from '../../src/emulator/vkscript';
+import { PEER_CHAT_OFFSET, createEmulator, type Emulator } from '../../src/emulator/vk';
+import { MAX_SCRIPT_NESTING } from '../../src/emulator/vk/vkscript';
 
 /**
  * The emulator's token check (reference/vk-api.md §1, §5.2; DESIGN §5), spoken to over the wire

@@ -6,7 +6,7 @@ import {
   compileVkScript,
   runVkScript,
   type VkValue,
-} from '../../src/emulator/vkscript';
+} from '../../src/emulator/vk/vkscript';
 import { buildExecuteCode } from '../../src/messenger/execute-code';
 
 function run(

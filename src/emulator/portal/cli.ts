@@ -1,4 +1,4 @@
-import { WEBHOOK_PATH, createPortalEmulator } from './portal';
+import { WEBHOOK_PATH, createPortalEmulator } from './server';
 
 export interface PortalEmulatorCliArgs {
   readonly port: number;

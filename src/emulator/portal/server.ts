@@ -9,7 +9,7 @@ import {
   diaryEventSchema,
   verifyDiarySignature,
   type DiaryEvent,
-} from '../diary/events';
+} from '../../diary/events';
 
 /**
  * The city portal emulator: stands in for the e-diary in the demo and the tests. The real

@@ -1,3 +1,7 @@
+/**
+ * The VK API emulator: stands in for the VK API (methods, `execute`, the Bots Long Poll and the
+ * Callback API) in the demo, the tests and the benchmarks. It imports nothing of the product.
+ */
 export {
   createEmulator,
   noFaults,
@@ -6,8 +10,10 @@ export {
   type EmulatorFaults,
   type EmulatorStats,
   type StateDump,
+  type StrikeFault,
+  type StruckRequest,
 } from './server';
 export type { CallEndSignalMode } from './events';
 export type { LongPollDown, LongPollFault } from './long-poll';
-export { defaultEmulatorOptions, type EmulatorOptions } from './methods';
+export { PEER_CHAT_OFFSET, defaultEmulatorOptions, type EmulatorOptions } from './methods';
 export { runEmulatorCli, type EmulatorCliArgs } from './cli';
