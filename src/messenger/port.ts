@@ -27,10 +27,6 @@ export interface MemberOp {
   readonly userId: number;
 }
 
-export interface RoleOp extends MemberOp {
-  readonly role: ChatRole;
-}
-
 /** One item of a batch failed: its VK code (0 when its whole request failed) and typed failure. */
 export interface OpFailure {
   readonly ok: false;
@@ -95,11 +91,10 @@ export interface Messenger {
   createChat(args: { title: string; userIds: readonly number[] }): Promise<{ chatId: number }>;
   /** Every chat the community sees, with titles: used to adopt a chat a lost attempt created. */
   listChats(): Promise<ChatSummary[]>;
-  /** Members of many chats, batched with `execute`. A missing chat maps to `null`. */
-  getMembers(args: { chatIds: readonly number[] }): Promise<Map<number, ChatMember[] | null>>;
+  /** Adds members directly (tools and tests; the sync uses `run`): one result per op, in order. */
   addMembers(args: { ops: readonly MemberOp[] }): Promise<OpResult[]>;
+  /** Removes members directly, as `addMembers` adds them. */
   removeMembers(args: { ops: readonly MemberOp[] }): Promise<OpResult[]>;
-  setRoles(args: { ops: readonly RoleOp[] }): Promise<OpResult[]>;
   /**
    * Runs calls of any kind, and the calls their outcomes lead to, packed 25 to an `execute`; a
    * request goes out short only when nothing in flight could still add to it. A request that

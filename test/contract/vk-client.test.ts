@@ -3,7 +3,16 @@ import { after, before, describe, it } from 'node:test';
 import { ErrorType, TypedError } from '../../src/contracts/errors';
 import { buildExecuteCode } from '../../src/messenger/execute-code';
 import { SlidingWindowLimiter } from '../../src/messenger/rate-limiter';
-import type { BatchCall, FollowUp, Messenger, MemberOp, OpResult } from '../../src/messenger/port';
+import type {
+  BatchCall,
+  ChatMember,
+  ChatRole,
+  FollowUp,
+  Messenger,
+  MemberOp,
+  OpResult,
+  Outcome,
+} from '../../src/messenger/port';
 import { createVkMessenger } from '../../src/messenger/vk-client';
 import { VkApiError } from '../../src/messenger/vk-errors';
 import { COMMUNITY_ID, control, rawCall, startPlatform, type Platform } from './vk-harness';
@@ -43,6 +52,55 @@ async function rejectsTyped(
 }
 
 const executeRequests = (p: Platform): number => p.emulator.stats.byMethod.execute ?? 0;
+
+/** Every member of each chat, read through `run`: per chat its outcome (`null`: the chat is gone). */
+async function readMembers(
+  m: Messenger,
+  chatIds: readonly number[],
+): Promise<Map<number, Outcome<readonly ChatMember[] | null>>> {
+  const read = new Map<number, Outcome<readonly ChatMember[] | null>>();
+  await m.run({
+    calls: chatIds.map((chatId): BatchCall => ({
+      kind: 'members',
+      chatId,
+      then: (outcome) => {
+        read.set(chatId, outcome);
+        return undefined;
+      },
+    })),
+  });
+  return read;
+}
+
+/** A chat's members as read through `run`, failing the test on a refused read. */
+function membersOf(
+  read: ReadonlyMap<number, Outcome<readonly ChatMember[] | null>>,
+  chatId: number,
+): readonly ChatMember[] | null | undefined {
+  const outcome = read.get(chatId);
+  if (outcome === undefined) return undefined;
+  assert.ok(outcome.ok, `read of chat ${chatId} failed`);
+  return outcome.value;
+}
+
+/** Role changes through `run`: one result per op, in order. */
+async function setRoles(
+  m: Messenger,
+  ops: readonly (MemberOp & { role: ChatRole })[],
+): Promise<OpResult[]> {
+  const results = new Array<OpResult>(ops.length);
+  await m.run({
+    calls: ops.map((op, i): BatchCall => ({
+      kind: 'role',
+      ...op,
+      then: (outcome) => {
+        results[i] = outcome;
+        return undefined;
+      },
+    })),
+  });
+  return results;
+}
 
 void describe('VK client against the emulator: methods', () => {
   void it('createChat accepts both documented shapes and chat ids are local to the community', async () => {
@@ -92,7 +150,7 @@ void describe('VK client against the emulator: methods', () => {
     });
   });
 
-  void it('getMembers batches many chats, pages big chats and maps a missing chat to null', async () => {
+  void it('members reads batch many chats, page big chats and map a missing chat to null', async () => {
     await withClient(async (p, m) => {
       const chatIds: number[] = [];
       for (let i = 0; i < 30; i++) {
@@ -107,16 +165,16 @@ void describe('VK client against the emulator: methods', () => {
         memberIds: big,
       })) as { chatId: number };
       const before = executeRequests(p);
-      const members = await m.getMembers({ chatIds: [...chatIds, bigChat, 9999] });
+      const members = await readMembers(m, [...chatIds, bigChat, 9999]);
       // 32 chats → 2 executes for page one, then 1 for the big chat's second page.
       assert.equal(executeRequests(p) - before, 3);
-      assert.equal(members.get(9999), null);
-      assert.deepEqual(members.get(chatIds[3]!), [
+      assert.equal(membersOf(members, 9999), null);
+      assert.deepEqual(membersOf(members, chatIds[3]!), [
         { memberId: -COMMUNITY_ID, isAdmin: true, isOwner: true },
         { memberId: 103, isAdmin: false, isOwner: false },
         { memberId: 203, isAdmin: false, isOwner: false },
       ]);
-      const bigMembers = members.get(bigChat);
+      const bigMembers = membersOf(members, bigChat);
       assert.equal(bigMembers?.length, 1501);
       assert.equal(new Set(bigMembers?.map((x) => x.memberId)).size, 1501);
     });
@@ -213,17 +271,15 @@ void describe('VK client against the emulator: methods', () => {
     });
   });
 
-  void it('setRoles promotes and demotes; the owner cannot be demoted', async () => {
+  void it('role calls promote and demote; the owner cannot be demoted', async () => {
     await withClient(async (p, m) => {
       const { chatId } = await m.createChat({ title: 'Чат', userIds: [1, 2] });
-      const results = await m.setRoles({
-        ops: [
-          { chatId, userId: 1, role: 'admin' },
-          { chatId, userId: 2, role: 'admin' },
-          { chatId, userId: 2, role: 'member' },
-          { chatId, userId: -COMMUNITY_ID, role: 'member' },
-        ],
-      });
+      const results = await setRoles(m, [
+        { chatId, userId: 1, role: 'admin' },
+        { chatId, userId: 2, role: 'admin' },
+        { chatId, userId: 2, role: 'member' },
+        { chatId, userId: -COMMUNITY_ID, role: 'member' },
+      ]);
       assert.deepEqual(results.slice(0, 3), [{ ok: true }, { ok: true }, { ok: true }]);
       assert.equal(results[3]?.ok === false && results[3].code, 925);
       assert.deepEqual(p.emulator.snapshot().chats[0]?.admins, [-COMMUNITY_ID, 1]);
@@ -455,7 +511,11 @@ void describe('VK client against the emulator: error classes', () => {
     })) as { chatId: number };
     const [r] = await m.removeMembers({ ops: [{ chatId: foreign, userId: 51 }] });
     assert.deepEqual(r?.ok === false && [r.code, r.type], [925, ErrorType.MessengerForbidden]);
-    await rejectsTyped(m.getMembers({ chatIds: [foreign] }), ErrorType.MessengerForbidden, 917);
+    const read = (await readMembers(m, [foreign])).get(foreign);
+    assert.deepEqual(read?.ok === false && [read.code, read.type], [
+      917,
+      ErrorType.MessengerForbidden,
+    ]);
     assert.ok(!(await m.listChats()).some((c) => c.chatId === foreign));
   });
 
@@ -479,7 +539,7 @@ void describe('VK client against the emulator: error classes', () => {
       disabled: false,
       deleted: true,
     });
-    assert.equal((await m.getMembers({ chatIds: [doomed] })).get(doomed), null);
+    assert.equal(membersOf(await readMembers(m, [doomed]), doomed), null);
     const [deleted] = await m.removeMembers({ ops: [{ chatId: doomed, userId: 1 }] });
     assert.deepEqual(deleted?.ok === false && [deleted.code, deleted.type], [
       1017,

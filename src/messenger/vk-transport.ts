@@ -1,0 +1,301 @@
+import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
+import type { z } from 'zod';
+import { ErrorType, TypedError } from '../contracts/errors';
+import { wireValue } from './execute-code';
+import type { MessengerSettings } from './port';
+import { sharedLimiter, type RateLimiter } from './rate-limiter';
+import { VkApiError, tokenFingerprint, transportError } from './vk-errors';
+import { errorEnvelopeSchema, successEnvelopeSchema } from './vk-schemas';
+
+/**
+ * The VK API's transport: one HTTP request per call through undici (the school's proxy, S2),
+ * paced by the per-token rate limit, with every failure typed and free of secrets.
+ */
+
+export interface VkTransportOptions {
+  /** Replaces the process-wide per-token limiter (tests use a private one). */
+  readonly limiter?: RateLimiter;
+  /** Extra time each rate-limit slot is held, to absorb network jitter; see `SlidingWindowOptions`. */
+  readonly rateMarginMs?: number;
+  readonly timeoutMs?: number;
+}
+
+export type Params = Readonly<Record<string, string | number | boolean | readonly number[]>>;
+
+export interface Reply {
+  readonly response: unknown;
+  readonly executeErrors: readonly { method: string; error_code: number; error_msg: string }[];
+}
+
+export interface VkTransport {
+  /** One HTTP request: no retries here, Temporal retries the activity. */
+  readonly call: (method: string, params: Params) => Promise<Reply>;
+  /** A reply's value in `schema`'s shape, or a typed failure naming where it is not. */
+  readonly parse: <S extends z.ZodType>(method: string, schema: S, value: unknown) => z.output<S>;
+  /** What no error may contain: the token, the proxy password and its Basic credential. */
+  readonly secrets: readonly (string | undefined)[];
+  readonly close: () => Promise<void>;
+}
+
+export function proxyUrl(proxy: NonNullable<MessengerSettings['proxy']>): URL {
+  const url = new URL(proxy.server.includes('://') ? proxy.server : `http://${proxy.server}`);
+  url.port = String(proxy.port);
+  url.username = '';
+  url.password = '';
+  return url;
+}
+
+export function buildDispatcher(settings: MessengerSettings, timeoutMs: number): Dispatcher {
+  const timeouts = { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs };
+  const { proxy } = settings;
+  if (proxy === undefined) return new Agent(timeouts);
+  // undici 8 forwards plain-HTTP requests to the proxy instead of tunnelling them; the school's
+  // proxy is a CONNECT tunnel for every request, as it was under undici 7.
+  const opts: ProxyAgent.Options = { uri: proxyUrl(proxy).href, proxyTunnel: true, ...timeouts };
+  if (proxy.auth) {
+    if (!proxy.username || proxy.password === undefined) {
+      throw new TypedError(
+        ErrorType.NotConfigured,
+        'Proxy authentication is on but the proxy user name or password is empty',
+      );
+    }
+    const basic = Buffer.from(`${proxy.username}:${proxy.password}`).toString('base64');
+    return new ProxyAgent({ ...opts, token: `Basic ${basic}` });
+  }
+  return new ProxyAgent(opts);
+}
+
+function errorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const own = (err as { code?: unknown }).code;
+  if (typeof own === 'string') return own;
+  return errorCode((err as { cause?: unknown }).cause);
+}
+
+const CONNECT_FAILURES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** What one school's requests share. */
+interface Ctx {
+  readonly settings: MessengerSettings;
+  readonly base: string;
+  readonly limiter: RateLimiter;
+  readonly dispatcher: Dispatcher;
+  readonly proxyName: string | undefined;
+  readonly secrets: readonly (string | undefined)[];
+}
+
+export function createVkTransport(
+  settings: MessengerSettings,
+  opts: VkTransportOptions = {},
+): VkTransport {
+  const { proxy } = settings;
+  // The Basic credential is as secret as the password it encodes.
+  const proxyBasic =
+    proxy?.auth && proxy.username && proxy.password !== undefined
+      ? Buffer.from(`${proxy.username}:${proxy.password}`).toString('base64')
+      : undefined;
+  const secrets = [settings.token, proxy?.password, proxyBasic];
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const base = settings.baseUrl.replace(/\/+$/, '');
+  const proxyName = settings.proxy ? proxyUrl(settings.proxy).host : undefined;
+  const limiter =
+    opts.limiter ??
+    sharedLimiter(
+      `${base}|${tokenFingerprint(settings.token)}`,
+      settings.rateLimitPerSecond,
+      opts.rateMarginMs === undefined ? {} : { marginMs: opts.rateMarginMs },
+    );
+  const dispatcher = buildDispatcher(settings, timeoutMs);
+
+  const ctx: Ctx = { settings, base, limiter, dispatcher, proxyName, secrets };
+  return {
+    call: (method, params) => call(ctx, method, params),
+    parse: (method, schema, value) => parse(secrets, method, schema, value),
+    secrets,
+    close: () => dispatcher.close(),
+  };
+}
+
+function networkFailure(ctx: Ctx, method: string, err: unknown): TypedError {
+  const { proxyName, secrets } = ctx;
+  const message = err instanceof Error ? err.message : String(err);
+  const code = errorCode(err);
+  if (proxyName !== undefined) {
+    const status =
+      /Proxy response \((\d+)\)/.exec(message)?.[1] ??
+      (/\(407\)/.test(message) ? '407' : undefined);
+    if (status === '407') {
+      return transportError(
+        ErrorType.ProxyFailure,
+        method,
+        `proxy ${proxyName} refused the request with HTTP 407 (Proxy Authentication Required): check the proxy user name and password, and whether proxy authentication should be on`,
+        secrets,
+        { proxy: proxyName, status: 407 },
+      );
+    }
+    if (status !== undefined && Number(status) >= 500) {
+      return transportError(
+        ErrorType.MessengerUnavailable,
+        method,
+        `proxy ${proxyName} could not reach VK (HTTP ${status})`,
+        secrets,
+        {
+          proxy: proxyName,
+          status: Number(status),
+        },
+      );
+    }
+    if (status !== undefined) {
+      return transportError(
+        ErrorType.ProxyFailure,
+        method,
+        `proxy ${proxyName} refused the tunnel with HTTP ${status}`,
+        secrets,
+        {
+          proxy: proxyName,
+          status: Number(status),
+        },
+      );
+    }
+    if (code !== undefined && CONNECT_FAILURES.has(code)) {
+      return transportError(
+        ErrorType.ProxyFailure,
+        method,
+        `cannot connect to proxy ${proxyName} (${code})`,
+        secrets,
+        {
+          proxy: proxyName,
+          cause: code,
+        },
+      );
+    }
+  }
+  return transportError(
+    ErrorType.MessengerUnavailable,
+    method,
+    `network error: ${message}${code ? ` (${code})` : ''}`,
+    secrets,
+    {
+      cause: code ?? 'unknown',
+    },
+  );
+}
+
+/** One HTTP request: no retries here, Temporal retries the activity. */
+async function call(ctx: Ctx, method: string, params: Params): Promise<Reply> {
+  const { settings, limiter, dispatcher, base, proxyName, secrets } = ctx;
+  const body = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) body.set(key, String(wireValue(value)));
+  body.set('v', settings.apiVersion);
+  body.set('access_token', settings.token);
+
+  const answered = await limiter.acquire();
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await request(`${base}/method/${method}`, {
+      method: 'POST',
+      dispatcher,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: body.toString(),
+    });
+  } catch (err) {
+    throw networkFailure(ctx, method, err);
+  } finally {
+    answered();
+  }
+
+  let text: string;
+  try {
+    text = await res.body.text();
+  } catch (err) {
+    throw networkFailure(ctx, method, err);
+  }
+  const status = res.statusCode;
+  if (status >= 500)
+    throw transportError(
+      ErrorType.MessengerUnavailable,
+      method,
+      `HTTP ${status} from VK`,
+      secrets,
+      { status },
+    );
+  if (status === 407) {
+    throw transportError(
+      ErrorType.ProxyFailure,
+      method,
+      `proxy ${proxyName ?? ''} answered HTTP 407: check the proxy credentials`,
+      secrets,
+      { status },
+    );
+  }
+  if (status === 429)
+    throw transportError(ErrorType.MessengerRateLimited, method, 'HTTP 429 from VK', secrets, {
+      status,
+    });
+  if (status !== 200) {
+    throw transportError(
+      ErrorType.MessengerBadRequest,
+      method,
+      `unexpected HTTP ${status}: check the API base URL`,
+      secrets,
+      { status },
+    );
+  }
+
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // A captive portal or a misbehaving proxy answers 200 with HTML; that is transient, not our bug.
+    throw transportError(ErrorType.MessengerUnavailable, method, 'reply is not JSON', secrets);
+  }
+  const failed = errorEnvelopeSchema.safeParse(json);
+  if (failed.success) {
+    const e = failed.data.error;
+    throw new VkApiError({
+      code: e.error_code,
+      method,
+      message: e.error_msg,
+      requestParams: e.request_params ?? [],
+      secrets,
+    });
+  }
+  const ok = successEnvelopeSchema.safeParse(json);
+  if (!ok.success)
+    throw transportError(
+      ErrorType.MessengerUnavailable,
+      method,
+      'reply is neither {response} nor {error}',
+      secrets,
+    );
+  return { response: ok.data.response, executeErrors: ok.data.execute_errors ?? [] };
+}
+
+function parse<S extends z.ZodType>(
+  secrets: Ctx['secrets'],
+  method: string,
+  schema: S,
+  value: unknown,
+): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const where = parsed.error.issues
+      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+      .join('; ');
+    throw transportError(
+      ErrorType.MessengerUnavailable,
+      method,
+      `unexpected response shape: ${where}`,
+      secrets,
+    );
+  }
+  return parsed.data;
+}
+
+/** Runs one `execute` and maps each result (or `false` + its `execute_errors` entry) to its call. */
