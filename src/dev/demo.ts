@@ -21,6 +21,7 @@ export interface DemoSchool {
   readonly schoolId: string;
   readonly journalId: string;
   readonly lessonId: string;
+  /** The lesson's local start and the school's zone, e.g. `08:35 Asia/Kamchatka`. */
   readonly lessonStart: string;
   readonly adminKey: string;
   readonly teacherToken: string;
@@ -88,7 +89,7 @@ export function demoRoster(now: number): {
     },
     journalId: journal.id,
     lessonId,
-    lessonStart: start,
+    lessonStart: `${start} ${timeZone}`,
   };
 }
 

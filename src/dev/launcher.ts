@@ -124,7 +124,7 @@ export async function startEverything(): Promise<void> {
         `  worker metrics:   http://127.0.0.1:${config.METRICS_PORT}/metrics`,
         '',
         `The demo school's chats are being created now (workflow ${workflowIds.schoolSync(demo.schoolId)}).`,
-        `Its online lesson ${demo.lessonId} starts at ${demo.lessonStart} (Moscow time); the call starts by itself 20 minutes before.`,
+        `Its online lesson ${demo.lessonId} starts at ${demo.lessonStart} (the school's time); the call starts by itself 20 minutes before.`,
         `Admin key for ${demo.schoolId}: ${demo.adminKey}`,
         '',
         `The platform's events reach the service through the school's listener (workflow ${workflowIds.platformEvents(demo.schoolId)}).`,

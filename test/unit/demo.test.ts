@@ -17,7 +17,8 @@ void test('the demo school is valid whenever `start` runs, late Moscow evenings 
     const demo = demoRoster(at);
     const result = validateSnapshot(demo.roster);
     assert.ok(result.ok, `${new Date(at).toISOString()}: ${JSON.stringify(result)}`);
-    assert.equal(demo.lessonStart, formatZonedTime(at + 22 * MINUTE, demo.roster.school.timeZone));
+    const zone = demo.roster.school.timeZone;
+    assert.equal(demo.lessonStart, `${formatZonedTime(at + 22 * MINUTE, zone)} ${zone}`);
   }
 });
 
