@@ -1,7 +1,5 @@
 import {
   ActivityCancellationType,
-  ActivityFailure,
-  ApplicationFailure,
   CancellationScope,
   allHandlersFinished,
   condition,
@@ -15,7 +13,6 @@ import {
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
-  workflowInfo,
 } from '@temporalio/workflow';
 import { Mutex } from 'async-mutex';
 import type {
@@ -58,6 +55,7 @@ import {
   type JournalCallTraits,
 } from '../src/domain/call-plan';
 import { addDays, epochToZonedDate, formatZonedTime } from '../src/domain/time';
+import { continueAsNewDue, failureText } from './support';
 
 const { loadJournal, endedOnPlatform } = proxyActivities<CallActivities & PlatformEndActivities>({
   startToCloseTimeout: '30 seconds',
@@ -824,11 +822,7 @@ export async function journalCallsWorkflow(
     takeOvers = [];
   }
 
-  const shouldContinueAsNew = (): boolean => {
-    const info = workflowInfo();
-    const limit = input.testHooks?.continueAsNewAfterEvents;
-    return info.continueAsNewSuggested || (limit !== undefined && info.historyLength >= limit);
-  };
+  const shouldContinueAsNew = (): boolean => continueAsNewDue(input.testHooks);
 
   for (;;) {
     if (handedOver) {
@@ -996,10 +990,4 @@ function stableHash(text: string): number {
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
   return hash;
-}
-
-function failureText(error: unknown): string {
-  const cause = error instanceof ActivityFailure ? error.cause : error;
-  if (cause instanceof ApplicationFailure) return `${cause.type ?? 'Error'}: ${cause.message}`;
-  return cause instanceof Error ? cause.message : String(cause);
 }

@@ -1,6 +1,4 @@
 import {
-  ActivityFailure,
-  ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -11,7 +9,6 @@ import {
   sleep,
   upsertSearchAttributes,
   uuid4,
-  workflowInfo,
 } from '@temporalio/workflow';
 import { ErrorType } from '../src/contracts/errors';
 import {
@@ -43,33 +40,33 @@ import type {
   ReadyPlan,
   SyncActivities,
 } from '../src/contracts/sync-activities';
+import { mapInLanes } from '../src/domain/lanes';
+import { continueAsNewDue, failureMessage, failureType, type ContinueAsNewHooks } from './support';
 
 const { planSync, recordRun, ensureJournalWorkflows } = proxyActivities<SyncActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 10 },
 });
 
+/** Applying chats: retried with a back-off long enough for a platform outage to pass. */
+const APPLY_RETRY = {
+  initialInterval: '2 seconds',
+  backoffCoefficient: 2,
+  maximumInterval: '2 minutes',
+  maximumAttempts: 8,
+} as const;
+
 const { applyChat } = proxyActivities<SyncActivities>({
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '1 minute',
-  retry: {
-    initialInterval: '2 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '2 minutes',
-    maximumAttempts: 8,
-  },
+  retry: APPLY_RETRY,
 });
 
 const { applyPlan } = proxyActivities<SyncActivities>({
   // A whole school in one activity: its requests are paced by the rate limit, not by chats.
   startToCloseTimeout: '15 minutes',
   heartbeatTimeout: '1 minute',
-  retry: {
-    initialInterval: '2 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '2 minutes',
-    maximumAttempts: 8,
-  },
+  retry: APPLY_RETRY,
 });
 
 /**
@@ -98,10 +95,7 @@ const APPLY_PASSED_PART = 'apply-passed-part-of-held-plan';
  */
 const JOURNALS_ON_ROSTER_CHANGE = 'journals-on-roster-change';
 
-export interface SchoolSyncTestHooks {
-  /** Continue-as-new after this many history events instead of waiting for the server's hint. */
-  readonly continueAsNewAfterEvents?: number;
-}
+export type SchoolSyncTestHooks = ContinueAsNewHooks;
 
 /**
  * What continue-as-new carries besides the shared contract: when the next periodic run is due
@@ -297,7 +291,7 @@ export async function schoolSyncWorkflow(
           failed('apply', error);
         }
       } else {
-        const perChat = await boundedMap(plan.chatKeys, APPLY_CONCURRENCY, async (chatKey) => {
+        const perChat = await mapInLanes(plan.chatKeys, APPLY_CONCURRENCY, async (chatKey) => {
           if (authFailure) return null;
           try {
             return await applyChat({ schoolId, planId: plan.planId, chatKey, runId });
@@ -368,11 +362,7 @@ export async function schoolSyncWorkflow(
     }
   }
 
-  const shouldContinueAsNew = (): boolean => {
-    const info = workflowInfo();
-    const limit = input.testHooks?.continueAsNewAfterEvents;
-    return info.continueAsNewSuggested || (limit !== undefined && info.historyLength >= limit);
-  };
+  const shouldContinueAsNew = (): boolean => continueAsNewDue(input.testHooks);
 
   publishState();
   // A continued execution runs at once only for what the previous one had not served yet; the
@@ -448,34 +438,6 @@ export async function schoolSyncWorkflow(
   }
 }
 
-/** Runs `fn` over `items` with at most `limit` in flight, keeping the results in order. */
-async function boundedMap<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return results;
-}
-
 function isReady(plan: PlanSyncResult): plan is ReadyPlan {
   return plan.status === 'ready' || plan.status === 'held';
-}
-
-function failureType(error: unknown): string | undefined {
-  const cause = error instanceof ActivityFailure ? error.cause : error;
-  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
-}
-
-function failureMessage(error: unknown): string {
-  const cause = error instanceof ActivityFailure ? error.cause : error;
-  return cause instanceof Error ? cause.message : String(error);
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Journal, Lesson, Template } from '../../src/contracts/roster';
 import type { SyncActivities } from '../../src/contracts/sync-activities';
+import { mapInLanes } from '../../src/domain/lanes';
 import type { SettingsStore } from '../../src/store/settings-store';
 import type { SyncStore } from '../../src/store/sync-store';
 import type { WorkflowGateway } from '../../src/workflow-gateway';
@@ -56,14 +57,7 @@ export function createEnsureJournalWorkflows(
       else await deps.gateway.ensureJournalCalls({ schoolId, journalId });
     };
     // A few at a time: each is a round trip to the Temporal server, and a school has a hundred.
-    let next = 0;
-    const lane = async (): Promise<void> => {
-      for (let i = next++; i < journals.length; i = next++) {
-        const journal = journals[i];
-        if (journal) await ensure(journal.id);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(JOURNAL_LANES, journals.length) }, lane));
+    await mapInLanes(journals, JOURNAL_LANES, (journal) => ensure(journal.id));
     if (rosterMoved && fingerprints) {
       await sync.setJournalsNotified(schoolId, { version: state.version, fingerprints });
     }
