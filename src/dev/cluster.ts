@@ -81,8 +81,14 @@ export interface Cluster {
   /** Stops the Temporal server (and its Web UI); `startTemporal` brings it back on its data. */
   stopTemporal(): Promise<void>;
   startTemporal(): Promise<void>;
-  /** A worker process of `buildId` (default: the cluster's), started and polling. */
-  startWorker(index: number, buildId?: string): Promise<AppProcess>;
+  /**
+   * A worker process of `build` (default: the cluster's build ID and workflow bundle), started
+   * and polling; a worker already at `index` must have been stopped.
+   */
+  startWorker(
+    index: number,
+    build?: { buildId: string; workflowBundle: string },
+  ): Promise<AppProcess>;
   startApi(index: number): Promise<AppProcess>;
   stop(): Promise<void>;
 }
@@ -196,14 +202,15 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       async startTemporal() {
         temporal = await startTemporalDevServer(temporalArgs);
       },
-      async startWorker(index, buildId = opts.buildId) {
+      async startWorker(index, build = { buildId: opts.buildId, workflowBundle }) {
+        const { buildId } = build;
         const name = `worker-${index + 1}`;
         const proc = await startNodeProcess({
           name,
           argv: ['worker'],
           env: {
             ...appEnv,
-            SFERUM_WORKFLOW_BUNDLE: workflowBundle,
+            SFERUM_WORKFLOW_BUNDLE: build.workflowBundle,
             SFERUM_DEPLOYMENT_NAME: DEPLOYMENT_NAME,
             SFERUM_BUILD_ID: buildId,
             METRICS_PORT: String(opts.ports.metricsBase + index),

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
+import type { History } from '@temporalio/common/lib/proto-utils';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { MongoClient } from 'mongodb';
 import { workflowIds, TASK_QUEUE } from '../../src/contracts/ids';
 import { chatKeys } from '../../src/domain/chat-plan';
@@ -18,6 +20,7 @@ import { createSecretBox, DEV_SECRETS_KEY } from '../../src/store/secrets';
 import { createSettingsStore } from '../../src/store/settings-store';
 import { createSyncStore } from '../../src/store/sync-store';
 import { createWorkflowGateway } from '../../src/workflow-gateway';
+import { workflowBundlerOptions } from '../../src/workflow-bundling';
 import type { Stack } from '../support/stack';
 import {
   CallWatch,
@@ -213,4 +216,48 @@ export function startDelays(
   const at = (q: number): number =>
     delays[Math.min(delays.length - 1, Math.ceil(q * delays.length) - 1)] ?? 0;
   return { p50: at(0.5), p99: at(0.99), max: delays[delays.length - 1] ?? 0 };
+}
+
+/** Build 2's workflow bundle (the code plus ./build-2/interceptors.ts), beside the cluster's. */
+export async function writeBuild2Bundle(cluster: Cluster): Promise<{ path: string; code: string }> {
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../../workflows'),
+    preloadModules: [...workflowBundlerOptions.preloadModules],
+    workflowInterceptorModules: [require.resolve('./build-2/interceptors')],
+  });
+  const path = join(dirname(cluster.workflowBundle), 'workflow-bundle-build-2.js');
+  await writeFile(path, code);
+  return { path, code };
+}
+
+export interface RecordedHistory {
+  readonly workflowId: string;
+  readonly history: History;
+}
+
+export async function fetchHistories(
+  client: Client,
+  workflowIds: readonly string[],
+): Promise<RecordedHistory[]> {
+  return Promise.all(
+    workflowIds.map(async (workflowId) => ({
+      workflowId,
+      history: await client.workflow.getHandle(workflowId).fetchHistory(),
+    })),
+  );
+}
+
+/** The replay failures of `histories` on the code in `code`: an empty list when all replay. */
+export async function replayFailures(
+  code: string,
+  histories: readonly RecordedHistory[],
+): Promise<string[]> {
+  const failures: string[] = [];
+  for await (const result of Worker.runReplayHistories(
+    { workflowBundle: { code }, replayName: 'cluster-upgrade-drill' },
+    histories,
+  )) {
+    if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+  }
+  return failures;
 }

@@ -5,6 +5,7 @@ import { importSnapshot } from '../../src/store/roster-import';
 import { createSyncStore } from '../../src/store/sync-store';
 import {
   awaitAnnounced,
+  callDocs,
   drillSchool,
   endAndAudit,
   checkedLine,
@@ -14,7 +15,13 @@ import {
   sleepUntil,
   until,
 } from './calls-support';
+import { DEPLOYMENT_NAME, makeCurrent } from '../../src/dev/cluster';
+import { workflowIds } from '../../src/contracts/ids';
 import {
+  BUILD_A,
+  fetchHistories,
+  replayFailures,
+  writeBuild2Bundle,
   setUpClusterDrill,
   startClusterDrillEnv,
   startDelays,
@@ -35,6 +42,9 @@ const BELL_CALLS = FULL ? 500 : 48;
 /** Calls due while the Temporal server and PostgreSQL restart, and the journals of a new school whose sync is then in flight. */
 const RESTART_CALLS = FULL ? 120 : 18;
 const SYNC_JOURNALS = FULL ? 120 : 18;
+/** Journals asleep while build 2 is rolled out. */
+const UPGRADE_CALLS = FULL ? 1_000 : 24;
+const BUILD_B = 'drill-build-b';
 const RECOVERY_MS = 5 * MINUTE;
 /** The platform bound a call's start is reported against. */
 const START_BOUND_MS = 5_000;
@@ -147,6 +157,100 @@ describe('fault drills on the cluster (Temporal on PostgreSQL, two workers)', ()
     t.diagnostic(
       `start delay p50 ${seconds(d.p50)} s, p99 ${seconds(d.p99)} s, max ${seconds(d.max)} s; ` +
         checkedLine(drill, outcome, incidentSummary(outcome.report.incidents)),
+    );
+  });
+  void test(`V2, V3 — build 2 (a workflow change behind patched()) rolled out worker by worker while ${UPGRADE_CALLS} journals sleep: every call starts once, on build 2, and the histories of both builds replay on build 2's code`, async (t) => {
+    const { cluster: c, stack } = cluster();
+    const drill = await setUpClusterDrill(t, cluster(), {
+      name: 'upgrade',
+      journals: UPGRADE_CALLS,
+      // Set-up, then three worker starts and two stops before the bell.
+      leadMs: FULL ? 8 * MINUTE : 110_000,
+      communityId: 7204,
+    });
+    const { schoolId } = drill.school;
+    const ids = drill.school.journals.map((j) =>
+      workflowIds.journalCalls({ schoolId, journalId: j.journalId }),
+    );
+    const build1Histories = await fetchHistories(stack.client, ids);
+    const build2 = await writeBuild2Bundle(c);
+    const next = { buildId: BUILD_B, workflowBundle: build2.path };
+    const rolloutAt = Date.now();
+    // The new build's first worker polls beside the old ones, then takes over; then each old
+    // worker is stopped (SIGTERM: the SDK drains it) and comes back on build 2.
+    await c.startWorker(2, next);
+    await makeCurrent(c.temporalAddress, 'default', {
+      deploymentName: DEPLOYMENT_NAME,
+      buildId: BUILD_B,
+    });
+    for (const i of [0, 1]) {
+      await c.workers[i]?.process.stop(15_000);
+      await c.startWorker(i, next);
+    }
+    await c.workers[2]?.process.stop(15_000);
+    const rolledOutAt = Date.now();
+    t.diagnostic(
+      `rolled out in ${seconds(rolledOutAt - rolloutAt)} s, ${seconds(drill.school.dueAt - rolledOutAt)} s before the bell`,
+    );
+    assert.ok(rolledOutAt < drill.school.dueAt, 'the rollout was done while the journals slept');
+
+    const announced = await awaitAnnounced(drill, drill.school.dueAt + RECOVERY_MS);
+    assert.equal(announced.length, UPGRADE_CALLS, 'every due call started and was announced');
+    const ended = await Promise.all(
+      drill.school.journals.map((j) =>
+        stack.gateway.endCall({
+          schoolId,
+          journalId: j.journalId,
+          requestedBy: drill.school.teacherId,
+        }),
+      ),
+    );
+    assert.ok(
+      ended.every((e) => e.accepted),
+      'every call ended by its teacher',
+    );
+    drill.watch.stop();
+    assert.deepEqual(drill.watch.violations, [], 'never two announced calls in one journal (V3)');
+    const docs = await callDocs(drill);
+    const emu = stack.emulator.snapshot();
+    for (const a of announced) {
+      await until(`${a.journalId}: its call recorded as ended`, Date.now() + MINUTE, async () => {
+        const own = (await callDocs(drill)).get(a.journalId) ?? [];
+        return own.length === 1 && own[0]?.status === 'ended' && own[0].callId === a.callId;
+      });
+      assert.equal(
+        emu.messages.filter((m) => m.text.includes(a.joinLink)).length,
+        1,
+        `${a.journalId}: its link posted once`,
+      );
+    }
+    assert.equal(docs.size, UPGRADE_CALLS);
+    assert.equal(emu.calls.length, UPGRADE_CALLS, 'one platform call per journal, none doubled');
+
+    const build2Histories = await fetchHistories(stack.client, ids);
+    for (const { workflowId, history } of build2Histories) {
+      const events = history.events ?? [];
+      const marker = events.some(
+        (e) => e.markerRecordedEventAttributes?.markerName === 'core_patch',
+      );
+      const builds = new Set(
+        events.flatMap((e) => {
+          const id = e.workflowTaskCompletedEventAttributes?.deploymentVersion?.buildId;
+          return id ? [id] : [];
+        }),
+      );
+      assert.ok(marker, `${workflowId}: build 2's change ran (its patch marker is recorded)`);
+      assert.deepEqual(
+        [...builds].sort(),
+        [BUILD_A, BUILD_B].sort(),
+        `${workflowId}: both builds ran it`,
+      );
+    }
+    const failures = await replayFailures(build2.code, [...build1Histories, ...build2Histories]);
+    assert.deepEqual(failures, [], "every history of both builds replays on build 2's code");
+    t.diagnostic(
+      `checked: ${UPGRADE_CALLS} journals slept through the rollout, ${announced.length} calls started once on build 2 and ended; ` +
+        `${build1Histories.length + build2Histories.length} histories (build 1 before, both builds after) replayed on build 2`,
     );
   });
 });
