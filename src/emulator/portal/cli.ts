@@ -1,3 +1,4 @@
+import { runUntilStopped } from '../kit/cli';
 import { WEBHOOK_PATH, createPortalEmulator } from './server';
 
 export interface PortalEmulatorCliArgs {
@@ -10,25 +11,17 @@ export interface PortalEmulatorCliArgs {
 }
 
 /** Runs the city portal emulator until SIGINT/SIGTERM; it keeps nothing on disk. */
-export async function runPortalEmulatorCli(args: PortalEmulatorCliArgs): Promise<void> {
-  const log = args.log ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const portal = await createPortalEmulator({
-    port: args.port,
-    ...(args.host === undefined ? {} : { host: args.host }),
-    ...(args.schools === undefined ? {} : { schools: args.schools }),
+export function runPortalEmulatorCli(args: PortalEmulatorCliArgs): Promise<void> {
+  return runUntilStopped({
+    start: () =>
+      createPortalEmulator({
+        port: args.port,
+        ...(args.host === undefined ? {} : { host: args.host }),
+        ...(args.schools === undefined ? {} : { schools: args.schools }),
+      }),
+    started: (portal) =>
+      `City portal emulator listening on ${portal.url} (webhook: ${portal.url}${WEBHOOK_PATH}, controls: ${portal.url}/__portal/state)`,
+    stopped: 'City portal emulator stopped',
+    log: args.log,
   });
-  log(
-    `City portal emulator listening on ${portal.url} (webhook: ${portal.url}${WEBHOOK_PATH}, controls: ${portal.url}/__portal/state)`,
-  );
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
-  await portal.close();
-  log('City portal emulator stopped');
 }

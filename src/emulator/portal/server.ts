@@ -1,5 +1,4 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import {
@@ -10,6 +9,16 @@ import {
   verifyDiarySignature,
   type DiaryEvent,
 } from '../../diary/events';
+import {
+  HttpError,
+  answerErrors,
+  closeServer,
+  listen,
+  parseJson,
+  parseWith,
+  readBody,
+  sendJson,
+} from '../kit/http';
 
 /**
  * The city portal emulator: stands in for the e-diary in the demo and the tests. The real
@@ -97,49 +106,8 @@ const faultsSchema = z
 const schoolBody = z.object({ schoolId: z.string().min(1), secret: z.string().min(8) }).strict();
 const schoolOf = z.object({ schoolId: z.string().min(1) });
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
-}
-
 async function readText(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buf = chunk as Buffer;
-    size += buf.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'request body too large');
-    chunks.push(buf);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return text === '' ? {} : JSON.parse(text);
-  } catch {
-    throw new HttpError(400, 'body is not JSON');
-  }
-}
-
-function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const where = parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
-  throw new HttpError(400, where.join('; '));
+  return (await readBody(req, MAX_BODY_BYTES)).toString('utf8');
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -281,35 +249,21 @@ export async function createPortalEmulator(
     }
   }
 
-  const server = createServer((req, res) => {
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { pathname } = new URL(req.url ?? '/', 'http://portal.local');
-    const handle = async (): Promise<void> => {
-      if (pathname === WEBHOOK_PATH) {
-        if (req.method !== 'POST') return sendJson(res, 405, { error: 'use POST' });
-        return handleWebhook(req, res);
-      }
-      if (pathname.startsWith('/__portal/')) return handleControl(req, res, pathname);
-      sendJson(res, 404, { error: `not found: ${pathname}` });
-    };
-    handle().catch((err: unknown) => {
-      if (res.headersSent || res.destroyed) return;
-      const status = err instanceof HttpError ? err.status : 500;
-      sendJson(res, status, { error: err instanceof Error ? err.message : String(err) });
-    });
-  });
+    if (pathname === WEBHOOK_PATH) {
+      if (req.method !== 'POST') return sendJson(res, 405, { error: 'use POST' });
+      return handleWebhook(req, res);
+    }
+    if (pathname.startsWith('/__portal/')) return handleControl(req, res, pathname);
+    sendJson(res, 404, { error: `not found: ${pathname}` });
+  }
 
-  const host = args.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(args.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  const server = createServer((req, res) => answerErrors(res, route(req, res)));
+  const { port, url } = await listen(server, args.port ?? 0, args.host ?? '127.0.0.1');
 
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url,
     port,
     addSchool,
     deliveries,
@@ -318,10 +272,6 @@ export async function createPortalEmulator(
       faults = parseWith(faultsSchema, f) as PortalFaults;
     },
     state,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server),
   };
 }

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventHub, PlatformEvent } from './events';
-import { serverTakes } from './groups';
+import { serverTakes } from './methods/groups';
 import type { EmuCallbackDelivery, EmuCallbackServer, EmuState } from './state';
 
 /**

@@ -1,5 +1,6 @@
-import { createEmulator, type Emulator } from './server';
-import type { EmulatorOptions } from './methods';
+import { runUntilStopped } from '../kit/cli';
+import type { EmulatorOptions } from './options';
+import { createEmulator } from './server';
 
 export interface EmulatorCliArgs {
   readonly port: number;
@@ -14,27 +15,19 @@ export interface EmulatorCliArgs {
  * Runs the emulator until SIGINT/SIGTERM, then flushes the state file and resolves. The state
  * file is written on every change, so a killed process loses at most the last ~100 ms.
  */
-export async function runEmulatorCli(args: EmulatorCliArgs): Promise<void> {
-  const log = args.log ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const emulator: Emulator = await createEmulator({
-    port: args.port,
-    ...(args.host === undefined ? {} : { host: args.host }),
-    ...(args.stateFile === undefined ? {} : { stateFile: args.stateFile }),
-    ...(args.options === undefined ? {} : { options: args.options }),
-  });
-  log(
-    `VK API emulator listening on ${emulator.url} (API: ${emulator.url}/method/<name>, controls: ${emulator.url}/__emulator/state, a person in the app: ${emulator.url}/__emulator/person/..., call end signal ${emulator.options.callEndSignal})` +
+export function runEmulatorCli(args: EmulatorCliArgs): Promise<void> {
+  return runUntilStopped({
+    start: () =>
+      createEmulator({
+        port: args.port,
+        ...(args.host === undefined ? {} : { host: args.host }),
+        ...(args.stateFile === undefined ? {} : { stateFile: args.stateFile }),
+        ...(args.options === undefined ? {} : { options: args.options }),
+      }),
+    started: (emulator) =>
+      `VK API emulator listening on ${emulator.url} (API: ${emulator.url}/method/<name>, controls: ${emulator.url}/__emulator/state, a person in the app: ${emulator.url}/__emulator/person/..., call end signal ${emulator.options.callEndSignal})` +
       (args.stateFile === undefined ? '' : `, state file ${args.stateFile}`),
-  );
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+    stopped: 'VK API emulator stopped',
+    log: args.log,
   });
-  await emulator.close();
-  log('VK API emulator stopped');
 }

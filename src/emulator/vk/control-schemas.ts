@@ -84,3 +84,10 @@ export const chatUpdateBody = z
     communityRole: role.optional(),
   })
   .strict();
+
+/** zod's `.partial()` types absent keys as `undefined`; drop them so a patch never unsets a field. */
+export function definedOnly<T extends object>(patch: {
+  [K in keyof T]?: T[K] | undefined;
+}): Partial<T> {
+  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

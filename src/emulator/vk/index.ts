@@ -15,5 +15,6 @@ export {
 } from './server';
 export type { CallEndSignalMode } from './events';
 export type { LongPollDown, LongPollFault } from './long-poll';
-export { PEER_CHAT_OFFSET, defaultEmulatorOptions, type EmulatorOptions } from './methods';
+export { PEER_CHAT_OFFSET } from './methods';
+export { defaultEmulatorOptions, type EmulatorOptions } from './options';
 export { runEmulatorCli, type EmulatorCliArgs } from './cli';

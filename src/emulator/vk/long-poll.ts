@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendJson } from '../kit/http';
 import type { EventHub, PlatformEvent } from './events';
 
 /**
@@ -46,15 +47,6 @@ const MAX_UPDATES = 100;
 interface Waiter {
   readonly communityId: number;
   readonly answer: () => boolean;
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
 }
 
 function badGateway(res: ServerResponse): void {
@@ -112,21 +104,22 @@ export function createLongPollSide(args: {
     }
     if (fault === 'http502' || down === 'http502') return badGateway(res);
     const params = url.searchParams;
-    if (params.get('act') !== 'a_check') return send(res, 400, { error: 'act must be a_check' });
+    if (params.get('act') !== 'a_check')
+      return sendJson(res, 400, { error: 'act must be a_check' });
     // The log is looked at only for a known key: a made-up `/__lp/<id>` creates nothing.
     const log = () => hub.log(communityId);
-    if (fault === 'failed1') return send(res, 200, { failed: 1, ts: String(log().nextTs) });
-    if (fault === 'failed2') return send(res, 200, { failed: 2 });
-    if (fault === 'failed3') return send(res, 200, { failed: 3 });
-    if (fault === 'malformed') return send(res, 200, { ts: null, updates: 'not a list' });
+    if (fault === 'failed1') return sendJson(res, 200, { failed: 1, ts: String(log().nextTs) });
+    if (fault === 'failed2') return sendJson(res, 200, { failed: 2 });
+    if (fault === 'failed3') return sendJson(res, 200, { failed: 3 });
+    if (fault === 'malformed') return sendJson(res, 200, { ts: null, updates: 'not a list' });
     if (fault === 'duplicate') duplicateNext.add(communityId);
 
     const key = keys.get(params.get('key') ?? '');
     if (key === undefined || key.communityId !== communityId || expired(key)) {
-      return send(res, 200, { failed: 2 });
+      return sendJson(res, 200, { failed: 2 });
     }
     const rawTs = params.get('ts') ?? '';
-    if (!/^\d+$/.test(rawTs)) return send(res, 200, { failed: 1, ts: String(log().nextTs) });
+    if (!/^\d+$/.test(rawTs)) return sendJson(res, 200, { failed: 1, ts: String(log().nextTs) });
     const ts = Number(rawTs);
     const rawWait = Number(params.get('wait') ?? DEFAULT_WAIT_SECONDS);
     const wait = Number.isFinite(rawWait)
@@ -134,7 +127,7 @@ export function createLongPollSide(args: {
       : DEFAULT_WAIT_SECONDS;
 
     const now0 = answerFor(communityId, ts);
-    if (now0 !== null || wait === 0) return send(res, 200, now0 ?? { ts: rawTs, updates: [] });
+    if (now0 !== null || wait === 0) return sendJson(res, 200, now0 ?? { ts: rawTs, updates: [] });
 
     let done = false;
     const finish = (body: unknown): void => {
@@ -142,7 +135,7 @@ export function createLongPollSide(args: {
       done = true;
       clearTimeout(timer);
       waiters = waiters.filter((w) => w !== waiter);
-      if (!res.destroyed) send(res, 200, body);
+      if (!res.destroyed) sendJson(res, 200, body);
     };
     const waiter: Waiter = {
       communityId,

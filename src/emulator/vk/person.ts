@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ControlError } from './control-error';
+import { HttpError, parseWith } from '../kit/http';
 import type { EventHub } from './events';
 import type { EmuCall, EmuChat, EmuState } from './state';
 
@@ -42,15 +42,6 @@ const joinCallBody = z
   .object({ callId: z.string().min(1), userId: z.number().int().positive() })
   .strict();
 
-function parse<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  throw new ControlError(
-    400,
-    parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '),
-  );
-}
-
 export interface PersonControls {
   /** Handles `route` ("POST /__emulator/..."); undefined when the route is not one of these. */
   handle(route: string, body: () => Promise<unknown>): Promise<unknown>;
@@ -69,9 +60,9 @@ export function createPersonControls(args: {
   function chatOf(communityId: number, chatId: number): EmuChat {
     const chat = state.chats.find((c) => c.communityId === communityId && c.chatId === chatId);
     if (chat === undefined)
-      throw new ControlError(404, `no chat ${chatId} in community ${communityId}`);
+      throw new HttpError(404, `no chat ${chatId} in community ${communityId}`);
     if (chat.deleted || chat.disabled)
-      throw new ControlError(409, `chat ${chatId} is ${chat.deleted ? 'deleted' : 'disabled'}`);
+      throw new HttpError(409, `chat ${chatId} is ${chat.deleted ? 'deleted' : 'disabled'}`);
     return chat;
   }
 
@@ -80,7 +71,7 @@ export function createPersonControls(args: {
     if (chat.ownerId > 0) return chat.ownerId;
     const person = chat.members.find((m) => m.memberId > 0);
     if (person === undefined)
-      throw new ControlError(400, 'by: the chat has no person in it; say who acts');
+      throw new HttpError(400, 'by: the chat has no person in it; say who acts');
     return person.memberId;
   }
 
@@ -97,11 +88,11 @@ export function createPersonControls(args: {
   async function handle(route: string, body: () => Promise<unknown>): Promise<unknown> {
     switch (route) {
       case 'POST /__emulator/person/members/add': {
-        const b = parse(memberBody, await body());
+        const b = parseWith(memberBody, await body());
         const chat = chatOf(b.communityId, b.chatId);
         const by = actor(chat, b.by);
         if (chat.members.some((m) => m.memberId === b.userId))
-          throw new ControlError(409, `${b.userId} is already in chat ${b.chatId}`);
+          throw new HttpError(409, `${b.userId} is already in chat ${b.chatId}`);
         chat.members.push({
           memberId: b.userId,
           invitedBy: by,
@@ -114,20 +105,20 @@ export function createPersonControls(args: {
         return { ok: true };
       }
       case 'POST /__emulator/person/members/remove': {
-        const b = parse(memberBody, await body());
+        const b = parseWith(memberBody, await body());
         const chat = chatOf(b.communityId, b.chatId);
         const by = actor(chat, b.by);
         const index = chat.members.findIndex((m) => m.memberId === b.userId);
-        if (index < 0) throw new ControlError(404, `${b.userId} is not in chat ${b.chatId}`);
+        if (index < 0) throw new HttpError(404, `${b.userId} is not in chat ${b.chatId}`);
         if (chat.members[index]?.isOwner && b.userId !== by)
-          throw new ControlError(409, 'the owner cannot be removed');
+          throw new HttpError(409, 'the owner cannot be removed');
         chat.members.splice(index, 1);
         hub.chatAction(chat, by, { type: 'chat_kick_user', member_id: b.userId });
         args.changed();
         return { ok: true };
       }
       case 'POST /__emulator/person/chats/rename': {
-        const b = parse(renameBody, await body());
+        const b = parseWith(renameBody, await body());
         const chat = chatOf(b.communityId, b.chatId);
         const by = actor(chat, b.by);
         chat.title = b.title;
@@ -137,16 +128,16 @@ export function createPersonControls(args: {
       }
       case 'POST /__emulator/calls/finish':
       case 'POST /__emulator/person/calls/end': {
-        const b = parse(endCallBody, await body());
+        const b = parseWith(endCallBody, await body());
         const call = state.calls.find((c) => c.callId === b.callId);
-        if (call === undefined) throw new ControlError(404, `no call ${b.callId}`);
+        if (call === undefined) throw new HttpError(404, `no call ${b.callId}`);
         return { ok: true, ended: endCall(call) };
       }
       case 'POST /__emulator/person/calls/join': {
-        const b = parse(joinCallBody, await body());
+        const b = parseWith(joinCallBody, await body());
         const call = state.calls.find((c) => c.callId === b.callId);
-        if (call === undefined) throw new ControlError(404, `no call ${b.callId}`);
-        if (call.status !== 'active') throw new ControlError(409, `call ${b.callId} has ended`);
+        if (call === undefined) throw new HttpError(404, `no call ${b.callId}`);
+        if (call.status !== 'active') throw new HttpError(409, `call ${b.callId} has ended`);
         if (!(call.participants ?? []).includes(b.userId))
           call.participants = [...(call.participants ?? []), b.userId];
         hub.callJoined(call);

@@ -1,6 +1,4 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { z } from 'zod';
 
 /**
@@ -152,63 +150,4 @@ export function emptyState(): EmuState {
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
-}
-
-/** Loads a state file; a missing file is an empty platform, a corrupt one is an error (never silently wiped). */
-export async function loadStateFile(path: string): Promise<EmuState> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
-    throw err;
-  }
-  return emuStateSchema.parse(JSON.parse(text));
-}
-
-/**
- * Writes the state at most once per `delayMs` after a change, through a temp file and a rename so
- * a crash mid-write leaves the previous state intact.
- */
-export class StatePersister {
-  #timer: NodeJS.Timeout | undefined;
-  #writing: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly path: string,
-    private readonly read: () => EmuState,
-    private readonly delayMs = 100,
-  ) {}
-
-  changed(): void {
-    if (this.#timer !== undefined) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      void this.#write();
-    }, this.delayMs);
-  }
-
-  async flush(): Promise<void> {
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-      await this.#write();
-    }
-    await this.#writing;
-  }
-
-  #write(): Promise<void> {
-    const snapshot = JSON.stringify(this.read(), null, 2);
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    this.#writing = this.#writing
-      .then(async () => {
-        await mkdir(dirname(this.path), { recursive: true });
-        await writeFile(tmp, snapshot);
-        await rename(tmp, this.path);
-      })
-      .catch((err: unknown) => {
-        process.emitWarning(`emulator: could not write state file: ${String(err)}`);
-      });
-    return this.#writing;
-  }
 }

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { ApiError, requiredInt, type CallContext, type Handler } from './methods';
-import type { EmuCallbackServer } from './state';
+import type { CallContext, Handler } from './context';
+import { ApiError } from './errors';
+import { requiredInt } from './params';
+import type { EmuCallbackServer } from '../state';
 
 /**
  * The `groups.*` methods that set up event delivery. `reference/vk-api-schema` holds no `groups`
