@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { issueLines } from './contracts/zod-issues';
 
 const port = z.coerce.number().int().min(1).max(65535);
 const bool = z
@@ -68,11 +69,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map(
-        (issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`,
-      ),
-    );
+    throw new ConfigError(issueLines(parsed.error, '(environment)'));
   }
   const dev = parsed.data.SFERUM_DEV ?? parsed.data.NODE_ENV !== 'production';
   return { ...parsed.data, dev };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ROOT, formatPath } from '../contracts/zod-issues';
 
 import {
   idSchema,
@@ -110,18 +111,7 @@ function capped(errors: RosterIssue[]): RosterIssue[] {
   ];
 }
 
-/** The path of an error about the document as a whole, as the HTTP API writes it too. */
-export const ROOT = '(root)';
-
-/** zod's path as people write it: `students[3].classId`. */
-export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
-  let out = prefix;
-  for (const key of path) {
-    if (typeof key === 'number') out += `[${key}]`;
-    else out += out === '' ? String(key) : `.${String(key)}`;
-  }
-  return out === '' ? ROOT : out;
-}
+export { ROOT, formatPath };
 
 function zodIssues(error: z.ZodError, prefix: string): RosterIssue[] {
   return error.issues.flatMap((issue) =>

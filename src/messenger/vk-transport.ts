@@ -1,6 +1,7 @@
 import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { ErrorType, TypedError } from '../contracts/errors';
+import { issueLines } from '../contracts/zod-issues';
 import { wireValue } from './execute-code';
 import type { MessengerSettings } from './port';
 import { sharedLimiter, type RateLimiter } from './rate-limiter';
@@ -285,9 +286,7 @@ function parse<S extends z.ZodType>(
 ): z.output<S> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    const where = parsed.error.issues
-      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-      .join('; ');
+    const where = issueLines(parsed.error).join('; ');
     throw transportError(
       ErrorType.MessengerUnavailable,
       method,

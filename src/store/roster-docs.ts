@@ -2,6 +2,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { Binary, type Collection, type Db, type Document } from 'mongodb';
 import { z } from 'zod';
 import { ErrorType, TypedError } from '../contracts/errors';
+import { dottedPath } from '../contracts/zod-issues';
 import {
   rosterCollections,
   rosterRecordSchemas,
@@ -141,7 +142,7 @@ export function parseStored<C extends RosterCollection>(
   const schema = rosterRecordSchemas[collection] as unknown as z.ZodType<RecordTypes[C]>;
   const result = schema.safeParse(doc);
   if (result.success) return result.data;
-  const fields = [...new Set(result.error.issues.map((i) => i.path.join('.')))].join(', ');
+  const fields = [...new Set(result.error.issues.map((i) => dottedPath(i.path, '')))].join(', ');
   const id = typeof doc.id === 'string' ? doc.id : '?';
   throw new Error(`Stored ${collection} record ${id} is invalid (${fields})`);
 }

@@ -2,6 +2,7 @@ import type { Db } from 'mongodb';
 import { z } from 'zod';
 import { ErrorType, TypedError } from '../contracts/errors';
 import { syncPeriodSchema } from '../contracts/school-sync';
+import { issueList } from '../contracts/zod-issues';
 import {
   schoolSettingsInputSchema,
   type PublicSchoolSettings,
@@ -41,7 +42,7 @@ export type ZodIssueList = {
 
 export function issuesOf(error: z.ZodError): ZodIssueList {
   return {
-    errors: error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })),
+    errors: issueList(error),
   };
 }
 
