@@ -2,12 +2,16 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
 import type { Worker } from '@temporalio/worker';
+import pino from 'pino';
+import { buildApi } from '../../src/api/server';
 import { workflowIds } from '../../src/contracts/ids';
 import type { PlatformEventsStatus } from '../../src/contracts/platform-listener';
 import { createPortalEmulator, WEBHOOK_PATH, type PortalEmulator } from '../../src/emulator/portal';
 import { createCallStore } from '../../src/store/call-store';
+import { createSecretBox, DEV_SECRETS_KEY } from '../../src/store/secrets';
 import { createSyncStore, type ManagedChat } from '../../src/store/sync-store';
 import { seedDemoJournal, until, type DemoJournal } from '../support/demo-school';
+import { readableHistories } from '../support/histories';
 import { useServices } from '../support/services';
 import { startStack, type Stack } from '../support/stack';
 
@@ -300,3 +304,82 @@ async function appliedWith(stack: Stack, schoolId: string, eventId: string): Pro
     runId = previous;
   }
 }
+
+void test('V5 — Callback API on the real stack: a forged callback changes nothing, the genuine one ends the call, its replay changes nothing; the planted callback secret and confirmation string are in no history, log line or clear document', async (t) => {
+  const s = await eventsSchool(t);
+  const secret = `PLANTEDCBSECRET${randomBytes(8).toString('hex')}`;
+  const confirmation = `PLANTEDCONF${randomBytes(4).toString('hex')}`;
+  await s.stack.settings.events.save({
+    schoolId: s.schoolId,
+    mode: 'callback',
+    callbackSecret: secret,
+    confirmation,
+  });
+  await s.stack.gateway.eventsSettingsChanged({ schoolId: s.schoolId });
+  await until('the listener in callback mode', async () => {
+    const now = await status(s.stack, s.schoolId);
+    return now?.mode === 'callback' ? now : null;
+  });
+  const lines: string[] = [];
+  const api = await buildApi({
+    db: s.stack.db,
+    gateway: s.stack.gateway,
+    settings: s.stack.settings,
+    logger: pino({ level: 'trace' }, { write: (line: string) => void lines.push(line) }),
+    secretsBox: createSecretBox(DEV_SECRETS_KEY),
+    readiness: { temporal: () => Promise.resolve(true) },
+  });
+  t.after(() => api.close());
+  const post = (body: object) =>
+    api.inject({
+      method: 'POST',
+      url: `/vk/callback/${s.schoolId}`,
+      headers: { 'content-type': 'application/json' },
+      payload: JSON.stringify(body),
+    });
+
+  const confirm = await post({ type: 'confirmation', group_id: s.communityId, secret });
+  assert.equal(confirm.body, confirmation);
+  const joinLink = await startCall(s);
+  const logged = s.stack.emulator.events(s.communityId).length;
+  await person(s.stack, 'calls/end', { callId: platformCallOf(s, joinLink) });
+  const events = s.stack.emulator
+    .events(s.communityId)
+    .slice(logged)
+    .map((e) => e.event);
+  assert.ok(events.length > 0, 'the end made events');
+
+  for (const event of events) {
+    assert.equal((await post({ ...event, secret: `${secret}-forged` })).statusCode, 403);
+  }
+  await new Promise((r) => setTimeout(r, 3_000));
+  assert.notEqual(
+    (await s.stack.gateway.callState(s))?.running,
+    null,
+    'a forged callback ends nothing',
+  );
+
+  for (const event of events) assert.equal((await post({ ...event, secret })).body, 'ok');
+  const ended = await until('the journal to take the call as ended', async () => {
+    const state = await s.stack.gateway.callState(s);
+    return state?.running === null ? state : null;
+  });
+  assert.equal(ended.lastEnded?.endedBy, 'platform');
+  const again = await s.stack.gateway.startCall({ ...s, requestedBy: s.teacherId });
+  assert.ok(again.accepted);
+  for (const event of events) assert.equal((await post({ ...event, secret })).body, 'ok');
+  await new Promise((r) => setTimeout(r, 3_000));
+  assert.notEqual((await s.stack.gateway.callState(s))?.running, null, 'a replay ends nothing');
+
+  const histories = (await readableHistories(s.stack.client, s.stack.taskQueue)).join('\n');
+  assert.match(histories, /platformEventsWorkflow/);
+  const dump: string[] = [];
+  for (const c of await s.stack.db.listCollections().toArray()) {
+    dump.push(JSON.stringify(await s.stack.db.collection(c.name).find({}).toArray()));
+  }
+  for (const planted of [secret, confirmation]) {
+    assert.ok(!histories.includes(planted), `${planted} in a workflow history`);
+    assert.ok(!lines.join('\n').includes(planted), `${planted} in the logs`);
+    assert.ok(!dump.join('\n').includes(planted), `${planted} in clear in MongoDB`);
+  }
+});
