@@ -1,8 +1,12 @@
 import { z } from 'zod';
 import { refusalReasons } from './call-texts';
 import { idSchema, lessonSchema, lessonStatuses } from '../contracts/roster';
-import { syncPeriodSchema } from '../contracts/school-sync';
-import { chatKinds } from '../domain/chat-plan';
+import {
+  heldPlanSchema,
+  runSummarySchema,
+  syncBlockSchema,
+  syncPeriodSchema,
+} from '../contracts/school-sync';
 import { rosterWarningCodes } from '../domain/roster-validation';
 import { gridGapKinds, templateDefects } from '../domain/template-check';
 
@@ -224,39 +228,6 @@ export const planSchema = z.looseObject({}).meta({
   description: 'A stored sync plan: chats, member and admin changes, skipped people, by ID.',
 });
 
-const runSummarySchema = z.object({
-  runId: z.string(),
-  planId: z.string(),
-  startedAt: z.string(),
-  finishedAt: z.string(),
-  chatsCreated: z.number(),
-  chatsAdopted: z.number(),
-  membersAdded: z.number(),
-  membersRemoved: z.number(),
-  adminsChanged: z.number(),
-  skippedNoVkId: z.number(),
-  unmanagedMembers: z.number(),
-  errors: z.number(),
-  incidents: z
-    .array(
-      z.object({
-        kind: z.string(),
-        at: z.string(),
-        subject: z.string(),
-        attempts: z.number().nullable(),
-        delayMs: z.number(),
-        reason: z.string(),
-        text: z.string(),
-      }),
-    )
-    .readonly()
-    .optional()
-    .meta({
-      description:
-        'What held the run up though it succeeded (retries with their last error, a worker lost, a server restart), from its history; absent when nothing did.',
-    }),
-});
-
 export const syncStatusSchema = z
   .object({
     schoolId: z.string(),
@@ -266,39 +237,9 @@ export const syncStatusSchema = z
     currentRunId: z.string().nullable(),
     lastRun: runSummarySchema.nullable(),
     nextRunAt: z.string().nullable(),
-    heldPlan: z
-      .object({
-        planId: z.string(),
-        reason: z.enum(['massRemoval', 'chatRemoval']),
-        removals: z.number(),
-        managedMembers: z.number(),
-        chatsRemoved: z.number(),
-        people: z.number().optional(),
-        chats: z
-          .array(
-            z.object({
-              chatKey: z.string(),
-              kind: z.enum(chatKinds),
-              removals: z.number(),
-              retire: z.boolean(),
-            }),
-          )
-          .readonly()
-          .optional()
-          .meta({
-            description:
-              'What is held, per chat: its removals, or its retirement. Everything else of the plan was applied.',
-          }),
-      })
-      .nullable(),
+    heldPlan: heldPlanSchema.nullable(),
     lastError: z.string().nullable(),
-    blocked: z
-      .object({
-        reason: z.enum(['auth', 'notConfigured', 'disabled']),
-        since: z.string(),
-        message: z.string(),
-      })
-      .nullable(),
+    blocked: syncBlockSchema.nullable(),
     pendingChanges: z.number(),
   })
   .meta({ id: 'SyncStatus' });

@@ -28,66 +28,81 @@ export interface SchoolSyncInput {
   readonly carried?: CarriedSyncState;
 }
 
-export interface RunSummary {
-  readonly runId: string;
-  readonly planId: string;
-  readonly startedAt: string;
-  readonly finishedAt: string;
-  readonly chatsCreated: number;
-  readonly chatsAdopted: number;
-  readonly membersAdded: number;
-  readonly membersRemoved: number;
-  readonly adminsChanged: number;
-  readonly skippedNoVkId: number;
-  readonly unmanagedMembers: number;
-  readonly errors: number;
-  /**
-   * What held the run up though it succeeded: retries with their last error, a worker lost, a
-   * server restart, read from the run's history when it was recorded (absent: none, or a run
-   * recorded before runs kept them).
-   */
-  readonly incidents?: readonly RunIncident[];
-}
+/** The kinds of chat the sync keeps (C1, C2). */
+export const chatKinds = ['staffRoom', 'classParents', 'classStudents', 'subject'] as const;
 
 /** An incident of the audit (src/audit/incidents.ts) as a run summary keeps it. */
-export interface RunIncident {
-  readonly kind: string;
+export const runIncidentSchema = z.object({
+  kind: z.string(),
   /** ISO time it was seen in the history. */
-  readonly at: string;
+  at: z.string(),
   /** The activity, "workflow task", a timer's summary or "Temporal server". */
-  readonly subject: string;
-  readonly attempts: number | null;
-  readonly delayMs: number;
-  readonly reason: string;
+  subject: z.string(),
+  attempts: z.number().int().nullable(),
+  delayMs: z.number(),
+  reason: z.string(),
   /** The audit's sentence for it, e.g. "applyPlan succeeded on attempt 3 after 41 s; last error: …". */
-  readonly text: string;
-}
+  text: z.string(),
+});
+export type RunIncident = z.infer<typeof runIncidentSchema>;
+
+/** What one sync run did: the workflow's result, the stored run, the API's last run. */
+export const runSummarySchema = z.object({
+  runId: z.string(),
+  planId: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  chatsCreated: z.number().int(),
+  chatsAdopted: z.number().int(),
+  membersAdded: z.number().int(),
+  membersRemoved: z.number().int(),
+  adminsChanged: z.number().int(),
+  skippedNoVkId: z.number().int(),
+  unmanagedMembers: z.number().int(),
+  errors: z.number().int(),
+  incidents: z.array(runIncidentSchema).readonly().optional().meta({
+    description:
+      'What held the run up though it succeeded (retries with their last error, a worker lost, a server restart), from its history; absent when nothing did, or in a run recorded before runs kept them.',
+  }),
+});
+export type RunSummary = z.infer<typeof runSummarySchema>;
 
 /** One chat of a held plan: the removals from it, or its retirement, that wait for approval. */
-export interface HeldChat {
-  readonly chatKey: string;
-  readonly kind: 'staffRoom' | 'classParents' | 'classStudents' | 'subject';
+export const heldChatSchema = z.object({
+  chatKey: z.string(),
+  kind: z.enum(chatKinds),
   /** Managed members the plan would remove from this chat (all of them when it is retired). */
-  readonly removals: number;
-  readonly retire: boolean;
-}
+  removals: z.number().int(),
+  retire: z.boolean(),
+});
+export type HeldChat = z.infer<typeof heldChatSchema>;
 
 /**
  * What the mass-removal guard holds (C3): only the guarded removals and retirements; the rest of
  * the plan is applied in the same run.
  */
-export interface HeldPlan {
-  readonly planId: string;
-  readonly reason: 'massRemoval' | 'chatRemoval';
+export const heldPlanSchema = z.object({
+  planId: z.string(),
+  reason: z.enum(['massRemoval', 'chatRemoval']),
   /** Removals held back (memberships, not people). */
-  readonly removals: number;
-  readonly managedMembers: number;
-  readonly chatsRemoved: number;
+  removals: z.number().int(),
+  managedMembers: z.number().int(),
+  chatsRemoved: z.number().int(),
   /** Distinct people the held removals concern (absent in plans held before it was kept). */
-  readonly people?: number | undefined;
-  /** Per chat, what is held (absent in plans held before it was kept). */
-  readonly chats?: readonly HeldChat[] | undefined;
-}
+  people: z.number().int().optional(),
+  chats: z.array(heldChatSchema).readonly().optional().meta({
+    description:
+      'What is held, per chat: its removals, or its retirement. Everything else of the plan was applied. Absent in plans held before it was kept.',
+  }),
+});
+export type HeldPlan = z.infer<typeof heldPlanSchema>;
+
+export const syncBlockSchema = z.object({
+  reason: z.enum(['auth', 'notConfigured', 'disabled']),
+  since: z.string(),
+  message: z.string(),
+});
+export type SyncBlock = z.infer<typeof syncBlockSchema>;
 
 export interface CarriedSyncState {
   readonly period: SyncPeriod;
@@ -97,12 +112,6 @@ export interface CarriedSyncState {
   readonly pendingChanges: number;
   readonly blocked: SyncBlock | null;
   readonly runCount: number;
-}
-
-export interface SyncBlock {
-  readonly reason: 'auth' | 'notConfigured' | 'disabled';
-  readonly since: string;
-  readonly message: string;
 }
 
 export interface SyncStatus {

@@ -8,6 +8,7 @@ import type {
   Staff,
   Student,
 } from '../contracts/roster';
+import { chatKinds } from '../contracts/school-sync';
 
 /**
  * The chat planner (C1, C2, C5, S4): from the roster to the chats that must exist, who is in each,
@@ -15,7 +16,7 @@ import type {
  * Temporal sandbox, so it touches nothing but its arguments.
  */
 
-export const chatKinds = ['staffRoom', 'classParents', 'classStudents', 'subject'] as const;
+export { chatKinds };
 export type ChatKind = (typeof chatKinds)[number];
 
 export interface DesiredChat {

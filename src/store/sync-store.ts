@@ -1,8 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
 import { z } from 'zod';
-import type { HeldPlan, RunSummary } from '../contracts/school-sync';
-import { chatKinds } from '../domain/chat-plan';
+import {
+  chatKinds,
+  heldPlanSchema,
+  runSummarySchema,
+  type HeldPlan,
+  type RunSummary,
+} from '../contracts/school-sync';
 import { personKinds } from '../contracts/roster';
 
 /**
@@ -69,26 +74,6 @@ const plannedChatSchema = z.object({
 });
 export type PlannedChat = z.infer<typeof plannedChatSchema>;
 
-const heldPlanSchema = z.object({
-  planId: z.string(),
-  reason: z.enum(['massRemoval', 'chatRemoval']),
-  removals: z.number().int(),
-  managedMembers: z.number().int(),
-  chatsRemoved: z.number().int(),
-  people: z.number().int().optional(),
-  chats: z
-    .array(
-      z.object({
-        chatKey: z.string(),
-        kind: z.enum(chatKinds),
-        removals: z.number().int(),
-        retire: z.boolean(),
-      }),
-    )
-    .readonly()
-    .optional(),
-});
-
 const planDocSchema = z.object({
   _id: z.string(),
   schoolId: z.string(),
@@ -109,34 +94,10 @@ const planDocSchema = z.object({
 });
 export type StoredPlan = z.infer<typeof planDocSchema>;
 
-const runDocSchema = z.object({
+/** A run as stored: its summary, under the school. */
+const runDocSchema = runSummarySchema.omit({ runId: true }).extend({
   _id: z.string(),
   schoolId: z.string(),
-  planId: z.string(),
-  startedAt: z.string(),
-  finishedAt: z.string(),
-  chatsCreated: z.number().int(),
-  chatsAdopted: z.number().int(),
-  membersAdded: z.number().int(),
-  membersRemoved: z.number().int(),
-  adminsChanged: z.number().int(),
-  skippedNoVkId: z.number().int(),
-  unmanagedMembers: z.number().int(),
-  errors: z.number().int(),
-  incidents: z
-    .array(
-      z.object({
-        kind: z.string(),
-        at: z.string(),
-        subject: z.string(),
-        attempts: z.number().int().nullable(),
-        delayMs: z.number(),
-        reason: z.string(),
-        text: z.string(),
-      }),
-    )
-    .readonly()
-    .optional(),
 });
 
 export interface JournalsNotified {
