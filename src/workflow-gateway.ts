@@ -183,6 +183,14 @@ export function createWorkflowGateway(
     });
   }
 
+  async function signalPlatformEvents(schoolId: string): Promise<void> {
+    await wf.signalWithStart(PLATFORM_EVENTS_WORKFLOW, {
+      ...platformEventsStartOptions(schoolId, taskQueue),
+      signal: eventsSettingsChangedSignal,
+      signalArgs: [{}],
+    });
+  }
+
   async function queryOrNull<T>(run: () => Promise<T>): Promise<T | null> {
     try {
       return await run();
@@ -201,8 +209,9 @@ export function createWorkflowGateway(
     async settingsChanged({ schoolId, period }) {
       const arg: SettingsChangedArgs = { reason: 'settings saved', ...(period ? { period } : {}) };
       await signalSchool(schoolId, settingsChangedSignal, arg);
-      // A school with settings has a community whose events the listener follows (V5, C3).
-      await startPlatformEvents(schoolId);
+      // A school with settings has a community whose events the listener follows (V5, C3); one
+      // that waited for settings (or for a new token) looks again at once.
+      await signalPlatformEvents(schoolId);
     },
 
     syncNow: ({ schoolId, requestedBy }) =>
@@ -286,13 +295,7 @@ export function createWorkflowGateway(
 
     ensurePlatformEvents: ({ schoolId }) => startPlatformEvents(schoolId),
 
-    async eventsSettingsChanged({ schoolId }) {
-      await wf.signalWithStart(PLATFORM_EVENTS_WORKFLOW, {
-        ...platformEventsStartOptions(schoolId, taskQueue),
-        signal: eventsSettingsChangedSignal,
-        signalArgs: [{}],
-      });
-    },
+    eventsSettingsChanged: ({ schoolId }) => signalPlatformEvents(schoolId),
 
     async platformFactsReceived({ schoolId, facts }) {
       await wf.signalWithStart(PLATFORM_EVENTS_WORKFLOW, {
