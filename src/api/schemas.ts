@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { refusalReasons } from './call-texts';
 import { idSchema, lessonSchema, lessonStatuses } from '../contracts/roster';
+import { publicSchoolSettingsSchema } from '../contracts/settings';
 import {
   heldPlanSchema,
   runSummarySchema,
@@ -182,27 +183,7 @@ export const lessonPatchBody = z
     path: ['online'],
   });
 
-export const publicSettingsSchema = z
-  .object({
-    schoolId: z.string(),
-    communityId: z.number(),
-    tokenSet: z.literal(true),
-    proxy: z
-      .object({
-        server: z.string(),
-        port: z.number(),
-        username: z.string().optional(),
-        passwordSet: z.boolean(),
-        auth: z.boolean(),
-      })
-      .nullable(),
-    period: syncPeriodSchema,
-    enabled: z.boolean(),
-    removalThreshold: z.number(),
-    removeUnmanaged: z.boolean(),
-    updatedAt: z.string(),
-  })
-  .meta({ id: 'SchoolSettings' });
+export const publicSettingsSchema = publicSchoolSettingsSchema.meta({ id: 'SchoolSettings' });
 
 export const importOutcomeSchema = z
   .object({

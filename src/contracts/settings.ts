@@ -68,20 +68,23 @@ export type SchoolSettingsInput = z.input<typeof schoolSettingsInputSchema>;
 export type SchoolSettings = z.infer<typeof schoolSettingsInputSchema>;
 
 /** What the API and the workflows may see: no secrets, only whether they are set. */
-export interface PublicSchoolSettings {
-  readonly schoolId: string;
-  readonly communityId: number;
-  readonly tokenSet: true;
-  readonly proxy: {
-    readonly server: string;
-    readonly port: number;
-    readonly username?: string;
-    readonly passwordSet: boolean;
-    readonly auth: boolean;
-  } | null;
-  readonly period: SchoolSettings['period'];
-  readonly enabled: boolean;
-  readonly removalThreshold: number;
-  readonly removeUnmanaged: boolean;
-  readonly updatedAt: string;
-}
+export const publicSchoolSettingsSchema = z.object({
+  schoolId: z.string(),
+  communityId: z.number().int(),
+  tokenSet: z.literal(true),
+  proxy: z
+    .object({
+      server: z.string(),
+      port: z.number().int(),
+      username: z.string().optional(),
+      passwordSet: z.boolean(),
+      auth: z.boolean(),
+    })
+    .nullable(),
+  period: syncPeriodSchema,
+  enabled: z.boolean(),
+  removalThreshold: z.number(),
+  removeUnmanaged: z.boolean(),
+  updatedAt: z.string(),
+});
+export type PublicSchoolSettings = z.infer<typeof publicSchoolSettingsSchema>;
