@@ -4,7 +4,7 @@ import { sendJson } from '../kit/http';
 import type { EventHub } from './events';
 import { runMethod } from './execute';
 import type { EmulatorFaults, Strike, StrikeFault, Strikes } from './faults';
-import { createLimits } from './limits';
+import { createLimits, type Limits } from './limits';
 import { ApiError, type CallContext } from './methods';
 import type { GroupServices } from './methods/groups';
 import type { EmulatorOptions } from './options';
@@ -45,7 +45,7 @@ function bump(counter: Record<string, number>, key: string | number): void {
   counter[key] = (counter[key] ?? 0) + 1;
 }
 
-export function createMethodEndpoint(args: {
+export interface MethodEndpointArgs {
   readonly state: EmuState;
   readonly options: () => EmulatorOptions;
   readonly faults: () => EmulatorFaults;
@@ -56,149 +56,170 @@ export function createMethodEndpoint(args: {
   readonly changed: () => void;
   readonly hub: EventHub;
   readonly groups: GroupServices;
-}): MethodEndpoint {
-  const { state, strikes, random, now } = args;
-  let stats = emptyStats();
-  const limits = createLimits({
-    perSecond: () => args.faults().rateLimitPerSecond ?? args.options().rateLimitPerSecond,
-    actionsPerMinute: () => args.options().floodActionsPerMinute,
-  });
+}
 
-  function communityByToken(token: string): { community: EmuCommunity; hash: string } | undefined {
-    const hash = hashToken(token);
-    const community = state.communities.find((c) => c.tokenHashes.includes(hash));
-    return community === undefined ? undefined : { community, hash };
-  }
+/** The endpoint's own state: its arguments, the limit windows and the stats. */
+interface Endpoint {
+  readonly args: MethodEndpointArgs;
+  readonly limits: Limits;
+  stats: EmulatorStats;
+}
 
-  async function handle(
-    req: IncomingMessage,
-    res: ServerResponse,
-    url: URL,
-    name: string,
-  ): Promise<void> {
-    stats.requests++;
-    bump(stats.byMethod, name);
-    // The earliest armed strike for this method is this request's; if the request fails before
-    // the strike's point (auth, rate limit), the strike waits for the next one.
-    const strike = strikes.take(name);
-    let fired = false;
-    try {
-      await serve(req, res, url, name, strike, () => (fired = true));
-    } finally {
-      if (strike && !fired) strikes.putBack(strike);
-    }
-  }
-
-  async function serve(
-    req: IncomingMessage,
-    res: ServerResponse,
-    url: URL,
-    name: string,
-    strike: Strike | undefined,
-    onFired: () => void,
-  ): Promise<void> {
-    // A scripted fault reports what it struck, so it reads the parameters before striking.
-    const early = strike ? await readParams(req, url) : undefined;
-    const struck = (fault: StrikeFault): boolean => {
-      if (strike?.fault !== fault) return false;
-      onFired();
-      strike.resolve({
-        method: name,
-        params: Object.fromEntries(
-          Object.entries(early?.params ?? {}).filter(([key]) => key !== 'access_token'),
-        ),
-      });
-      return true;
-    };
-    if (struck('dropBefore') || random() < args.faults().dropBeforeRate) {
-      req.socket.destroy();
-      return;
-    }
-    if (struck('http502') || random() < args.faults().http502Rate) {
-      res.writeHead(502, { 'content-type': 'text/html' });
-      res.end(BAD_GATEWAY_PAGE);
-      return;
-    }
-    const { latencyMs } = args.faults();
-    if (latencyMs > 0) await sleep(latencyMs);
-
-    const request = early ?? (await readParams(req, url));
-    const fail = (err: ApiError): void => {
-      bump(stats.errors, err.code);
-      sendJson(res, 200, {
-        error: {
-          error_code: err.code,
-          error_msg: err.message,
-          request_params: requestParams(name, request.params),
-        },
-      });
-    };
-    const ctx = admit(
-      req,
-      request,
-      () => struck('error10') || random() < args.faults().errorRate10,
-    );
-    if (ctx instanceof ApiError) return fail(ctx);
-
-    let body: Record<string, unknown>;
-    try {
-      body = runMethod(name, request.params, ctx.ctx, stats);
-    } catch (err) {
-      if (ctx.dirty()) args.changed();
-      if (err instanceof ApiError) return fail(err);
-      throw err;
-    }
-    if (ctx.dirty()) args.changed();
-    if (struck('dropAfter') || random() < args.faults().dropAfterRate) {
-      res.socket?.destroy();
-      return;
-    }
-    sendJson(res, 200, body);
-  }
-
-  /**
-   * The checks before a method runs, in VK's order: token, version, rate limit, then an injected
-   * error 10. Passing them gives the method's context, which records whether it wrote anything.
-   */
-  function admit(
-    req: IncomingMessage,
-    { params, tokens }: MethodRequest,
-    error10: () => boolean,
-  ): { ctx: CallContext; dirty: () => boolean } | ApiError {
-    const token = callerToken(tokens, req.headers.authorization);
-    if (token instanceof ApiError) return token;
-    const caller = communityByToken(token);
-    if (caller === undefined) return new ApiError(5, 'invalid access_token (4).');
-    const version = params.v;
-    if (version === undefined || version === '') return new ApiError(8, 'v (version) is required');
-    if (!/^5\.\d+$/.test(version)) return new ApiError(8, 'invalid v (version) param');
-    const at = now();
-    if (limits.overRateLimit(caller.hash, at)) return new ApiError(6);
-    if (error10()) return new ApiError(10);
-
-    let dirty = false;
-    const ctx: CallContext = {
-      state,
-      options: args.options(),
-      community: caller.community,
-      version,
-      now: at,
-      action: () => {
-        if (!limits.floodAllows(caller.community.communityId, at)) throw new ApiError(9);
-        dirty = true;
-      },
-      events: args.hub,
-      groups: args.groups,
-    };
-    return { ctx, dirty: () => dirty };
-  }
-
+export function createMethodEndpoint(args: MethodEndpointArgs): MethodEndpoint {
+  const self: Endpoint = {
+    args,
+    limits: createLimits({
+      perSecond: () => args.faults().rateLimitPerSecond ?? args.options().rateLimitPerSecond,
+      actionsPerMinute: () => args.options().floodActionsPerMinute,
+    }),
+    stats: emptyStats(),
+  };
   return {
-    handle,
-    stats: () => stats,
+    handle: (req, res, url, name) => handle(self, req, res, url, name),
+    stats: () => self.stats,
     reset() {
-      stats = emptyStats();
-      limits.reset();
+      self.stats = emptyStats();
+      self.limits.reset();
     },
   };
+}
+
+async function handle(
+  self: Endpoint,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  name: string,
+): Promise<void> {
+  const { stats } = self;
+  stats.requests++;
+  bump(stats.byMethod, name);
+  // The earliest armed strike for this method is this request's; if the request fails before
+  // the strike's point (auth, rate limit), the strike waits for the next one.
+  const strike = self.args.strikes.take(name);
+  let fired = false;
+  try {
+    await serve(self, req, res, url, name, strike, () => (fired = true));
+  } finally {
+    if (strike && !fired) self.args.strikes.putBack(strike);
+  }
+}
+
+async function serve(
+  self: Endpoint,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  name: string,
+  strike: Strike | undefined,
+  onFired: () => void,
+): Promise<void> {
+  const { args } = self;
+  const { random } = args;
+  // A scripted fault reports what it struck, so it reads the parameters before striking.
+  const early = strike ? await readParams(req, url) : undefined;
+  const struck = (fault: StrikeFault): boolean => {
+    if (strike?.fault !== fault) return false;
+    onFired();
+    strike.resolve({
+      method: name,
+      params: Object.fromEntries(
+        Object.entries(early?.params ?? {}).filter(([key]) => key !== 'access_token'),
+      ),
+    });
+    return true;
+  };
+  if (struck('dropBefore') || random() < args.faults().dropBeforeRate) {
+    req.socket.destroy();
+    return;
+  }
+  if (struck('http502') || random() < args.faults().http502Rate) {
+    res.writeHead(502, { 'content-type': 'text/html' });
+    res.end(BAD_GATEWAY_PAGE);
+    return;
+  }
+  const { latencyMs } = args.faults();
+  if (latencyMs > 0) await sleep(latencyMs);
+
+  const request = early ?? (await readParams(req, url));
+  const fail = (err: ApiError): void => {
+    bump(self.stats.errors, err.code);
+    sendJson(res, 200, {
+      error: {
+        error_code: err.code,
+        error_msg: err.message,
+        request_params: requestParams(name, request.params),
+      },
+    });
+  };
+  const ctx = admit(
+    self,
+    req,
+    request,
+    () => struck('error10') || random() < args.faults().errorRate10,
+  );
+  if (ctx instanceof ApiError) return fail(ctx);
+
+  let body: Record<string, unknown>;
+  try {
+    body = runMethod(name, request.params, ctx.ctx, self.stats);
+  } catch (err) {
+    if (ctx.dirty()) args.changed();
+    if (err instanceof ApiError) return fail(err);
+    throw err;
+  }
+  if (ctx.dirty()) args.changed();
+  if (struck('dropAfter') || random() < args.faults().dropAfterRate) {
+    res.socket?.destroy();
+    return;
+  }
+  sendJson(res, 200, body);
+}
+
+function communityByToken(
+  state: EmuState,
+  token: string,
+): { community: EmuCommunity; hash: string } | undefined {
+  const hash = hashToken(token);
+  const community = state.communities.find((c) => c.tokenHashes.includes(hash));
+  return community === undefined ? undefined : { community, hash };
+}
+
+/**
+ * The checks before a method runs, in VK's order: token, version, rate limit, then an injected
+ * error 10. Passing them gives the method's context, which records whether it wrote anything.
+ */
+function admit(
+  self: Endpoint,
+  req: IncomingMessage,
+  { params, tokens }: MethodRequest,
+  error10: () => boolean,
+): { ctx: CallContext; dirty: () => boolean } | ApiError {
+  const { args, limits } = self;
+  const token = callerToken(tokens, req.headers.authorization);
+  if (token instanceof ApiError) return token;
+  const caller = communityByToken(args.state, token);
+  if (caller === undefined) return new ApiError(5, 'invalid access_token (4).');
+  const version = params.v;
+  if (version === undefined || version === '') return new ApiError(8, 'v (version) is required');
+  if (!/^5\.\d+$/.test(version)) return new ApiError(8, 'invalid v (version) param');
+  const at = args.now();
+  if (limits.overRateLimit(caller.hash, at)) return new ApiError(6);
+  if (error10()) return new ApiError(10);
+
+  let dirty = false;
+  const ctx: CallContext = {
+    state: args.state,
+    options: args.options(),
+    community: caller.community,
+    version,
+    now: at,
+    action: () => {
+      if (!limits.floodAllows(caller.community.communityId, at)) throw new ApiError(9);
+      dirty = true;
+    },
+    events: args.hub,
+    groups: args.groups,
+  };
+  return { ctx, dirty: () => dirty };
 }

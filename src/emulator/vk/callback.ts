@@ -32,6 +32,36 @@ const MAX_DELIVERIES = 500;
 const ANSWER_CHARS = 200;
 const REQUEST_TIMEOUT_MS = 10_000;
 
+/** One request to a callback server: its HTTP status (none when it did not answer) and answer. */
+async function post(
+  server: EmuCallbackServer,
+  body: Record<string, unknown>,
+  attempt: number,
+): Promise<{ status?: number; answer: string }> {
+  try {
+    const res = await fetch(server.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(attempt > 1 ? { 'x-retry-counter': String(attempt - 1) } : {}),
+      },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    const text = (await res.text()).trim();
+    return { status: res.status, answer: text.slice(0, ANSWER_CHARS) };
+  } catch (err) {
+    return { answer: `(no answer: ${err instanceof Error ? err.message : String(err)})` };
+  }
+}
+
+function withSecret(
+  server: EmuCallbackServer,
+  body: Record<string, unknown>,
+): Record<string, unknown> {
+  return server.secretKey === undefined ? body : { ...body, secret: server.secretKey };
+}
+
 export function createCallbackSide(args: {
   readonly state: EmuState;
   readonly hub: EventHub;
@@ -52,36 +82,10 @@ export function createCallbackSide(args: {
     args.changed();
   }
 
-  async function post(
-    server: EmuCallbackServer,
-    body: Record<string, unknown>,
-    attempt: number,
-  ): Promise<{ status?: number; answer: string }> {
-    try {
-      const res = await fetch(server.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          ...(attempt > 1 ? { 'x-retry-counter': String(attempt - 1) } : {}),
-        },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      });
-      const text = (await res.text()).trim();
-      return { status: res.status, answer: text.slice(0, ANSWER_CHARS) };
-    } catch (err) {
-      return { answer: `(no answer: ${err instanceof Error ? err.message : String(err)})` };
-    }
-  }
-
   function enqueue(serverId: number, job: () => Promise<void>): void {
     const previous = queues.get(serverId) ?? Promise.resolve();
     const next = previous.then(job).catch(() => undefined);
     queues.set(serverId, next);
-  }
-
-  function withSecret(server: EmuCallbackServer, body: Record<string, unknown>) {
-    return server.secretKey === undefined ? body : { ...body, secret: server.secretKey };
   }
 
   async function deliver(server: EmuCallbackServer, event: PlatformEvent, gen: number) {

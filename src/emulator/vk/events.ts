@@ -75,6 +75,85 @@ function seconds(ms: number): number {
   return Math.floor(ms / 1000);
 }
 
+/** A message as the events carry it, in the chat `chat`. */
+function wire(
+  chat: EmuChat,
+  fields: {
+    cmid: number;
+    fromId: number;
+    date: number;
+    text: string;
+    attachments: unknown[];
+    action?: Record<string, unknown>;
+  },
+): Record<string, unknown> {
+  return {
+    date: seconds(fields.date),
+    from_id: fields.fromId,
+    // A community sees chat messages without a global message id.
+    id: 0,
+    out: fields.fromId === -chat.communityId ? 1 : 0,
+    version: fields.cmid,
+    attachments: fields.attachments,
+    conversation_message_id: fields.cmid,
+    fwd_messages: [],
+    important: false,
+    is_hidden: false,
+    peer_id: PEER_CHAT_OFFSET + chat.chatId,
+    random_id: 0,
+    text: fields.text,
+    ...(fields.action === undefined ? {} : { action: fields.action }),
+  };
+}
+
+function inProgress(call: EmuCall): Record<string, unknown> {
+  return {
+    type: 'group_call_in_progress',
+    group_call_in_progress: {
+      initiator_id: -call.communityId,
+      join_link: call.joinLink,
+      call_id: call.callId,
+      participants: participants(call),
+    },
+  };
+}
+
+function chatOf(state: EmuState, message: EmuMessage): EmuChat | undefined {
+  return state.chats.find(
+    (c) => c.communityId === message.communityId && c.chatId === message.chatId,
+  );
+}
+
+function postedWire(
+  chat: EmuChat,
+  message: EmuMessage,
+  running: EmuCall | undefined,
+): Record<string, unknown> {
+  return wire(chat, {
+    cmid: message.conversationMessageId,
+    fromId: message.fromId,
+    date: message.date,
+    text: message.text,
+    attachments: running === undefined ? [] : [inProgress(running)],
+  });
+}
+
+/** The `call` attachment of the message a chat gets when its call ended. */
+function callAttachment(call: EmuCall, chat: EmuChat, endedAt: number): Record<string, unknown> {
+  return {
+    type: 'call',
+    call: {
+      initiator_id: -call.communityId,
+      receiver_id: PEER_CHAT_OFFSET + chat.chatId,
+      state: 'reached',
+      time: seconds(call.startedAt),
+      duration: Math.max(0, seconds(endedAt - call.startedAt)),
+      video: true,
+      participants: participants(call),
+    },
+  };
+}
+
 export function createEventHub(args: {
   readonly state: EmuState;
   readonly options: () => EventHubOptions;
@@ -109,64 +188,6 @@ export function createEventHub(args: {
     return event;
   }
 
-  function wire(
-    chat: EmuChat,
-    fields: {
-      cmid: number;
-      fromId: number;
-      date: number;
-      text: string;
-      attachments: unknown[];
-      action?: Record<string, unknown>;
-    },
-  ): Record<string, unknown> {
-    return {
-      date: seconds(fields.date),
-      from_id: fields.fromId,
-      // A community sees chat messages without a global message id.
-      id: 0,
-      out: fields.fromId === -chat.communityId ? 1 : 0,
-      version: fields.cmid,
-      attachments: fields.attachments,
-      conversation_message_id: fields.cmid,
-      fwd_messages: [],
-      important: false,
-      is_hidden: false,
-      peer_id: PEER_CHAT_OFFSET + chat.chatId,
-      random_id: 0,
-      text: fields.text,
-      ...(fields.action === undefined ? {} : { action: fields.action }),
-    };
-  }
-
-  function inProgress(call: EmuCall): Record<string, unknown> {
-    return {
-      type: 'group_call_in_progress',
-      group_call_in_progress: {
-        initiator_id: -call.communityId,
-        join_link: call.joinLink,
-        call_id: call.callId,
-        participants: participants(call),
-      },
-    };
-  }
-
-  function chatOf(message: EmuMessage): EmuChat | undefined {
-    return state.chats.find(
-      (c) => c.communityId === message.communityId && c.chatId === message.chatId,
-    );
-  }
-
-  function postedWire(chat: EmuChat, message: EmuMessage, running: EmuCall | undefined) {
-    return wire(chat, {
-      cmid: message.conversationMessageId,
-      fromId: message.fromId,
-      date: message.date,
-      text: message.text,
-      attachments: running === undefined ? [] : [inProgress(running)],
-    });
-  }
-
   return {
     emit,
     log,
@@ -196,7 +217,7 @@ export function createEventHub(args: {
 
     callJoined(call) {
       for (const m of state.messages.filter((x) => x.callId === call.callId)) {
-        const chat = chatOf(m);
+        const chat = chatOf(state, m);
         if (chat === undefined) continue;
         emit(chat.communityId, 'message_edit', {
           ...postedWire(chat, m, call),
@@ -210,13 +231,13 @@ export function createEventHub(args: {
       const messages = state.messages.filter((m) => m.callId === call.callId);
       const chats = new Map<string, EmuChat>();
       for (const m of messages) {
-        const chat = chatOf(m);
+        const chat = chatOf(state, m);
         if (chat !== undefined) chats.set(`${chat.communityId}:${chat.chatId}`, chat);
       }
       const endedAt = call.finishedAt ?? now();
       if (mode !== 'callMessage') {
         for (const m of messages) {
-          const chat = chatOf(m);
+          const chat = chatOf(state, m);
           if (chat === undefined) continue;
           emit(chat.communityId, 'message_edit', {
             ...postedWire(chat, m, undefined),
@@ -226,24 +247,12 @@ export function createEventHub(args: {
       }
       if (mode !== 'inProgressGone') {
         for (const chat of chats.values()) {
-          const attachment = {
-            type: 'call',
-            call: {
-              initiator_id: -call.communityId,
-              receiver_id: PEER_CHAT_OFFSET + chat.chatId,
-              state: 'reached',
-              time: seconds(call.startedAt),
-              duration: Math.max(0, seconds(endedAt - call.startedAt)),
-              video: true,
-              participants: participants(call),
-            },
-          };
           const message = wire(chat, {
             cmid: ++chat.lastConversationMessageId,
             fromId: -call.communityId,
             date: endedAt,
             text: '',
-            attachments: [attachment],
+            attachments: [callAttachment(call, chat, endedAt)],
           });
           emit(chat.communityId, 'message_new', { message, client_info: CLIENT_INFO });
         }

@@ -46,7 +46,80 @@ const MAX_UPDATES = 100;
 
 interface Waiter {
   readonly communityId: number;
+  /** Answers the held request if there is something to hand out (or it is gone); true then. */
   readonly answer: () => boolean;
+}
+
+/** The held a_check requests, oldest first. */
+class WaitList {
+  #list: Waiter[] = [];
+
+  add(waiter: Waiter): void {
+    this.#list.push(waiter);
+  }
+
+  remove(waiter: Waiter): void {
+    this.#list = this.#list.filter((w) => w !== waiter);
+  }
+
+  /** Offers the community's new events to its waiters; those still empty-handed wait on. */
+  wake(communityId: number): void {
+    const ready = this.#list.filter((w) => w.communityId === communityId);
+    this.#list = this.#list.filter((w) => w.communityId !== communityId);
+    for (const w of ready) if (!w.answer()) this.#list.push(w);
+  }
+
+  /** Answers every waiter (empty when there is nothing) and forgets them. */
+  drain(): void {
+    const all = this.#list;
+    this.#list = [];
+    for (const w of all) w.answer();
+  }
+}
+
+/**
+ * Holds a request until `answerNow` has something or `waitSeconds` pass (then `empty`), or the
+ * client goes away.
+ */
+function hold(
+  waiters: WaitList,
+  res: ServerResponse,
+  request: {
+    readonly communityId: number;
+    readonly answerNow: () => unknown;
+    readonly empty: unknown;
+    readonly waitSeconds: number;
+  },
+): void {
+  const { communityId, answerNow, empty, waitSeconds } = request;
+  let done = false;
+  const finish = (body: unknown): void => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    waiters.remove(waiter);
+    if (!res.destroyed) sendJson(res, 200, body);
+  };
+  const waiter: Waiter = {
+    communityId,
+    answer: () => {
+      if (done) return true;
+      const body = answerNow();
+      if (body === null) return false;
+      finish(body);
+      return true;
+    },
+  };
+  const timer = setTimeout(() => finish(empty), waitSeconds * 1000);
+  // A held request never keeps the process alive (a closing emulator drops its connections).
+  timer.unref();
+  res.on('close', () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    waiters.remove(waiter);
+  });
+  waiters.add(waiter);
 }
 
 function badGateway(res: ServerResponse): void {
@@ -65,16 +138,12 @@ export function createLongPollSide(args: {
   const keys = new Map<string, { communityId: number; issuedAt: number }>();
   const expired = (k: { issuedAt: number }): boolean => k.issuedAt + args.keyTtlMs() <= now();
   let strikes: LongPollFault[] = [];
-  let waiters: Waiter[] = [];
+  const waiters = new WaitList();
   /** Events of an answer struck with `duplicate`, to hand out again in the next answer. */
   const redeliver = new Map<number, PlatformEvent[]>();
   const duplicateNext = new Set<number>();
 
-  hub.subscribe((communityId) => {
-    const ready = waiters.filter((w) => w.communityId === communityId);
-    waiters = waiters.filter((w) => w.communityId !== communityId);
-    for (const w of ready) if (!w.answer()) waiters.push(w);
-  });
+  hub.subscribe((communityId) => waiters.wake(communityId));
 
   /** The answer for `ts` now, or null when there is nothing yet. */
   function answerFor(communityId: number, ts: number): unknown {
@@ -129,34 +198,12 @@ export function createLongPollSide(args: {
     const now0 = answerFor(communityId, ts);
     if (now0 !== null || wait === 0) return sendJson(res, 200, now0 ?? { ts: rawTs, updates: [] });
 
-    let done = false;
-    const finish = (body: unknown): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      waiters = waiters.filter((w) => w !== waiter);
-      if (!res.destroyed) sendJson(res, 200, body);
-    };
-    const waiter: Waiter = {
+    hold(waiters, res, {
       communityId,
-      answer: () => {
-        if (done) return true;
-        const body = answerFor(communityId, ts);
-        if (body === null) return false;
-        finish(body);
-        return true;
-      },
-    };
-    const timer = setTimeout(() => finish({ ts: rawTs, updates: [] }), wait * 1000);
-    // A held request never keeps the process alive (a closing emulator drops its connections).
-    timer.unref();
-    res.on('close', () => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      waiters = waiters.filter((w) => w !== waiter);
+      answerNow: () => answerFor(communityId, ts),
+      empty: { ts: rawTs, updates: [] },
+      waitSeconds: wait,
     });
-    waiters.push(waiter);
   }
 
   return {
@@ -180,9 +227,7 @@ export function createLongPollSide(args: {
       strikes = [];
       redeliver.clear();
       duplicateNext.clear();
-      const all = waiters;
-      waiters = [];
-      for (const w of all) w.answer();
+      waiters.drain();
     },
   };
 }

@@ -1,20 +1,14 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { answerErrors, closeServer, listen, sendJson } from '../kit/http';
 import { StatePersister, loadStateFile } from '../kit/state-file';
-import { createMethodEndpoint, type EmulatorStats } from './api';
+import { createMethodEndpoint, type EmulatorStats, type MethodEndpoint } from './api';
 import { createCallbackSide } from './callback';
 import { addCommunity, handleControl, type ControlDeps } from './control';
-import { definedOnly, envCallEndSignal, faultsSchema, optionsSchema } from './control-schemas';
 import { createEventHub } from './events';
-import {
-  createStrikes,
-  noFaults,
-  type EmulatorFaults,
-  type StrikeFault,
-  type StruckRequest,
-} from './faults';
-import { createLongPollSide, type LongPollFault } from './long-poll';
-import { defaultEmulatorOptions, type EmulatorOptions } from './options';
+import { createStrikes, type EmulatorFaults, type StrikeFault, type StruckRequest } from './faults';
+import { createLongPollSide, type LongPollFault, type LongPollSide } from './long-poll';
+import type { EmulatorOptions } from './options';
+import { createSettings } from './settings';
 import { createPersonControls } from './person';
 import { snapshotOf, type StateDump } from './snapshot';
 import { emptyState, emuStateSchema, type EmuState } from './state';
@@ -75,15 +69,8 @@ export interface Emulator {
 
 /** Starts the emulator; resolves once it listens. */
 export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emulator> {
-  const random = args.random ?? Math.random;
   const now = args.now ?? Date.now;
-  const initialOptions: EmulatorOptions = {
-    ...defaultEmulatorOptions,
-    ...envCallEndSignal(),
-    ...definedOnly<EmulatorOptions>(optionsSchema.parse(args.options ?? {})),
-  };
-  let options = initialOptions;
-  let faults = noFaults;
+  const settings = createSettings(args.options);
   const state: EmuState =
     args.stateFile === undefined
       ? emptyState()
@@ -93,23 +80,28 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
   const changed = (): void => persister?.changed();
   let baseUrl = '';
 
-  const hub = createEventHub({ state, options: () => options, now });
+  const hub = createEventHub({ state, options: () => settings.options, now });
   const longPoll = createLongPollSide({
     hub,
     baseUrl: () => baseUrl,
-    keyTtlMs: () => options.longPollKeyTtlMs,
-    down: () => faults.longPollDown,
+    keyTtlMs: () => settings.options.longPollKeyTtlMs,
+    down: () => settings.faults.longPollDown,
     now,
   });
-  const callbacks = createCallbackSide({ state, hub, options: () => options, now, changed });
-  const person = createPersonControls({ state, hub, now, changed });
+  const callbacks = createCallbackSide({
+    state,
+    hub,
+    options: () => settings.options,
+    now,
+    changed,
+  });
   const strikes = createStrikes();
   const api = createMethodEndpoint({
     state,
-    options: () => options,
-    faults: () => faults,
+    options: () => settings.options,
+    faults: () => settings.faults,
     strikes,
-    random,
+    random: args.random ?? Math.random,
     now,
     changed,
     hub,
@@ -119,20 +111,18 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     },
   });
 
-  function setFaults(patch: Partial<EmulatorFaults>): void {
-    faults = { ...faults, ...definedOnly<EmulatorFaults>(faultsSchema.parse(patch)) };
-  }
-  function setOptions(patch: Partial<EmulatorOptions>): void {
-    options = { ...options, ...definedOnly<EmulatorOptions>(optionsSchema.parse(patch)) };
-  }
   function snapshot(): StateDump {
-    const live = { stats: api.stats(), faults, options, longPollStrikes: longPoll.pending() };
-    return snapshotOf(state, live);
+    const { options, faults } = settings;
+    return snapshotOf(state, {
+      stats: api.stats(),
+      faults,
+      options,
+      longPollStrikes: longPoll.pending(),
+    });
   }
   function reset(): void {
     Object.assign(state, emptyState());
-    options = initialOptions;
-    faults = noFaults;
+    settings.reset();
     api.reset();
     longPoll.reset();
     callbacks.reset();
@@ -150,35 +140,19 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
     changed,
     switches: {
       snapshot,
-      faults: () => faults,
-      setFaults,
-      options: () => options,
-      setOptions,
+      faults: () => settings.faults,
+      setFaults: (patch) => settings.setFaults(patch),
+      options: () => settings.options,
+      setOptions: (patch) => settings.setOptions(patch),
       reset,
     },
     longPoll,
     callbacks,
-    person,
+    person: createPersonControls({ state, hub, now, changed }),
   };
-
-  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://emulator.local');
-    const method = /^\/method\/([A-Za-z0-9_.]+)$/.exec(url.pathname)?.[1];
-    if (method !== undefined) {
-      if (req.method !== 'GET' && req.method !== 'POST')
-        return sendJson(res, 405, { error: 'use GET or POST' });
-      return api.handle(req, res, url, method);
-    }
-    if (url.pathname.startsWith('/__emulator/')) {
-      const answer = await handleControl(control, req, `${req.method ?? 'GET'} ${url.pathname}`);
-      return sendJson(res, 200, answer);
-    }
-    const lp = /^\/__lp\/(\d+)$/.exec(url.pathname)?.[1];
-    if (lp !== undefined && req.method === 'GET') return longPoll.handle(req, res, url, Number(lp));
-    return sendJson(res, 404, { error: `not found: ${url.pathname}` });
-  }
-
-  const server = createServer((req, res) => answerErrors(res, route(req, res)));
+  const server = createServer((req, res) =>
+    answerErrors(res, route({ api, control, longPoll }, req, res)),
+  );
   const bound = await listen(server, args.port ?? 0, args.host ?? '127.0.0.1');
   baseUrl = bound.url;
 
@@ -190,15 +164,15 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
       return api.stats();
     },
     get options() {
-      return options;
+      return settings.options;
     },
     get faults() {
-      return faults;
+      return settings.faults;
     },
     addCommunity: addCommunityAndSave,
-    setFaults,
+    setFaults: (patch) => settings.setFaults(patch),
     strikeNext: (fault, method) => strikes.arm(fault, method),
-    setOptions,
+    setOptions: (patch) => settings.setOptions(patch),
     strikeLongPoll: (fault) => longPoll.strike(fault),
     strikeCallbackDuplicate: () => callbacks.strikeDuplicate(),
     callbacksIdle: () => callbacks.idle(),
@@ -212,4 +186,27 @@ export async function createEmulator(args: CreateEmulatorArgs = {}): Promise<Emu
       await persister?.flush();
     },
   };
+}
+
+/** Sends each request to its part: the API, the controls or the long poll. */
+async function route(
+  parts: { api: MethodEndpoint; control: ControlDeps; longPoll: LongPollSide },
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://emulator.local');
+  const method = /^\/method\/([A-Za-z0-9_.]+)$/.exec(url.pathname)?.[1];
+  if (method !== undefined) {
+    if (req.method !== 'GET' && req.method !== 'POST')
+      return sendJson(res, 405, { error: 'use GET or POST' });
+    return parts.api.handle(req, res, url, method);
+  }
+  if (url.pathname.startsWith('/__emulator/')) {
+    const route = `${req.method ?? 'GET'} ${url.pathname}`;
+    return sendJson(res, 200, await handleControl(parts.control, req, route));
+  }
+  const lp = /^\/__lp\/(\d+)$/.exec(url.pathname)?.[1];
+  if (lp !== undefined && req.method === 'GET')
+    return parts.longPoll.handle(req, res, url, Number(lp));
+  return sendJson(res, 404, { error: `not found: ${url.pathname}` });
 }
