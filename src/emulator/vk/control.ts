@@ -19,6 +19,7 @@ import type { LongPollSide } from './long-poll';
 import { PEER_CHAT_OFFSET } from './methods';
 import type { EmulatorOptions } from './options';
 import type { PersonControls } from './person';
+import type { Settings } from './settings';
 import type { StateDump } from './snapshot';
 import { hashToken, type EmuChat, type EmuState } from './state';
 
@@ -30,21 +31,15 @@ import { hashToken, type EmuChat, type EmuState } from './state';
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
-/** What the control endpoints switch: the emulator's own settings. */
-export interface EmulatorSwitches {
-  snapshot(): StateDump;
-  faults(): EmulatorFaults;
-  setFaults(patch: Partial<EmulatorFaults>): void;
-  options(): EmulatorOptions;
-  setOptions(patch: Partial<EmulatorOptions>): void;
-  reset(): void;
-}
-
 export interface ControlDeps {
   readonly state: EmuState;
   readonly now: () => number;
   readonly changed: () => void;
-  readonly switches: EmulatorSwitches;
+  readonly settings: Settings;
+  /** What `GET /__emulator/state` shows. */
+  readonly snapshot: () => StateDump;
+  /** Back to an empty platform with the options it started with. */
+  readonly reset: () => void;
   readonly longPoll: LongPollSide;
   readonly callbacks: CallbackSide;
   readonly person: PersonControls;
@@ -121,22 +116,22 @@ async function switchRoute(
   route: string,
   body: Body,
 ): Promise<unknown> {
-  const { switches } = deps;
+  const { settings } = deps;
   switch (route) {
     case 'GET /__emulator/state':
-      return switches.snapshot();
+      return deps.snapshot();
     case 'GET /__emulator/events':
       return eventsOf(deps.state, req);
     case 'GET /__emulator/faults':
-      return switches.faults();
+      return settings.faults;
     case 'POST /__emulator/faults':
-      switches.setFaults(definedOnly<EmulatorFaults>(parseWith(faultsSchema, await body())));
-      return switches.faults();
+      settings.setFaults(definedOnly<EmulatorFaults>(parseWith(faultsSchema, await body())));
+      return settings.faults;
     case 'GET /__emulator/options':
-      return switches.options();
+      return settings.options;
     case 'POST /__emulator/options':
-      switches.setOptions(definedOnly<EmulatorOptions>(parseWith(optionsSchema, await body())));
-      return switches.options();
+      settings.setOptions(definedOnly<EmulatorOptions>(parseWith(optionsSchema, await body())));
+      return settings.options;
     case 'POST /__emulator/longpoll/strike': {
       const b = parseWith(longPollStrikeBody, await body());
       for (let i = 0; i < b.times; i++) deps.longPoll.strike(b.fault);
@@ -147,7 +142,7 @@ async function switchRoute(
       deps.callbacks.strikeDuplicate();
       return { ok: true };
     case 'POST /__emulator/reset':
-      switches.reset();
+      deps.reset();
       return { ok: true };
     default:
       return undefined;
