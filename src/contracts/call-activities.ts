@@ -1,61 +1,87 @@
-import type { Journal, Lesson, Template } from './roster';
+import { z } from 'zod';
+import { journalSchema, lessonSchema, templateSchema } from './roster';
 
 /** What the journal calls activities take and return: IDs, lesson data and links, no personal data. */
-export interface JournalContext {
-  readonly found: boolean;
-  readonly timeZone: string;
-  readonly journal: Pick<Journal, 'id' | 'classId' | 'kind' | 'subjectChat' | 'teacherIds'> | null;
+
+export const journalContextSchema = z.object({
+  found: z.boolean(),
+  timeZone: z.string(),
+  journal: journalSchema
+    .pick({ id: true, classId: true, kind: true, subjectChat: true, teacherIds: true })
+    .nullable(),
   /** Lessons from yesterday to the day after tomorrow (school time zone). */
-  readonly lessons: readonly Lesson[];
+  lessons: z.array(lessonSchema).readonly(),
   /** The school's templates, with only this journal's entries kept. */
-  readonly templates: readonly Template[];
+  templates: z.array(templateSchema).readonly(),
   /**
    * The lesson a teacher's start names, wherever it is dated (absent when none was named, null
    * when the school has no such lesson): a lesson outside the loaded days is refused with its
    * true reason (V2), not as unknown.
    */
-  readonly requestedLesson?: Pick<Lesson, 'id' | 'journalId' | 'date'> | null;
-}
+  requestedLesson: lessonSchema
+    .pick({ id: true, journalId: true, date: true })
+    .nullable()
+    .exactOptional(),
+});
+export type JournalContext = z.infer<typeof journalContextSchema>;
+
+/**
+ * `at` is the workflow's clock: the lessons loaded are those around the day it plans, even when
+ * the load runs (or is retried) later, past the school's midnight.
+ */
+export const loadJournalArgsSchema = z.object({
+  schoolId: z.string(),
+  journalId: z.string(),
+  at: z.number().exactOptional(),
+  /** A teacher's start: look this lesson up too (`requestedLesson`). */
+  lessonId: z.string().exactOptional(),
+});
+
+/** One lesson's call in one journal; `callKey` names the call across retries (`src/contracts/ids.ts`). */
+const callRefSchema = z.object({
+  schoolId: z.string(),
+  journalId: z.string(),
+  lessonId: z.string(),
+  callKey: z.string(),
+});
+
+export const startCallArgsSchema = callRefSchema.extend({
+  actor: z.string(),
+  /** An armed start: the instant `calls.start` goes out, after the attempt's reads and writes. */
+  notBefore: z.number().exactOptional(),
+});
+export const startCallResultSchema = z.object({
+  callId: z.string(),
+  joinLink: z.string(),
+  linkPublished: z.boolean(),
+});
+
+export const publishLinkArgsSchema = callRefSchema;
+export const publishLinkResultSchema = z.object({ published: z.boolean() });
+
+export const endCallArgsSchema = callRefSchema
+  .omit({ lessonId: true })
+  .extend({ actor: z.string() });
+export const endCallResultSchema = z.object({ alreadyEnded: z.boolean() });
+
+export const endedOnPlatformArgsSchema = callRefSchema.omit({ lessonId: true });
 
 export interface CallActivities {
-  /**
-   * `at` is the workflow's clock: the lessons loaded are those around the day it plans, even when
-   * the load runs (or is retried) later, past the school's midnight.
-   */
-  loadJournal(args: {
-    schoolId: string;
-    journalId: string;
-    at?: number;
-    /** A teacher's start: look this lesson up too (`requestedLesson`). */
-    lessonId?: string;
-  }): Promise<JournalContext>;
+  loadJournal(args: z.infer<typeof loadJournalArgsSchema>): Promise<JournalContext>;
   /**
    * Starts the platform call once per `callKey` (a retry reuses it) and announces it (V4). An
    * automatic start is armed before its due time: with `notBefore`, the attempt does its reads
    * and writes first, then waits (heartbeating, so the workflow can cancel it) and sends
    * `calls.start` at that instant, however busy the workflow task queue is at the bell.
    */
-  startCall(args: {
-    schoolId: string;
-    journalId: string;
-    lessonId: string;
-    callKey: string;
-    actor: string;
-    notBefore?: number;
-  }): Promise<{ callId: string; joinLink: string; linkPublished: boolean }>;
+  startCall(
+    args: z.infer<typeof startCallArgsSchema>,
+  ): Promise<z.infer<typeof startCallResultSchema>>;
   /** Posts the running call's link for a lesson to the chat and the e-diary, once (V1, V4). */
-  publishLink(args: {
-    schoolId: string;
-    journalId: string;
-    lessonId: string;
-    callKey: string;
-  }): Promise<{ published: boolean }>;
-  endCall(args: {
-    schoolId: string;
-    journalId: string;
-    callKey: string;
-    actor: string;
-  }): Promise<{ alreadyEnded: boolean }>;
+  publishLink(
+    args: z.infer<typeof publishLinkArgsSchema>,
+  ): Promise<z.infer<typeof publishLinkResultSchema>>;
+  endCall(args: z.infer<typeof endCallArgsSchema>): Promise<z.infer<typeof endCallResultSchema>>;
 }
 
 export interface PlatformEndActivities {
@@ -63,5 +89,5 @@ export interface PlatformEndActivities {
    * V5: the call ended in Sferum: records the end (by the platform) and withdraws the e-diary
    * link, without calls.forceFinish. Idempotent.
    */
-  endedOnPlatform(args: { schoolId: string; journalId: string; callKey: string }): Promise<void>;
+  endedOnPlatform(args: z.infer<typeof endedOnPlatformArgsSchema>): Promise<void>;
 }
