@@ -65,6 +65,8 @@ export interface ClusterOptions {
 export interface AppProcess {
   readonly name: string;
   readonly process: ManagedProcess;
+  /** An API process's base URL. */
+  readonly url?: string;
 }
 
 export interface Cluster {
@@ -242,7 +244,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
           logFile: join(logDir, `${name}.log`),
         });
         await waitUntil(name, () => portOpen(port), { timeoutMs: 60_000, process: proc });
-        const entry = { name, process: proc };
+        const entry = { name, process: proc, url: `http://${IP}:${port}` };
         apis[index] = entry;
         return entry;
       },

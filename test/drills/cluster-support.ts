@@ -26,7 +26,6 @@ import {
   CallWatch,
   drillSchool,
   MINUTE,
-  sleepUntil,
   until,
   type CallDrill,
   type DrillSchool,
@@ -195,9 +194,13 @@ export async function setUpClusterDrill(
   const watch = new CallWatch(stack.emulator);
   live.watch = watch;
   let startsBeforeDue: number | undefined;
-  void sleepUntil(dueAt).then(() => {
-    startsBeforeDue = stack.emulator.stats.byMethod['calls.start'] ?? 0;
-  });
+  // Unref'd: a drill that ends before its bell must not keep the test process waiting for it.
+  setTimeout(
+    () => {
+      startsBeforeDue = stack.emulator.stats.byMethod['calls.start'] ?? 0;
+    },
+    Math.max(0, dueAt - Date.now()),
+  ).unref();
   return {
     stack,
     school,
@@ -254,10 +257,60 @@ export async function replayFailures(
 ): Promise<string[]> {
   const failures: string[] = [];
   for await (const result of Worker.runReplayHistories(
-    { workflowBundle: { code }, replayName: 'cluster-upgrade-drill' },
+    {
+      workflowBundle: { code },
+      replayName: 'cluster-upgrade-drill',
+      // The workflows record their decisions through this sink; a replay has nowhere to send them.
+      sinks: { decisions: { record: { fn: () => undefined } } },
+    },
     histories,
   )) {
     if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
   }
   return failures;
+}
+
+export interface PressOutcome {
+  readonly journalId: string;
+  /** 200 (started, or the start it had already made) or 409 (refused: a call is running). */
+  readonly status: 200 | 409;
+  /** Requests the client sent for this press: more than one when an API process was gone. */
+  readonly attempts: number;
+}
+
+/**
+ * A teacher's press of the journal's start button, as a client that retries on another API
+ * process when its connection fails or the API answers 5xx (what a load balancer's retry or the
+ * page's own retry does), up to `attempts` times.
+ */
+export async function press(args: {
+  apis: readonly string[];
+  first: number;
+  journalId: string;
+  lessonId: string;
+  token: string;
+  attempts?: number;
+}): Promise<PressOutcome> {
+  const max = args.attempts ?? 8;
+  let lastError = '';
+  for (let attempt = 1; attempt <= max; attempt += 1) {
+    const base = args.apis[(args.first + attempt - 1) % args.apis.length];
+    try {
+      const response = await fetch(`${base}/journals/${args.journalId}/call/start`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${args.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ lessonId: args.lessonId }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      await response.arrayBuffer();
+      if (response.status === 200 || response.status === 409) {
+        return { journalId: args.journalId, status: response.status, attempts: attempt };
+      }
+      lastError = `HTTP ${response.status}`;
+    } catch (error) {
+      lastError = error instanceof Error ? error.message : String(error);
+    }
+    await new Promise((r) => setTimeout(r, 250 * attempt));
+  }
+  throw new Error(`${args.journalId}: press not answered after ${max} attempts (${lastError})`);
 }

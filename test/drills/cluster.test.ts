@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { chatKeys } from '../../src/domain/chat-plan';
 import { importSnapshot } from '../../src/store/roster-import';
+import { issueTeacherToken } from '../../src/store/auth-store';
 import { createSyncStore } from '../../src/store/sync-store';
 import {
   awaitAnnounced,
@@ -20,6 +21,8 @@ import { workflowIds } from '../../src/contracts/ids';
 import {
   BUILD_A,
   fetchHistories,
+  press,
+  type PressOutcome,
   replayFailures,
   writeBuild2Bundle,
   setUpClusterDrill,
@@ -42,6 +45,8 @@ const BELL_CALLS = FULL ? 500 : 48;
 /** Calls due while the Temporal server and PostgreSQL restart, and the journals of a new school whose sync is then in flight. */
 const RESTART_CALLS = FULL ? 120 : 18;
 const SYNC_JOURNALS = FULL ? 120 : 18;
+/** Journals whose teachers press start while an API process is killed. */
+const PRESS_JOURNALS = FULL ? 120 : 24;
 /** Journals asleep while build 2 is rolled out. */
 const UPGRADE_CALLS = FULL ? 1_000 : 24;
 const BUILD_B = 'drill-build-b';
@@ -56,7 +61,7 @@ const cluster = (): ClusterDrillEnv => {
 };
 
 before(async () => {
-  env = await startClusterDrillEnv({ apis: 0 });
+  env = await startClusterDrillEnv({ apis: 2 });
 });
 after(async () => {
   await env?.stop();
@@ -159,6 +164,74 @@ describe('fault drills on the cluster (Temporal on PostgreSQL, two workers)', ()
         checkedLine(drill, outcome, incidentSummary(outcome.report.incidents)),
     );
   });
+  void test(`V2, V3 — one of two API processes SIGKILLed while teachers press the start buttons of ${PRESS_JOURNALS} journals: every press answered (retried on the other API when its connection died), no call started twice`, async (t) => {
+    const { cluster: c, stack } = cluster();
+    const drill = await setUpClusterDrill(t, cluster(), {
+      name: 'presses',
+      journals: PRESS_JOURNALS,
+      // The automatic starts are due well after the presses: every start here is a press.
+      leadMs: 10 * MINUTE,
+      communityId: 7205,
+    });
+    const { secret: token } = await issueTeacherToken({
+      db: stack.db,
+      schoolId: drill.school.schoolId,
+      staffId: drill.school.teacherId,
+    });
+    const apis = c.apis.flatMap((a) => (a.url ? [a.url] : []));
+    // A bounded loop of presses: each teacher presses twice (an impatient second press), eight
+    // presses in flight at a time, alternating between the API processes.
+    const queue = drill.school.journals.flatMap((j, i) => [
+      { j, first: i },
+      { j, first: i + 1 },
+    ]);
+    const outcomes: PressOutcome[] = [];
+    let sent = 0;
+    const killAfter = Math.floor(queue.length / 3);
+    let killedAt: number | undefined;
+    const lane = async (): Promise<void> => {
+      for (;;) {
+        const next = queue.shift();
+        if (!next) return;
+        sent += 1;
+        if (sent === killAfter) {
+          killedAt = Date.now();
+          void c.apis[0]?.process.kill();
+        }
+        outcomes.push(
+          await press({
+            apis,
+            first: next.first,
+            journalId: next.j.journalId,
+            lessonId: next.j.lessonId,
+            token,
+          }),
+        );
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, () => lane()));
+    assert.ok(killedAt, 'an API process was killed during the presses');
+    await c.startApi(0);
+    assert.equal(outcomes.length, 2 * PRESS_JOURNALS, 'every press was answered');
+    const docs = await callDocs(drill);
+    const emu = stack.emulator.snapshot();
+    for (const j of drill.school.journals) {
+      const own = docs.get(j.journalId) ?? [];
+      assert.equal(own.length, 1, `${j.journalId}: one call recorded`);
+      const accepted = outcomes.filter((o) => o.journalId === j.journalId && o.status === 200);
+      assert.ok(accepted.length >= 1, `${j.journalId}: a press started its call`);
+    }
+    assert.equal(emu.calls.length, PRESS_JOURNALS, 'one platform call per journal, none doubled');
+    drill.watch.stop();
+    assert.deepEqual(drill.watch.violations, [], 'never two announced calls in one journal (V3)');
+    const retried = outcomes.filter((o) => o.attempts > 1).length;
+    t.diagnostic(
+      `checked: ${outcomes.length} presses on ${PRESS_JOURNALS} journals, api-1 SIGKILLed after ${killAfter}; ` +
+        `${retried} presses retried on the other API, ${outcomes.filter((o) => o.status === 200).length} answered 200, ` +
+        `${outcomes.filter((o) => o.status === 409).length} answered 409 (a call already running); ${emu.calls.length} platform calls`,
+    );
+  });
+
   void test(`V2, V3 — build 2 (a workflow change behind patched()) rolled out worker by worker while ${UPGRADE_CALLS} journals sleep: every call starts once, on build 2, and the histories of both builds replay on build 2's code`, async (t) => {
     const { cluster: c, stack } = cluster();
     const drill = await setUpClusterDrill(t, cluster(), {
