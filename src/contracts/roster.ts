@@ -235,6 +235,17 @@ export type RosterSnapshot = z.infer<typeof rosterSnapshotSchema>;
 export type RosterSnapshotInput = z.input<typeof rosterSnapshotSchema>;
 export type ChangeSet = z.infer<typeof changeSetSchema>;
 
+/** The record type of each roster collection. */
+export interface RosterRecordTypes {
+  staff: Staff;
+  classes: SchoolClass;
+  students: Student;
+  parents: Parent;
+  journals: Journal;
+  lessons: Lesson;
+  templates: Template;
+}
+
 /** VK ID link and unlink events from the city portal (P1, P2). */
 export const personKinds = ['staff', 'student', 'parent'] as const;
 export type PersonKind = (typeof personKinds)[number];

@@ -8,15 +8,10 @@ import {
   schoolSchema,
   type ChangeSet,
   type Journal,
-  type Lesson,
-  type Parent,
   type RosterCollection,
+  type RosterRecordTypes,
   type RosterSnapshot,
   type School,
-  type SchoolClass,
-  type Staff,
-  type Student,
-  type Template,
 } from '../contracts/roster';
 
 /**
@@ -54,15 +49,7 @@ export type Validation<T> =
   | { readonly ok: true; readonly value: T; readonly warnings: RosterWarning[] }
   | { readonly ok: false; readonly errors: RosterIssue[] };
 
-interface RecordTypes {
-  staff: Staff;
-  classes: SchoolClass;
-  students: Student;
-  parents: Parent;
-  journals: Journal;
-  lessons: Lesson;
-  templates: Template;
-}
+type RecordTypes = RosterRecordTypes;
 
 /** A parsed record and where it came from; `path` is null for records already stored. */
 interface Located<T> {

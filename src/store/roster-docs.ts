@@ -6,15 +6,10 @@ import { dottedPath } from '../contracts/zod-issues';
 import {
   rosterCollections,
   rosterRecordSchemas,
-  type Journal,
-  type Lesson,
-  type Parent,
   type PersonKind,
   type RosterCollection,
+  type RosterRecordTypes,
   type RosterSnapshot,
-  type SchoolClass,
-  type Staff,
-  type Student,
   type Template,
 } from '../contracts/roster';
 
@@ -85,15 +80,7 @@ export const packedRecordsSchema = z.object(
   >,
 );
 
-export interface RecordTypes {
-  staff: Staff;
-  classes: SchoolClass;
-  students: Student;
-  parents: Parent;
-  journals: Journal;
-  lessons: Lesson;
-  templates: Template;
-}
+export type RecordTypes = RosterRecordTypes;
 
 export async function ensureRosterIndexes(db: Db): Promise<void> {
   for (const collection of rosterCollections) {
