@@ -383,3 +383,56 @@ void test('V5 — Callback API on the real stack: a forged callback changes noth
     assert.ok(!dump.join('\n').includes(planted), `${planted} in clear in MongoDB`);
   }
 });
+
+void test('V5, C3: the long poll failing 2 (key expired), 3 (information lost), 1 (history lost), malformed and duplicated: the listener renews its key, asks one catch-up sync for each loss, and applies a redelivered event once', async (t) => {
+  const s = await eventsSchoolWithSync(t);
+  const { chat, memberId } = await syncedChat(s);
+  const chatId = chat.chatId ?? assert.fail('no chat ID');
+  const before = await listening(s.stack, s.schoolId);
+  const remove = async (): Promise<void> => {
+    await person(s.stack, 'members/remove', {
+      communityId: s.communityId,
+      chatId,
+      userId: memberId,
+    });
+    await until('the member back', () => membersOf(s, chatId).includes(memberId) || null, 60_000);
+  };
+
+  // A strike hits the next request to arrive, not the one the listener holds open now.
+  const strike = async (fault: Parameters<Stack['emulator']['strikeLongPoll']>[0]) => {
+    s.stack.emulator.strikeLongPoll(fault);
+    await until(
+      'the strike to be used',
+      () => (s.stack.emulator.snapshot().platformEvents.longPollStrikes.length === 0 ? true : null),
+      60_000,
+    );
+  };
+  await strike('failed2');
+  await remove();
+  await strike('malformed');
+  await remove();
+  await strike('duplicate');
+  await remove();
+  const kick = s.stack.emulator
+    .events(s.communityId)
+    .map((e) => e.event)
+    .findLast((e) => JSON.stringify(e).includes('chat_kick_user'));
+  const eventId = String(kick?.event_id);
+  await until('the redelivery dropped', async () => {
+    const now = await status(s.stack, s.schoolId);
+    return now && now.duplicates >= 1 ? now : null;
+  });
+  await strike('failed1');
+  await strike('failed3');
+  const after = await until('two catch-ups', async () => {
+    const now = await status(s.stack, s.schoolId);
+    return now && now.catchUps >= before.catchUps + 2 ? now : null;
+  });
+  assert.equal(after.catchUps, before.catchUps + 2, 'one catch-up for each loss');
+  await remove();
+  assert.equal(
+    await appliedWith(s.stack, s.schoolId, eventId),
+    1,
+    'a redelivered event applied once',
+  );
+});
