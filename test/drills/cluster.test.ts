@@ -97,7 +97,7 @@ describe('fault drills on the cluster (Temporal on PostgreSQL, two workers)', ()
     t.diagnostic(checkedLine(drill, outcome, incidentSummary(outcome.report.incidents)));
   });
 
-  void test(`V2, C2 — the Temporal server stopped and PostgreSQL restarted under it while a school sync and a bell of ${RESTART_CALLS} calls are in flight: the final state equals the plan, no chat made twice, no call started twice`, async (t) => {
+  void test(`V2, C2 — the Temporal server stopped, FerretDB SIGKILLed and PostgreSQL restarted under them while a school sync and a bell of ${RESTART_CALLS} calls are in flight: the final state equals the plan, no chat made twice, no call started twice`, async (t) => {
     const { cluster: c, stack } = cluster();
     const drill = await setUpClusterDrill(t, cluster(), {
       name: 'restart',
@@ -127,13 +127,15 @@ describe('fault drills on the cluster (Temporal on PostgreSQL, two workers)', ()
     const chatsBefore = stack.emulator.snapshot().chats.filter((ch) => ch.communityId === 7203);
     const outageAt = Date.now();
     await c.stopTemporal();
+    await c.ferret.kill();
     await c.postgres.stop();
     await c.postgres.start();
+    await c.ferret.start();
     await c.startTemporal();
     const backAt = Date.now();
     t.diagnostic(
       `outage from ${seconds(drill.school.dueAt - outageAt)} s before the bell for ` +
-        `${seconds(backAt - outageAt)} s (Temporal stopped, PostgreSQL restarted, Temporal started); ` +
+        `${seconds(backAt - outageAt)} s (Temporal stopped, FerretDB killed, PostgreSQL restarted, FerretDB and Temporal started); ` +
         `${chatsBefore.length} of the new school's chats existed when it began`,
     );
     const announced = await awaitAnnounced(drill, drill.school.dueAt + RECOVERY_MS);
