@@ -18,7 +18,7 @@ import {
   okSchema,
   sendSchema,
 } from './vk-schemas';
-import { createVkTransport, type VkTransportOptions } from './vk-transport';
+import { createVkTransport, type VkTransport, type VkTransportOptions } from './vk-transport';
 
 export { buildDispatcher, proxyUrl } from './vk-transport';
 
@@ -71,27 +71,7 @@ export function createVkMessenger(
       return parse('messages.createChat', createChatSchema, reply.response);
     },
 
-    async listChats() {
-      const chats: ChatSummary[] = [];
-      for (let offset = 0; ; offset += CONVERSATIONS_PAGE) {
-        const reply = await call('messages.getConversations', {
-          offset,
-          count: CONVERSATIONS_PAGE,
-          filter: 'all',
-        });
-        const page = parse('messages.getConversations', conversationsSchema, reply.response);
-        for (const { conversation } of page.items) {
-          if (conversation.peer.type !== 'chat' || conversation.chat_settings === undefined)
-            continue;
-          chats.push({
-            chatId: conversation.peer.local_id ?? conversation.peer.id - PEER_CHAT_OFFSET,
-            title: conversation.chat_settings.title,
-            membersCount: conversation.chat_settings.members_count ?? 0,
-          });
-        }
-        if (page.items.length === 0 || offset + page.items.length >= page.count) return chats;
-      }
-    },
+    listChats: () => listChats(transport),
 
     addMembers: ({ ops }) => memberOps('add', ops),
     removeMembers: ({ ops }) => memberOps('remove', ops),
@@ -166,4 +146,26 @@ export function createVkMessenger(
 
     close: () => transport.close(),
   };
+}
+
+/** Every chat the community sees, page by page. */
+async function listChats({ call, parse }: VkTransport): Promise<ChatSummary[]> {
+  const chats: ChatSummary[] = [];
+  for (let offset = 0; ; offset += CONVERSATIONS_PAGE) {
+    const reply = await call('messages.getConversations', {
+      offset,
+      count: CONVERSATIONS_PAGE,
+      filter: 'all',
+    });
+    const page = parse('messages.getConversations', conversationsSchema, reply.response);
+    for (const { conversation } of page.items) {
+      if (conversation.peer.type !== 'chat' || conversation.chat_settings === undefined) continue;
+      chats.push({
+        chatId: conversation.peer.local_id ?? conversation.peer.id - PEER_CHAT_OFFSET,
+        title: conversation.chat_settings.title,
+        membersCount: conversation.chat_settings.members_count ?? 0,
+      });
+    }
+    if (page.items.length === 0 || offset + page.items.length >= page.count) return chats;
+  }
 }
