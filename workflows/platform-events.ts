@@ -53,7 +53,7 @@ export async function platformEventsWorkflow(input: PlatformEventsInput): Promis
   let duplicates = 0;
   let mode: EventsMode | null = null;
   let lastEventAt: number | null = null;
-  let pushed: ListenerFact[] = [];
+  let pushed: ListenerFact[] = [...(input.carried?.pending ?? [])];
   let settingsChanged = false;
   let polling: CancellationScope | null = null;
 
@@ -115,7 +115,8 @@ export async function platformEventsWorkflow(input: PlatformEventsInput): Promis
 
   const shouldContinueAsNew = (): boolean => {
     const info = workflowInfo();
-    return info.continueAsNewSuggested || info.historyLength > CONTINUE_AS_NEW_AFTER_EVENTS;
+    const limit = input.continueAsNewAfterEvents ?? CONTINUE_AS_NEW_AFTER_EVENTS;
+    return info.continueAsNewSuggested || info.historyLength > limit;
   };
 
   for (;;) {
@@ -126,9 +127,13 @@ export async function platformEventsWorkflow(input: PlatformEventsInput): Promis
     }
     if (shouldContinueAsNew()) {
       await condition(allHandlersFinished);
+      // A callback fact that came while the handlers finished is carried, not dropped.
       return continueAsNew<typeof platformEventsWorkflow>({
         schoolId,
-        carried: { ts, recentEventIds: [...recent], applied, catchUps },
+        carried: { ts, recentEventIds: [...recent], applied, catchUps, pending: pushed },
+        ...(input.continueAsNewAfterEvents === undefined
+          ? {}
+          : { continueAsNewAfterEvents: input.continueAsNewAfterEvents }),
       });
     }
     publish();

@@ -41,11 +41,15 @@ export interface CarriedListenerState {
   readonly recentEventIds: readonly string[];
   readonly applied: number;
   readonly catchUps: number;
+  /** Callback facts that came while the run was handing over, applied first by the next run. */
+  readonly pending?: readonly ListenerFact[];
 }
 
 export interface PlatformEventsInput {
   readonly schoolId: string;
   readonly carried?: CarriedListenerState;
+  /** Tests only: continue-as-new once the history has this many events. */
+  readonly continueAsNewAfterEvents?: number;
 }
 
 export interface PlatformEventsStatus {

@@ -11,6 +11,7 @@ import { createCallStore } from '../../src/store/call-store';
 import { createSecretBox, DEV_SECRETS_KEY } from '../../src/store/secrets';
 import { createSyncStore, type ManagedChat } from '../../src/store/sync-store';
 import { seedDemoJournal, until, type DemoJournal } from '../support/demo-school';
+import { PLATFORM_EVENTS_WORKFLOW, platformEventsStartOptions } from '../../src/workflow-gateway';
 import { readableHistories } from '../support/histories';
 import { useServices } from '../support/services';
 import { startStack, type Stack } from '../support/stack';
@@ -32,7 +33,10 @@ interface EventsSchool extends DemoJournal {
   readonly worker: Worker;
 }
 
-async function eventsSchool(t: TestContext, opts: { sync?: boolean } = {}): Promise<EventsSchool> {
+async function eventsSchool(
+  t: TestContext,
+  opts: { sync?: boolean; continueAsNewAfterEvents?: number } = {},
+): Promise<EventsSchool> {
   const stack = await startStack({ services: services() });
   const portal = await createPortalEmulator();
   const seeded: { school?: DemoJournal } = {};
@@ -80,6 +84,15 @@ async function eventsSchool(t: TestContext, opts: { sync?: boolean } = {}): Prom
       schoolId: school.schoolId,
       input: { communityId, token, period: '30', enabled: true, removeUnmanaged: true },
     });
+    if (opts.continueAsNewAfterEvents !== undefined) {
+      const options = platformEventsStartOptions(school.schoolId, stack.taskQueue);
+      await stack.client.workflow.start(PLATFORM_EVENTS_WORKFLOW, {
+        ...options,
+        args: [
+          { schoolId: school.schoolId, continueAsNewAfterEvents: opts.continueAsNewAfterEvents },
+        ],
+      });
+    }
     // The production path: saving the settings starts the sync and the listener.
     await stack.gateway.settingsChanged({ schoolId: school.schoolId });
   } else {
@@ -435,4 +448,33 @@ void test('V5, C3: the long poll failing 2 (key expired), 3 (information lost), 
     1,
     'a redelivered event applied once',
   );
+});
+
+void test('V5, C3: the listener continues as new carrying its ts and the recent event IDs: events before and after the hand-over are each applied once, none lost', async (t) => {
+  const s = await eventsSchool(t, { sync: true, continueAsNewAfterEvents: 40 });
+  const { chat, memberId } = await syncedChat(s);
+  const chatId = chat.chatId ?? assert.fail('no chat ID');
+  const handle = s.stack.client.workflow.getHandle(workflowIds.platformEvents(s.schoolId));
+  const firstRun = (await handle.describe()).runId;
+  const kicks: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    await person(s.stack, 'members/remove', {
+      communityId: s.communityId,
+      chatId,
+      userId: memberId,
+    });
+    const kick = s.stack.emulator
+      .events(s.communityId)
+      .map((e) => e.event)
+      .findLast((e) => JSON.stringify(e).includes('chat_kick_user'));
+    kicks.push(String(kick?.event_id));
+    await until('the member back', () => membersOf(s, chatId).includes(memberId) || null, 60_000);
+  }
+  const now = await handle.describe();
+  assert.notEqual(now.runId, firstRun, 'the listener continued as new');
+  for (const eventId of kicks) {
+    assert.equal(await appliedWith(s.stack, s.schoolId, eventId), 1, `${eventId} applied once`);
+  }
+  const state = await status(s.stack, s.schoolId);
+  assert.ok((state?.applied ?? 0) >= kicks.length, 'the count carried over');
 });
