@@ -1,50 +1,30 @@
 import type { Client } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { Worker, type ReplayWorkerOptions } from '@temporalio/worker';
 import type { Db } from 'mongodb';
-import type { CallDecision, DecisionSinks } from '../contracts/decisions';
 import { journalOfWorkflowId } from '../contracts/ids';
-import type { InjectedSinks } from '@temporalio/worker';
 import { addDays, zonedDateTimeToEpoch } from '../domain/time';
 import { createRosterStore } from '../store/roster-store';
 import { createDiaryOutbox } from '../store/diary-outbox';
 import { createHistoryArchive } from '../store/history-archive';
 import { journalRunsQuery } from './archive';
 import { explainLessons, type AuditRow } from './explain';
-import { historyIncidents, type Incident } from './incidents';
+import type { Incident } from './incidents';
+import {
+  outcomeOf,
+  replayEach,
+  type ReplayFailure,
+  type ReplayInput,
+  type ReplayOutcome,
+  type ReplayWorkflowSource,
+  type RunReplay,
+} from './replay-runs';
 
-/** Where the replay gets the workflow code: the very code the workers run. */
-export type ReplayWorkflowSource =
-  Pick<ReplayWorkerOptions, 'workflowBundle'> | Pick<ReplayWorkerOptions, 'workflowsPath'>;
-
-export interface ReplayInput {
-  readonly workflowId: string;
-  readonly runId: string;
-  /** A JSON history (the protojson form `historyToJSON` and `temporal workflow show` write). */
-  readonly history: unknown;
-}
-
-export interface ReplayFailure {
-  readonly workflowId: string;
-  readonly runId: string;
-  /** `DeterminismViolationError` when the code no longer makes the recorded decisions. */
-  readonly errorType: string;
-  readonly message: string;
-}
-
-export interface ReplayOutcome {
-  readonly replayed: number;
-  readonly failures: ReplayFailure[];
-  /** Decisions per run, keyed `workflowId/runId`, in the order the workflow made them. */
-  readonly decisions: Map<string, CallDecision[]>;
-  /** What got in the runs' way (retries, late timers, lost workers), read from the histories. */
-  readonly incidents: Incident[];
-}
+export type { ReplayFailure, ReplayInput, ReplayOutcome, ReplayWorkflowSource };
 
 export type AuditProgress = (done: number, total: number) => void;
 
 /**
- * Replays histories with the decision sink enabled during replay (`callDuringReplay`), so the
+ * Replays histories in this process with the decision sink enabled during replay, so the
  * decisions come from the code that made them, and reports each history that no longer replays.
  * Histories are consumed lazily, one at a time: an audit of thousands of runs never holds them all.
  */
@@ -54,47 +34,12 @@ export async function replayDecisions(args: {
   total?: number;
   onProgress?: AuditProgress;
 }): Promise<ReplayOutcome> {
-  const decisions = new Map<string, CallDecision[]>();
-  const sinks: InjectedSinks<DecisionSinks> = {
-    decisions: {
-      record: {
-        fn(info, decision) {
-          const key = `${info.workflowId}/${info.runId}`;
-          const list = decisions.get(key) ?? [];
-          list.push(decision);
-          decisions.set(key, list);
-        },
-        callDuringReplay: true,
-      },
-    },
-  };
-  const failures: ReplayFailure[] = [];
-  const incidents: Incident[] = [];
-  let replayed = 0;
-  async function* feed(): AsyncGenerator<{ workflowId: string; history: unknown }> {
-    for await (const h of args.histories) {
-      incidents.push(...historyIncidents(h));
-      yield { workflowId: h.workflowId, history: h.history };
-    }
+  const runs: RunReplay[] = [];
+  for await (const run of replayEach(args)) {
+    runs.push(run);
+    args.onProgress?.(runs.length, args.total ?? runs.length);
   }
-  for await (const result of Worker.runReplayHistories(
-    { ...args.workflows, sinks, replayName: 'audit' },
-    feed(),
-  )) {
-    replayed += 1;
-    if (result.error) {
-      failures.push({
-        workflowId: result.workflowId,
-        runId: result.runId,
-        errorType: result.error.name,
-        message: result.error.message,
-      });
-      // A run that no longer replays explains nothing: its partial decisions are not evidence.
-      decisions.delete(`${result.workflowId}/${result.runId}`);
-    }
-    args.onProgress?.(replayed, args.total ?? replayed);
-  }
-  return { replayed, failures, decisions, incidents };
+  return outcomeOf(runs);
 }
 
 export interface AuditReport {

@@ -2,6 +2,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { Binary, type Db } from 'mongodb';
 import { z } from 'zod';
 import { summarizeHistory } from '../contracts/history';
+import { storedReplaySchema, type StoredReplay } from '../contracts/replay-result';
 
 /**
  * The history archive. The server drops closed runs after its retention (24 h on the dev server),
@@ -31,6 +32,11 @@ const archivedRunSchema = z.object({
   jsonBytes: z.number().int(),
   history: z.instanceof(Binary),
   archivedAt: z.date(),
+  /**
+   * A closed run's replay, kept so the audit need not replay it again while the workflow code's
+   * build is the same (src/audit/stored-replays.ts). A damaged one reads as none: replayed afresh.
+   */
+  replay: storedReplaySchema.nullable().catch(null).default(null),
 });
 export type ArchivedRun = z.infer<typeof archivedRunSchema>;
 export type ArchivedRunMeta = Omit<ArchivedRun, 'history'>;
@@ -55,6 +61,17 @@ export interface HistoryArchive {
   }): Promise<ArchivedRunMeta[]>;
   /** The run's history as the JSON text it was archived from. */
   readJson(workflowId: string, runId: string): Promise<string | null>;
+  /** Keeps a closed run's replay beside it (an open run's history, and so its replay, may change). */
+  putReplay(workflowId: string, runId: string, replay: StoredReplay): Promise<void>;
+  /** Closed runs with no replay by this build, at most `limit`, oldest first. */
+  pendingReplays(args: {
+    buildId: string;
+    limit: number;
+    schoolId?: string;
+  }): Promise<{ workflowId: string; runId: string }[]>;
+  countPendingReplays(args: { buildId: string; schoolId?: string }): Promise<number>;
+  /** Forgets every stored replay (or one school's), so the next pass replays them all. */
+  clearReplays(args: { schoolId?: string }): Promise<number>;
 }
 
 const META_PROJECTION = { history: 0 } as const;
@@ -93,6 +110,7 @@ export function createHistoryArchive(db: Db): HistoryArchive {
         jsonBytes: Buffer.byteLength(json),
         history: new Binary(gzipSync(json)),
         archivedAt: new Date(),
+        replay: null,
       };
       // A closed run is written once; re-archiving it must not rewrite (or shrink) what is there.
       await runs
@@ -122,7 +140,35 @@ export function createHistoryArchive(db: Db): HistoryArchive {
       if (!doc) return null;
       return gunzipSync(doc.history.buffer).toString('utf8');
     },
+    async putReplay(workflowId, runId, replay) {
+      await runs.updateOne(
+        { _id: `${workflowId}/${runId}`, closed: true },
+        { $set: { replay: storedReplaySchema.parse(replay) } },
+      );
+    },
+    async pendingReplays({ buildId, limit, schoolId }) {
+      const docs = await runs
+        .find(pendingFilter(buildId, schoolId), { projection: { workflowId: 1, runId: 1 } })
+        .sort({ startTime: 1 })
+        .limit(limit)
+        .toArray();
+      return docs.map((d) => ({ workflowId: d.workflowId, runId: d.runId }));
+    },
+    countPendingReplays({ buildId, schoolId }) {
+      return runs.countDocuments(pendingFilter(buildId, schoolId));
+    },
+    async clearReplays({ schoolId }) {
+      const result = await runs.updateMany(
+        { ...(schoolId ? { schoolId } : {}), replay: { $ne: null } },
+        { $set: { replay: null } },
+      );
+      return result.modifiedCount;
+    },
   };
+}
+
+function pendingFilter(buildId: string, schoolId: string | undefined): Record<string, unknown> {
+  return { closed: true, 'replay.buildId': { $ne: buildId }, ...(schoolId ? { schoolId } : {}) };
 }
 
 /** The upsert filter skips closed runs, so re-archiving one collides on `_id`: that is the no-op. */
