@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { incidentFieldsSchema } from '../contracts/school-sync';
 
 /**
  * What went wrong around a run, read from its history without replaying it: the outages a
@@ -39,20 +40,13 @@ export type IncidentKind =
    */
   | 'serverRestarted';
 
-export interface Incident {
+export type Incident = z.infer<typeof incidentFieldsSchema> & {
   readonly kind: IncidentKind;
   readonly workflowId: string;
   readonly runId: string;
   /** When it was seen in the history (epoch ms): the activity's final start, the timer's firing… */
   readonly at: number;
-  /** The activity type, or the timer's summary ("start call for lesson … at 08:10"). */
-  readonly subject: string;
-  readonly attempts: number | null;
-  /** How long the trouble held things up: first schedule to final start, or the timer's lateness. */
-  readonly delayMs: number;
-  /** The error type and message, as the failing side reported them. */
-  readonly reason: string;
-}
+};
 
 const failureSchema = z.looseObject({
   message: z.string().optional(),

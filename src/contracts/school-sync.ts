@@ -31,16 +31,22 @@ export interface SchoolSyncInput {
 /** The kinds of chat the sync keeps (C1, C2). */
 export const chatKinds = ['staffRoom', 'classParents', 'classStudents', 'subject'] as const;
 
-/** An incident of the audit (src/audit/incidents.ts) as a run summary keeps it. */
-export const runIncidentSchema = z.object({
-  kind: z.string(),
-  /** ISO time it was seen in the history. */
-  at: z.string(),
+/** What an incident of the audit (src/audit/incidents.ts) says, wherever it is kept. */
+export const incidentFieldsSchema = z.object({
   /** The activity, "workflow task", a timer's summary or "Temporal server". */
   subject: z.string(),
   attempts: z.number().int().nullable(),
+  /** How long the trouble held things up: first schedule to final start, or the timer's lateness. */
   delayMs: z.number(),
+  /** The error type and message, as the failing side reported them. */
   reason: z.string(),
+});
+
+/** An incident of the audit as a run summary keeps it. */
+export const runIncidentSchema = incidentFieldsSchema.extend({
+  kind: z.string(),
+  /** ISO time it was seen in the history. */
+  at: z.string(),
   /** The audit's sentence for it, e.g. "applyPlan succeeded on attempt 3 after 41 s; last error: …". */
   text: z.string(),
 });
