@@ -29,6 +29,7 @@ export interface ActivityDeps {
     | 'lessonsChanged'
     | 'diaryEventsAdded'
     | 'callEndedOnPlatform'
+    | 'ensurePlatformEvents'
     | 'rosterChanged'
   >;
   /** Which UNCONFIRMED platform signal says a call ended (src/messenger/platform-events.ts). */

@@ -24,7 +24,10 @@ export interface SyncActivityDeps {
   readonly settings: SettingsStore;
   readonly sync: SyncStore;
   readonly messengers: MessengerProvider;
-  readonly gateway: Pick<WorkflowGateway, 'ensureJournalCalls' | 'lessonsChanged'>;
+  readonly gateway: Pick<
+    WorkflowGateway,
+    'ensureJournalCalls' | 'lessonsChanged' | 'ensurePlatformEvents'
+  >;
   /** The run's incidents for its summary, read from its history; absent (the plan CLI): none. */
   readonly runIncidents?: RunIncidentReader;
 }

@@ -21,7 +21,10 @@ export interface JournalsDeps {
   readonly roster: JournalRosterReader;
   readonly settings: Pick<SettingsStore, 'getPublic'>;
   readonly sync: Pick<SyncStore, 'getJournalsNotified' | 'setJournalsNotified'>;
-  readonly gateway: Pick<WorkflowGateway, 'ensureJournalCalls' | 'lessonsChanged'>;
+  readonly gateway: Pick<
+    WorkflowGateway,
+    'ensureJournalCalls' | 'lessonsChanged' | 'ensurePlatformEvents'
+  >;
 }
 
 /** `ensureJournalWorkflows`: every subject-chat journal has its calls workflow, re-planned on change. */
@@ -32,6 +35,8 @@ export function createEnsureJournalWorkflows(
   return async ({ schoolId }) => {
     // Without settings no call can be made; the run after the first save brings them up.
     if (!(await deps.settings.getPublic(schoolId))) return { journals: 0 };
+    // The school's platform events listener comes up with its journals (V5, C3), if it is not up.
+    await deps.gateway.ensurePlatformEvents({ schoolId });
     const state = await deps.roster.getState(schoolId);
     const journals = (await deps.roster.listJournals(schoolId)).filter(
       (j) => j.subjectChat && j.kind === 'general',
