@@ -6,8 +6,9 @@ import { createMessengerProvider } from '../../src/messenger/provider';
 import type { SettingsStore } from '../../src/store/settings-store';
 
 /**
- * The messenger provider the sync activities share: applyChat runs four at a time, so after a
- * settings change they all ask for the school's messenger at once. They must get one new
+ * The messenger provider the activities share: a sync run, the calls' starts and the per-chat
+ * applies of older histories (four at a time), so after a settings change they all ask for the
+ * school's messenger at once. They must get one new
  * messenger (one undici dispatcher), not one each with all but the last leaked.
  */
 function fakeSettings() {
