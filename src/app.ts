@@ -128,6 +128,7 @@ export async function startWorker(
       messengers: app.messengers,
       gateway: app.gateway,
       runIncidents: createRunIncidentReader(app.client),
+      platformEvents: { callEndSignal: app.config.VK_CALL_END_SIGNAL },
     },
     ...(opts.workflows ? { workflows: opts.workflows } : {}),
     ...(opts.identity ? { identity: opts.identity } : {}),

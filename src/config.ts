@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { callEndSignalSchema } from './contracts/platform-events';
 import { issueLines } from './contracts/zod-issues';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -33,6 +34,11 @@ const envSchema = z.object({
     .default('5.199'),
   /** Kept under the platform's 20 requests/s per community token, so bursts never meet error 6. */
   VK_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().max(1000).default(18),
+  /**
+   * Which platform event means a call ended in Sferum: both readings are unconfirmed
+   * (src/messenger/platform-events.ts), so a deployment trusts one or either.
+   */
+  VK_CALL_END_SIGNAL: callEndSignalSchema.default('either'),
   EMULATOR_PORT: port.default(8999),
   PORTAL_EMULATOR_PORT: port.default(8998),
   SECRETS_KEY: z

@@ -1,0 +1,21 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config';
+
+void test('configuration: a bad variable is refused by its name, without echoing its value', () => {
+  assert.throws(
+    () => loadConfig({ VK_CALL_END_SIGNAL: 'whenever-secret-looking', API_PORT: '70000' }),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.ok(error.issues.some((i) => i.startsWith('VK_CALL_END_SIGNAL')));
+      assert.ok(error.issues.some((i) => i.startsWith('API_PORT')));
+      assert.doesNotMatch(error.message, /whenever-secret-looking/);
+      return true;
+    },
+  );
+});
+
+void test('V5: the call-end reading is a deployment switch, trusting either signal by default', () => {
+  assert.equal(loadConfig({}).VK_CALL_END_SIGNAL, 'either');
+  assert.equal(loadConfig({ VK_CALL_END_SIGNAL: 'callMessage' }).VK_CALL_END_SIGNAL, 'callMessage');
+});
