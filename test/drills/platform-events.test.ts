@@ -11,6 +11,7 @@ import { createSyncStore } from '../../src/store/sync-store';
 import { seedDemoJournal, until, type DemoJournal } from '../support/demo-school';
 import { useServices } from '../support/services';
 import { startStack, type Stack } from '../support/stack';
+import { drillScale } from './services';
 import {
   spawnWorkerProcess,
   writeWorkflowBundle,
@@ -275,45 +276,52 @@ void test('V4 — worker SIGKILLed while the e-diary delivery waits on a slow po
   assert.deepEqual(kinds, ['linkPublished', 'linkWithdrawn'], 'in order');
 });
 
-void test('V4 — the portal down (503) for 90 s while calls start and end: every link event arrives once it is back, once each, in order per lesson', async (t) => {
-  const d = await setUp(t, { sync: false });
-  d.portal.setFaults({ down: true });
-  const downAt = Date.now();
-  for (let i = 0; i < 3; i++) {
-    const call = await startCall(d);
-    await person(d.stack, 'calls/end', { callId: call.callId });
-    await endedInSferum(d, 30_000);
-  }
-  assert.equal(d.portal.distinct(), 0, 'nothing stored while it is down');
-  await delay(Math.max(0, downAt + 90_000 - Date.now()));
-  d.portal.setFaults({});
-  const all = await until(
-    'six events at the portal',
-    () => {
-      const got = d.portal.deliveries();
-      return got.length >= 6 ? got : null;
-    },
-    120_000,
-  );
-  assert.equal(d.portal.distinct(), 6);
-  const cursors = all.map((x) => x.event.cursor);
-  assert.deepEqual(
-    cursors,
-    [...cursors].sort((a, b) => a - b),
-    'received in the outbox order',
-  );
-  assert.deepEqual(
-    all.map((x) => x.event.kind),
-    [
-      'linkPublished',
-      'linkWithdrawn',
-      'linkPublished',
-      'linkWithdrawn',
-      'linkPublished',
-      'linkWithdrawn',
-    ],
-  );
-});
+/** The issue's outage is 10 minutes; CI waits out a shorter one on the same path (back-off capped at 30 s). */
+const PORTAL_DOWN_MS = drillScale() === 'full' ? 10 * 60_000 : 90_000;
+
+void test(
+  `V4 — the portal down (503) for ${PORTAL_DOWN_MS / 1000} s while calls start and end: every link event arrives once it is back, once each, in order per lesson`,
+  { timeout: PORTAL_DOWN_MS + 5 * 60_000 },
+  async (t) => {
+    const d = await setUp(t, { sync: false });
+    d.portal.setFaults({ down: true });
+    const downAt = Date.now();
+    for (let i = 0; i < 3; i++) {
+      const call = await startCall(d);
+      await person(d.stack, 'calls/end', { callId: call.callId });
+      await endedInSferum(d, 30_000);
+    }
+    assert.equal(d.portal.distinct(), 0, 'nothing stored while it is down');
+    await delay(Math.max(0, downAt + PORTAL_DOWN_MS - Date.now()));
+    d.portal.setFaults({});
+    const all = await until(
+      'six events at the portal',
+      () => {
+        const got = d.portal.deliveries();
+        return got.length >= 6 ? got : null;
+      },
+      120_000,
+    );
+    assert.equal(d.portal.distinct(), 6);
+    const cursors = all.map((x) => x.event.cursor);
+    assert.deepEqual(
+      cursors,
+      [...cursors].sort((a, b) => a - b),
+      'received in the outbox order',
+    );
+    assert.deepEqual(
+      all.map((x) => x.event.kind),
+      [
+        'linkPublished',
+        'linkWithdrawn',
+        'linkPublished',
+        'linkWithdrawn',
+        'linkPublished',
+        'linkWithdrawn',
+      ],
+    );
+  },
+);
 
 function platformCall(d: Drill, joinLink: string | null): string {
   const call = d.stack.emulator.snapshot().calls.find((c) => c.joinLink === joinLink);
