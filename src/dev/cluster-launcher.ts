@@ -93,7 +93,7 @@ export async function runCluster(opts: { workers: number }): Promise<void> {
         `  journal page:      ${api(CLUSTER_PORTS.apis[0] ?? 0)}/journals/${demo.journalId}/page?token=${demo.teacherToken}`,
         `  school page:       ${api(CLUSTER_PORTS.apis[1] ?? 0)}/schools/${demo.schoolId}/page?key=${demo.adminKey}`,
         '',
-        `The demo school syncs now (workflow ${workflowIds.schoolSync(demo.schoolId)}); its lesson ${demo.lessonId} starts at ${demo.lessonStart} (Moscow time).`,
+        `The demo school syncs now (workflow ${workflowIds.schoolSync(demo.schoolId)}); its lesson ${demo.lessonId} starts at ${demo.lessonStart} (the school's time).`,
         `Data: ${dir}. Logs: ${logs}. Roll out a build: docs/operating.md "Rolling upgrades".`,
         'Press Ctrl-C to stop everything.',
       ].join('\n'),
