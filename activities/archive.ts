@@ -2,20 +2,43 @@ import { Context, log } from '@temporalio/activity';
 import type { Db } from 'mongodb';
 import { archiveFromVisibility } from '../src/audit/archive';
 import { createHistoryArchive } from '../src/store/history-archive';
+import type { ReplayWorkflowSource } from '../src/audit/replay-runs';
+import { replayArchived } from '../src/audit/stored-replays';
+// A cycle (src/worker.ts builds the activities), harmless: used only when an activity runs.
+import { workflowSourceFromEnv } from '../src/worker';
 
 /** Counts only: the result lands in the archiver's history, which needs no more. */
 export interface ArchiveSummary {
   readonly archived: number;
   readonly unchanged: number;
   readonly failed: number;
+  /** Closed runs replayed by this pass and their replay stored (src/audit/stored-replays.ts). */
+  readonly replayed?: number;
+  /** Of those, runs that no longer replay against this build. */
+  readonly replayFailed?: number;
+  /** Closed runs still without a replay by this build, for the next pass. */
+  readonly replayPending?: number;
 }
+
+/**
+ * The replay pass's share of the activity's time (its start-to-close timeout is 30 minutes): a
+ * backlog, after a new build or the first deploy, is worked through over several passes.
+ */
+const REPLAY_BUDGET_MS = 15 * 60_000;
 
 export interface ArchiveActivities {
   /** Copies every journal workflow run the server still holds into MongoDB (idempotent). */
   archiveHistories(args: { schoolId?: string }): Promise<ArchiveSummary>;
 }
 
-export function createArchiveActivities({ db }: { db: Db }): ArchiveActivities {
+export function createArchiveActivities({
+  db,
+  workflows,
+}: {
+  db: Db;
+  /** The code the replay pass replays with; by default the workers' own (src/worker.ts). */
+  workflows?: ReplayWorkflowSource;
+}): ArchiveActivities {
   let indexes: Promise<void> | undefined;
   return {
     async archiveHistories({ schoolId }) {
@@ -30,10 +53,25 @@ export function createArchiveActivities({ db }: { db: Db }): ArchiveActivities {
         onRun: (done) => context.heartbeat(done),
       });
       for (const failure of outcome.failed) log.warn('history not archived', { ...failure });
+      const replay = await replayArchived({
+        db,
+        workflows: workflows ?? workflowSourceFromEnv(),
+        ...(schoolId === undefined ? {} : { schoolId }),
+        budgetMs: REPLAY_BUDGET_MS,
+        onRun: (done) => context.heartbeat(done),
+      });
+      if (replay.failed > 0)
+        log.warn('archived runs that no longer replay', {
+          failed: replay.failed,
+          buildId: replay.buildId,
+        });
       return {
         archived: outcome.archived,
         unchanged: outcome.unchanged,
         failed: outcome.failed.length,
+        replayed: replay.replayed,
+        replayFailed: replay.failed,
+        replayPending: replay.pending,
       };
     },
   };

@@ -7,6 +7,9 @@ import { createRosterStore } from '../store/roster-store';
 import { createDiaryOutbox } from '../store/diary-outbox';
 import { createHistoryArchive } from '../store/history-archive';
 import { journalRunsQuery } from './archive';
+import { replayBuild } from './replay-build';
+import type { PoolInput } from './replay-pool';
+import { auditReplays } from './stored-replays';
 import { explainLessons, type AuditRow } from './explain';
 import type { Incident } from './incidents';
 import {
@@ -52,6 +55,8 @@ export interface AuditReport {
   /** Outages inside the range, oldest first, with their reasons. */
   readonly incidents: Incident[];
   readonly histories: number;
+  /** Of the histories, those answered from their stored replay by this build, not replayed now. */
+  readonly storedReplays: number;
   readonly failures: ReplayFailure[];
 }
 
@@ -105,32 +110,15 @@ export async function runAudit(args: {
         journalId: args.journalId,
         archivedOpen: runs.filter((r) => !r.closed),
       })
-    : new Map<string, ReplayInput>();
+    : new Map<string, PoolInput>();
   const archivedKeys = new Set(runs.map((r) => `${r.workflowId}/${r.runId}`));
   const extra = [...fresh.values()].filter((r) => !archivedKeys.has(`${r.workflowId}/${r.runId}`));
-
-  async function* histories(): AsyncGenerator<ReplayInput> {
-    for (const run of runs) {
-      const key = `${run.workflowId}/${run.runId}`;
-      const live = fresh.get(key);
-      if (live) {
-        yield live;
-        continue;
-      }
-      const json = await archive.readJson(run.workflowId, run.runId);
-      if (json !== null)
-        yield {
-          workflowId: run.workflowId,
-          runId: run.runId,
-          history: JSON.parse(json) as unknown,
-        };
-    }
-    yield* extra;
-  }
-  const outcome = await replayDecisions({
-    workflows: args.workflows,
-    histories: histories(),
-    total: runs.length + extra.length,
+  const { outcome, stored } = await auditReplays({
+    archive,
+    build: await replayBuild(args.workflows),
+    runs,
+    fresh,
+    extra,
     ...(args.onProgress ? { onProgress: args.onProgress } : {}),
   });
 
@@ -163,6 +151,7 @@ export async function runAudit(args: {
     ),
     incidents,
     histories: outcome.replayed,
+    storedReplays: stored,
     failures: outcome.failures,
   };
 }
@@ -176,7 +165,7 @@ async function openRunsFromServer(args: {
   schoolId: string;
   journalId: string | undefined;
   archivedOpen: readonly { workflowId: string; runId: string }[];
-}): Promise<Map<string, ReplayInput>> {
+}): Promise<Map<string, PoolInput>> {
   const wanted: { workflowId: string; runId: string }[] = [...args.archivedOpen];
   try {
     const query = `${journalRunsQuery(args.schoolId)} AND ExecutionStatus = 'Running'`;
@@ -187,13 +176,13 @@ async function openRunsFromServer(args: {
   } catch {
     // No visibility on this server: the archived open runs are all we know of.
   }
-  const fresh = new Map<string, ReplayInput>();
+  const fresh = new Map<string, PoolInput>();
   for (const { workflowId, runId } of wanted) {
     const key = `${workflowId}/${runId}`;
     if (fresh.has(key)) continue;
     try {
       const history = await args.client.workflow.getHandle(workflowId, runId).fetchHistory();
-      fresh.set(key, { workflowId, runId, history: JSON.parse(historyToJSON(history)) as unknown });
+      fresh.set(key, { workflowId, runId, json: historyToJSON(history) });
     } catch {
       // Gone from the server (closed and past retention): the archived copy stands.
     }

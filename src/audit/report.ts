@@ -105,7 +105,10 @@ export function formatText(report: AuditReport): string {
   const summary = [
     `Audit of ${scope}, ${report.from} to ${report.to} (times in ${report.timeZone}): ` +
       `${report.rows.length} online lessons, ${report.rows.length - missed} with a call, ${missed} missed; ` +
-      `${report.histories} histories replayed.`,
+      `${report.histories} histories replayed.` +
+      (report.storedReplays > 0
+        ? ` ${report.storedReplays} of them read from their stored replay by this build.`
+        : ''),
   ];
   if (report.incidents.length > 0) {
     summary.push('', `Incidents (${report.incidents.length}):`);

@@ -1,8 +1,18 @@
 import type { Db } from 'mongodb';
-import { createHistoryArchive, type ArchivedRunMeta } from '../store/history-archive';
+import {
+  createHistoryArchive,
+  type ArchivedRunMeta,
+  type HistoryArchive,
+} from '../store/history-archive';
 import { replayBuild, type ReplayBuild } from './replay-build';
 import { defaultPoolSize, replayInParallel, type PoolInput } from './replay-pool';
-import { replayEach, type ReplayWorkflowSource, type RunReplay } from './replay-runs';
+import {
+  outcomeOf,
+  replayEach,
+  type ReplayOutcome,
+  type ReplayWorkflowSource,
+  type RunReplay,
+} from './replay-runs';
 
 /**
  * Replay once, keep the result: a closed run's history never changes, so its replay by one build
@@ -65,6 +75,76 @@ export function toStored(
     incidents: run.incidents,
     failure: run.failure,
   };
+}
+
+/**
+ * The audit's replays: each archived run from its stored replay when this build made it, the
+ * rest (open runs, taken fresh from the server when it has them; runs never replayed or replayed
+ * by another build) replayed now, on every core when there are many, and those of closed runs
+ * stored for next time. The outcome lists the runs in the archive's order, then the open runs
+ * only the server knew, exactly as a replay of them all would.
+ */
+export async function auditReplays(args: {
+  archive: HistoryArchive;
+  build: ReplayBuild;
+  runs: readonly ArchivedRunMeta[];
+  /** Open runs as the server has them now, keyed `workflowId/runId`. */
+  fresh: ReadonlyMap<string, PoolInput>;
+  /** Open runs the archive does not have yet. */
+  extra: readonly PoolInput[];
+  onProgress?: (done: number, total: number) => void;
+  processes?: number;
+}): Promise<{ outcome: ReplayOutcome; stored: number }> {
+  const slots: (RunReplay | null)[] = [];
+  /** What must be replayed now; `keep`: a closed archived run, whose replay is worth storing. */
+  const todo: {
+    slot: number;
+    workflowId: string;
+    runId: string;
+    live: PoolInput | null;
+    keep: boolean;
+  }[] = [];
+  for (const run of args.runs) {
+    const live = args.fresh.get(`${run.workflowId}/${run.runId}`) ?? null;
+    const kept = live ? null : storedReplay(run, args.build);
+    if (!kept) todo.push({ slot: slots.length, ...ids(run), live, keep: run.closed && !live });
+    slots.push(kept);
+  }
+  for (const live of args.extra) {
+    todo.push({ slot: slots.length, ...ids(live), live, keep: false });
+    slots.push(null);
+  }
+  const stored = slots.length - todo.length;
+  const taken: typeof todo = [];
+  async function* histories(): AsyncGenerator<PoolInput> {
+    for (const item of todo) {
+      const json = item.live?.json ?? (await args.archive.readJson(item.workflowId, item.runId));
+      // Gone from the archive since it was listed: nothing to replay, as before.
+      if (json === null) continue;
+      taken.push(item);
+      yield { ...ids(item), json };
+    }
+  }
+  let done = 0;
+  for await (const result of freshReplays({
+    build: args.build,
+    histories: histories(),
+    count: todo.length,
+    ...(args.processes === undefined ? {} : { processes: args.processes }),
+  })) {
+    const item = taken.shift();
+    if (!item) throw new Error('a replay result without its history');
+    slots[item.slot] = result;
+    if (item.keep)
+      await args.archive.putReplay(result.workflowId, result.runId, toStored(result, args.build));
+    done += 1;
+    args.onProgress?.(done, todo.length);
+  }
+  return { outcome: outcomeOf(slots.filter((s) => s !== null)), stored };
+}
+
+function ids(run: { workflowId: string; runId: string }): { workflowId: string; runId: string } {
+  return { workflowId: run.workflowId, runId: run.runId };
 }
 
 export interface ReplayPassOutcome {

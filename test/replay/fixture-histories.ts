@@ -43,3 +43,19 @@ export function tampered(json: string): string {
   type.name = `${type.name ?? ''}Renamed`;
   return JSON.stringify(history);
 }
+
+/** The history as if the run had been terminated after its last event: a closed run to archive. */
+export function closedCopy(json: string): string {
+  const history = JSON.parse(json) as {
+    events: { eventId: string | number; eventTime?: string }[];
+  };
+  const last = history.events[history.events.length - 1];
+  if (!last) throw new Error('an empty history');
+  history.events.push({
+    eventId: String(Number(last.eventId) + 1),
+    ...(last.eventTime ? { eventTime: last.eventTime } : {}),
+    eventType: 'EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED',
+    workflowExecutionTerminatedEventAttributes: { reason: 'closed for the test', identity: 'test' },
+  } as { eventId: string; eventTime?: string });
+  return JSON.stringify(history);
+}

@@ -33,6 +33,7 @@ const report = (rows: AuditRow[]): AuditReport => ({
   rows,
   incidents: [],
   histories: 1,
+  storedReplays: 0,
   failures: [],
 });
 
