@@ -4,6 +4,7 @@ import { workflowSourceFromEnv } from '../worker';
 import { createHistoryArchive } from '../store/history-archive';
 import { archiveFromVisibility } from './archive';
 import { runAudit } from './replay-audit';
+import { replayArchived } from './stored-replays';
 import { formatReport, progressReporter, type ReportFormat } from './report';
 import { DEFAULT_ARCHIVE_EVERY, ensureArchiveSchedule } from './schedule';
 
@@ -29,6 +30,8 @@ interface ArchiveOptions {
   school?: string;
   schedule?: boolean;
   every: string;
+  replay?: boolean;
+  forgetReplays?: boolean;
 }
 
 /**
@@ -85,8 +88,15 @@ export function registerAuditCommands(
     .option('--school <id>', 'only this school')
     .option('--schedule', 'create or update the history-archiver schedule')
     .option('--every <duration>', 'schedule interval, e.g. "15 minutes"', DEFAULT_ARCHIVE_EVERY)
+    .option('--replay', 'then replay, on every core, the closed runs with no replay by this build')
+    .option('--forget-replays', 'first forget the stored replays, so they are all replayed again')
     .action(async (opts: ArchiveOptions) => {
       await withApp(async (app) => {
+        const scope = opts.school ? { schoolId: opts.school } : {};
+        if (opts.forgetReplays) {
+          const forgotten = await createHistoryArchive(app.db).clearReplays(scope);
+          process.stderr.write(`forgot ${forgotten} stored replays\n`);
+        }
         if (opts.schedule) {
           const done = await ensureArchiveSchedule(app.client, { every: opts.every });
           process.stdout.write(`history-archiver schedule ${done} (every ${opts.every})\n`);
@@ -101,10 +111,21 @@ export function registerAuditCommands(
             if (done % 100 === 0) process.stderr.write(`archived ${done} runs\n`);
           },
         });
+        const replay = opts.replay
+          ? await replayArchived({
+              db: app.db,
+              workflows: workflowSourceFromEnv(),
+              ...scope,
+              budgetMs: Number.POSITIVE_INFINITY,
+              onRun: (done) => {
+                if (done % 100 === 0) process.stderr.write(`replayed ${done} runs\n`);
+              },
+            })
+          : undefined;
         process.stdout.write(
-          `${JSON.stringify({ archived: outcome.archived, unchanged: outcome.unchanged, failed: outcome.failed }, null, 2)}\n`,
+          `${JSON.stringify({ archived: outcome.archived, unchanged: outcome.unchanged, failed: outcome.failed, ...(replay ? { replay } : {}) }, null, 2)}\n`,
         );
-        if (outcome.failed.length > 0) process.exitCode = 1;
+        if (outcome.failed.length > 0 || (replay?.failed ?? 0) > 0) process.exitCode = 1;
       });
     });
 }
