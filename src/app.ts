@@ -10,6 +10,7 @@ import type { Config } from './config';
 import type { Logger } from './logger';
 import { createMessengerProvider, type MessengerProvider } from './messenger/provider';
 import { connectMongo, ensureIndexes } from './store/db';
+import { createRateSlots } from './store/rate-slots';
 import { createSecretBox, resolveSecretsKey, type SecretBox } from './store/secrets';
 import { createSettingsStore, type SettingsStore } from './store/settings-store';
 import { createWorkflowGateway, type WorkflowGateway } from './workflow-gateway';
@@ -55,6 +56,7 @@ export async function openApp(args: {
     baseUrl: config.VK_API_BASE,
     apiVersion: config.VK_API_VERSION,
     rateLimitPerSecond: config.VK_RATE_LIMIT_PER_SECOND,
+    ...(config.VK_RATE_LIMIT_SCOPE === 'cluster' ? { slots: createRateSlots(db) } : {}),
   });
   return {
     config,

@@ -35,6 +35,12 @@ const envSchema = z.object({
   /** Kept under the platform's 20 requests/s per community token, so bursts never meet error 6. */
   VK_RATE_LIMIT_PER_SECOND: z.coerce.number().positive().max(1000).default(18),
   /**
+   * `cluster` when several processes send for the same communities: the limit then holds across
+   * them (request slots claimed in MongoDB, src/messenger/cluster-limiter.ts), at the price of
+   * spacing a community's requests evenly; `process` lets one process send in bursts.
+   */
+  VK_RATE_LIMIT_SCOPE: z.enum(['process', 'cluster']).default('process'),
+  /**
    * Which platform event means a call ended in Sferum: both readings are unconfirmed
    * (src/messenger/platform-events.ts), so a deployment trusts one or either.
    */

@@ -183,6 +183,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       TEMPORAL_NAMESPACE: opts.namespace,
       MONGODB_URI: ferret.uri,
       VK_API_BASE: emulator.url,
+      // Several workers send for the same communities: the platform's limit must hold across them.
+      VK_RATE_LIMIT_SCOPE: 'cluster',
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
     };
     const workers: AppProcess[] = [];

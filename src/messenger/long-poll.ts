@@ -8,8 +8,8 @@ import {
   type RawPlatformEvent,
 } from '../contracts/platform-events';
 import type { MessengerSettings, SchoolProxy } from './port';
-import { sharedLimiter, type RateLimiter } from './rate-limiter';
-import { VkApiError, redact, tokenFingerprint, transportError } from './vk-errors';
+import { limiterKey, sharedLimiter, type RateLimiter } from './rate-limiter';
+import { VkApiError, redact, transportError } from './vk-errors';
 import { errorEnvelopeSchema, successEnvelopeSchema } from './vk-schemas';
 
 /**
@@ -124,9 +124,7 @@ export function createLongPollClient(
   const base = settings.baseUrl.replace(/\/+$/, '');
   const proxyName = settings.proxy ? proxyUrl(settings.proxy).host : undefined;
   const baseSecrets = [settings.token, settings.proxy?.password, proxyBasic(settings.proxy)];
-  const limiter =
-    opts.limiter ??
-    sharedLimiter(`${base}|${tokenFingerprint(settings.token)}`, settings.rateLimitPerSecond);
+  const limiter = opts.limiter ?? sharedLimiter(limiterKey(settings), settings.rateLimitPerSecond);
   const dispatcher = buildDispatcher(settings.proxy, timeoutMs);
 
   function networkFailure(what: string, err: unknown, secrets: readonly (string | undefined)[]) {

@@ -1,6 +1,9 @@
 import { ErrorType, TypedError } from '../contracts/errors';
 import type { SettingsStore } from '../store/settings-store';
-import type { Messenger } from './port';
+import type { RateSlots } from '../contracts/rate-slots';
+import { ClusterLimiter } from './cluster-limiter';
+import type { Messenger, MessengerSettings } from './port';
+import { limiterKey, sharedLimiter, type RateLimiter } from './rate-limiter';
 import { createVkMessenger } from './vk-client';
 import { createLongPollClient, type LongPollClient } from './long-poll';
 
@@ -23,7 +26,23 @@ export function createMessengerProvider(args: {
   baseUrl: string;
   apiVersion: string;
   rateLimitPerSecond: number;
+  /** Shared by every process of the deployment, so the platform's limit holds across workers. */
+  slots?: RateSlots;
 }): MessengerProvider {
+  const limiterFor = (settings: MessengerSettings): { limiter?: RateLimiter } => {
+    if (!args.slots) return {};
+    const key = limiterKey(settings);
+    const local = sharedLimiter(key, settings.rateLimitPerSecond);
+    const { slots } = args;
+    return {
+      limiter: new ClusterLimiter({
+        local,
+        slots,
+        key,
+        limitPerSecond: settings.rateLimitPerSecond,
+      }),
+    };
+  };
   // The entry holds the promise, so activities asking at once after a settings change share one
   // new messenger instead of each building (and leaking) its own.
   const cache = new Map<string, { version: string; school: Promise<SchoolMessenger> }>();
@@ -47,7 +66,10 @@ export function createMessengerProvider(args: {
         if (!settings) {
           throw new TypedError(ErrorType.NotConfigured, `school ${schoolId} has no settings`);
         }
-        return { communityId: settings.communityId, longPoll: createLongPollClient(settings) };
+        return {
+          communityId: settings.communityId,
+          longPoll: createLongPollClient(settings, limiterFor(settings)),
+        };
       })();
       polls.set(schoolId, { version: pub.updatedAt, client });
       client.catch(() => {
@@ -72,7 +94,7 @@ export function createMessengerProvider(args: {
           throw new TypedError(ErrorType.NotConfigured, `school ${schoolId} has no settings`);
         }
         return {
-          messenger: createVkMessenger(settings),
+          messenger: createVkMessenger(settings, limiterFor(settings)),
           communityId: settings.communityId,
           removeUnmanaged: pub.removeUnmanaged,
         };

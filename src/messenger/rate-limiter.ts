@@ -1,4 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { MessengerSettings } from './port';
+import { tokenFingerprint } from './vk-errors';
 
 export interface RateLimiter {
   /**
@@ -77,6 +79,11 @@ export class SlidingWindowLimiter implements RateLimiter {
  * token fingerprint, never the token.
  */
 const shared = new Map<string, SlidingWindowLimiter>();
+
+/** What a limiter counts for: VK limits per token (the key holds its fingerprint, never the token). */
+export function limiterKey(settings: Pick<MessengerSettings, 'baseUrl' | 'token'>): string {
+  return `${settings.baseUrl.replace(/\/+$/, '')}|${tokenFingerprint(settings.token)}`;
+}
 
 export function sharedLimiter(
   key: string,

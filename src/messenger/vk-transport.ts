@@ -4,8 +4,8 @@ import { ErrorType, TypedError } from '../contracts/errors';
 import { issueLines } from '../contracts/zod-issues';
 import { wireValue } from './execute-code';
 import type { MessengerSettings } from './port';
-import { sharedLimiter, type RateLimiter } from './rate-limiter';
-import { VkApiError, tokenFingerprint, transportError } from './vk-errors';
+import { limiterKey, sharedLimiter, type RateLimiter } from './rate-limiter';
+import { VkApiError, transportError } from './vk-errors';
 import { errorEnvelopeSchema, successEnvelopeSchema } from './vk-schemas';
 
 /**
@@ -108,7 +108,7 @@ export function createVkTransport(
   const limiter =
     opts.limiter ??
     sharedLimiter(
-      `${base}|${tokenFingerprint(settings.token)}`,
+      limiterKey(settings),
       settings.rateLimitPerSecond,
       opts.rateMarginMs === undefined ? {} : { marginMs: opts.rateMarginMs },
     );
