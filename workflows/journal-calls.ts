@@ -2,8 +2,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  // Aliased: the replay test splices its own `patched` import into this list.
-  patched as hasPatch,
+  patched,
   proxySinks,
   setHandler,
 } from '@temporalio/workflow';
@@ -29,26 +28,20 @@ import { RELOAD_AFTER_FAILURE_MS } from './journal-calls/rules';
 import { JournalCallsRun } from './journal-calls/run';
 import { JournalCallsState } from './journal-calls/state';
 import { asPlanned } from './journal-calls/view';
-import { continueAsNewDue, failureText } from './support';
+import { continueAsNewDue, continueAsNewLimit, continueAsNewOption, failureText } from './support';
 
 const { decisions } = proxySinks<DecisionSinks>();
-
-export interface JournalCallsTestHooks {
-  readonly continueAsNewAfterEvents?: number;
-}
 
 /**
  * One per journal: runs its video lessons (V1–V7). The single writer of the journal's call state,
  * so at most one call per journal runs (V3) by construction. The state and its transitions are in
  * `journal-calls/state.ts`; this function wires the handlers, the timers and the activities.
  */
-export async function journalCallsWorkflow(
-  input: JournalCallsInput & { testHooks?: JournalCallsTestHooks },
-): Promise<void> {
+export async function journalCallsWorkflow(input: JournalCallsInput): Promise<void> {
   const { schoolId, journalId } = input;
   const state = new JournalCallsState(schoolId, journalId, input.carried, {
     now: () => Date.now(),
-    patched: (patchId) => hasPatch(patchId),
+    patched,
     record: (decision) => {
       decisions.record(decision);
     },
@@ -58,7 +51,8 @@ export async function journalCallsWorkflow(
   handleRequests(run);
   handleEvents(run);
 
-  const shouldContinueAsNew = (): boolean => continueAsNewDue(input.testHooks);
+  const historyLimit = continueAsNewLimit(input);
+  const shouldContinueAsNew = (): boolean => continueAsNewDue(historyLimit);
 
   for (;;) {
     if (state.handedOver) {
@@ -100,7 +94,7 @@ export async function journalCallsWorkflow(
         schoolId,
         journalId,
         carried: state.carried(),
-        ...(input.testHooks ? { testHooks: input.testHooks } : {}),
+        ...continueAsNewOption(historyLimit),
       });
     }
     if (interrupted || !next) continue;

@@ -41,7 +41,13 @@ import type {
   SyncActivities,
 } from '../src/contracts/sync-activities';
 import { mapInLanes } from '../src/domain/lanes';
-import { continueAsNewDue, failureMessage, failureType, type ContinueAsNewHooks } from './support';
+import {
+  continueAsNewDue,
+  continueAsNewLimit,
+  continueAsNewOption,
+  failureMessage,
+  failureType,
+} from './support';
 
 const { planSync, recordRun, ensureJournalWorkflows } = proxyActivities<SyncActivities>({
   startToCloseTimeout: '2 minutes',
@@ -95,8 +101,6 @@ const APPLY_PASSED_PART = 'apply-passed-part-of-held-plan';
  */
 const JOURNALS_ON_ROSTER_CHANGE = 'journals-on-roster-change';
 
-export type SchoolSyncTestHooks = ContinueAsNewHooks;
-
 /**
  * What continue-as-new carries besides the shared contract: when the next periodic run is due
  * (so continuing is not itself a reason to sync) and whether a run was explicitly asked for.
@@ -117,7 +121,7 @@ type CarriedState = CarriedSyncState & {
  * its period, and within seconds of a `rosterChanged` signal.
  */
 export async function schoolSyncWorkflow(
-  input: SchoolSyncInput & { carried?: CarriedState; testHooks?: SchoolSyncTestHooks },
+  input: SchoolSyncInput & { carried?: CarriedState },
 ): Promise<void> {
   const { schoolId } = input;
   const carried: CarriedState | undefined = input.carried;
@@ -362,7 +366,8 @@ export async function schoolSyncWorkflow(
     }
   }
 
-  const shouldContinueAsNew = (): boolean => continueAsNewDue(input.testHooks);
+  const historyLimit = continueAsNewLimit(input);
+  const shouldContinueAsNew = (): boolean => continueAsNewDue(historyLimit);
 
   publishState();
   // A continued execution runs at once only for what the previous one had not served yet; the
@@ -432,7 +437,7 @@ export async function schoolSyncWorkflow(
       return continueAsNew<typeof schoolSyncWorkflow>({
         schoolId,
         carried: state,
-        ...(input.testHooks ? { testHooks: input.testHooks } : {}),
+        ...continueAsNewOption(historyLimit),
       });
     }
   }

@@ -2,15 +2,30 @@ import { ActivityFailure, ApplicationFailure, workflowInfo } from '@temporalio/w
 
 /** What the workflows share: when to continue as new, and what a failed activity says. */
 
-export interface ContinueAsNewHooks {
-  /** Continue-as-new after this many history events instead of waiting for the server's hint. */
+/** The input option of a long-lived workflow that bounds its history (docs/operating.md). */
+export interface ContinueAsNewOption {
+  /** Continue as new once the history has this many events, besides the server's suggestion. */
   readonly continueAsNewAfterEvents?: number;
 }
 
-/** The server suggests continuing as new, or the history reached the test's limit. */
-export function continueAsNewDue(hooks: ContinueAsNewHooks | undefined): boolean {
+/**
+ * The run's history limit. Histories recorded before the option was part of the input carry it
+ * as `testHooks.continueAsNewAfterEvents`: read so they replay as they ran, never written again.
+ */
+export function continueAsNewLimit(input: ContinueAsNewOption): number | undefined {
+  if (input.continueAsNewAfterEvents !== undefined) return input.continueAsNewAfterEvents;
+  const recorded = (input as { testHooks?: ContinueAsNewOption }).testHooks;
+  return recorded?.continueAsNewAfterEvents;
+}
+
+/** The option as the next run gets it. */
+export function continueAsNewOption(limit: number | undefined): ContinueAsNewOption {
+  return limit === undefined ? {} : { continueAsNewAfterEvents: limit };
+}
+
+/** The server suggests continuing as new, or the history reached the run's limit. */
+export function continueAsNewDue(limit: number | undefined): boolean {
   const info = workflowInfo();
-  const limit = hooks?.continueAsNewAfterEvents;
   return info.continueAsNewSuggested || (limit !== undefined && info.historyLength >= limit);
 }
 

@@ -31,6 +31,8 @@ export interface JournalCallsInput {
   readonly schoolId: string;
   readonly journalId: string;
   readonly carried?: CarriedCallState;
+  /** Continue as new once the history has this many events, besides the server's suggestion. */
+  readonly continueAsNewAfterEvents?: number;
 }
 
 export interface CarriedCallState {

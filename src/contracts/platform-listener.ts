@@ -48,7 +48,7 @@ export interface CarriedListenerState {
 export interface PlatformEventsInput {
   readonly schoolId: string;
   readonly carried?: CarriedListenerState;
-  /** Tests only: continue-as-new once the history has this many events. */
+  /** Continue as new once the history has more events than this (default in the workflow). */
   readonly continueAsNewAfterEvents?: number;
 }
 

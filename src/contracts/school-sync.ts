@@ -26,6 +26,8 @@ export interface SchoolSyncInput {
   readonly schoolId: string;
   /** Carried across continue-as-new; absent on the first run. */
   readonly carried?: CarriedSyncState;
+  /** Continue as new once the history has this many events, besides the server's suggestion. */
+  readonly continueAsNewAfterEvents?: number;
 }
 
 /** The kinds of chat the sync keeps (C1, C2). */

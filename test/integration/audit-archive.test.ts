@@ -79,7 +79,7 @@ void test('the scheduled archiver archives every run of a continued-as-new journ
           {
             schoolId: SCHOOL_ID,
             journalId: CAN_JOURNAL,
-            testHooks: { continueAsNewAfterEvents: 20 },
+            continueAsNewAfterEvents: 20,
           },
         ],
       });

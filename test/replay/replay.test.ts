@@ -78,18 +78,17 @@ function replaceOnce(source: string, anchor: string, replacement: string): strin
   return parts.join(replacement);
 }
 
-/** The incompatible change: a timer at the head of every turn of the main loop. */
+/**
+ * The incompatible change: a timer at the head of every turn of the main loop. Its SDK functions
+ * come in by an import of their own, under names the workflow code does not use.
+ */
 const addTimer =
   (guard: string | null) =>
   (source: string): string => {
-    const imported = replaceOnce(
-      source,
-      '  proxySinks,\n',
-      `  proxySinks,\n  sleep,\n${guard ? '  patched,\n' : ''}`,
-    );
+    const imported = `import { patched as editPatched, sleep as editSleep } from '@temporalio/workflow';\n${source}`;
     const timer = guard
-      ? `if (patched('${guard}')) await sleep('1 second');`
-      : `await sleep('1 second');`;
+      ? `if (editPatched('${guard}')) await editSleep('1 second');`
+      : `await editSleep('1 second');`;
     return replaceOnce(imported, '  for (;;) {\n', `  for (;;) {\n    ${timer}\n`);
   };
 

@@ -295,7 +295,7 @@ export async function runSchoolDay(args: {
     sinks: collectingSinks(liveDecisions),
   });
   const gateway = createWorkflowGateway(env.client, { taskQueue });
-  const hooks = { continueAsNewAfterEvents: args.continueAsNewAfterEvents ?? 100 };
+  const continueAsNewAfterEvents = args.continueAsNewAfterEvents ?? 100;
 
   await worker.runUntil(async () => {
     for (const journalId of JOURNALS)
@@ -303,12 +303,12 @@ export async function runSchoolDay(args: {
     const can = journalCallsStartOptions(SCHOOL_ID, CAN_JOURNAL, taskQueue);
     await env.client.workflow.start(JOURNAL_CALLS_WORKFLOW, {
       ...can,
-      args: [{ schoolId: SCHOOL_ID, journalId: CAN_JOURNAL, testHooks: hooks }],
+      args: [{ schoolId: SCHOOL_ID, journalId: CAN_JOURNAL, continueAsNewAfterEvents }],
     });
     const school = schoolSyncStartOptions(SCHOOL_ID, taskQueue);
     await env.client.workflow.start(SCHOOL_SYNC_WORKFLOW, {
       ...school,
-      args: [{ schoolId: SCHOOL_ID, testHooks: hooks }],
+      args: [{ schoolId: SCHOOL_ID, continueAsNewAfterEvents }],
     });
     log(`day ${day}: workflows started`);
     // Three sync cycles (30 minutes apart) are enough to show the school chain continuing-as-new.

@@ -268,7 +268,7 @@ interface Running {
 async function withJournal(
   fake: FakeJournal,
   body: (run: Running) => Promise<void>,
-  testHooks?: { continueAsNewAfterEvents: number },
+  options?: { continueAsNewAfterEvents: number },
 ): Promise<void> {
   sequence += 1;
   const taskQueue = `journal-calls-ts-${sequence}`;
@@ -284,7 +284,7 @@ async function withJournal(
     {
       taskQueue,
       workflowId: `journal-calls-${JOURNAL}-${sequence}`,
-      args: [{ schoolId: SCHOOL, journalId: JOURNAL, ...(testHooks ? { testHooks } : {}) }],
+      args: [{ schoolId: SCHOOL, journalId: JOURNAL, ...options }],
     },
   );
   await worker.runUntil(async () => {

@@ -170,7 +170,7 @@ let counter = 0;
 
 async function withSchool(
   fake: FakeSync,
-  testHooks: { continueAsNewAfterEvents?: number } | undefined,
+  options: { continueAsNewAfterEvents?: number } | undefined,
   body: (h: WorkflowHandle<typeof schoolSyncWorkflow>, schoolId: string) => Promise<void>,
 ): Promise<void> {
   counter += 1;
@@ -188,7 +188,7 @@ async function withSchool(
       {
         taskQueue,
         workflowId: workflowIds.schoolSync(schoolId),
-        args: [{ schoolId, ...(testHooks ? { testHooks } : {}) }],
+        args: [{ schoolId, ...options }],
       },
     );
     try {
