@@ -5,7 +5,7 @@ import type { EventHub } from './events';
 import { runMethod } from './execute';
 import type { EmulatorFaults, Strike, StrikeFault, Strikes } from './faults';
 import { createLimits, type Limits } from './limits';
-import { ApiError, type CallContext } from './methods';
+import { VkMethodError, type CallContext } from './methods';
 import type { GroupServices } from './methods/groups';
 import type { EmulatorOptions } from './options';
 import { callerToken, readParams, requestParams, type MethodRequest } from './request';
@@ -142,7 +142,7 @@ async function serve(
   if (latencyMs > 0) await sleep(latencyMs);
 
   const request = early ?? (await readParams(req, url));
-  const fail = (err: ApiError): void => {
+  const fail = (err: VkMethodError): void => {
     bump(self.stats.errors, err.code);
     sendJson(res, 200, {
       error: {
@@ -158,14 +158,14 @@ async function serve(
     request,
     () => struck('error10') || random() < args.faults().errorRate10,
   );
-  if (ctx instanceof ApiError) return fail(ctx);
+  if (ctx instanceof VkMethodError) return fail(ctx);
 
   let body: Record<string, unknown>;
   try {
     body = runMethod(name, request.params, ctx.ctx, self.stats);
   } catch (err) {
     if (ctx.dirty()) args.changed();
-    if (err instanceof ApiError) return fail(err);
+    if (err instanceof VkMethodError) return fail(err);
     throw err;
   }
   if (ctx.dirty()) args.changed();
@@ -194,18 +194,19 @@ function admit(
   req: IncomingMessage,
   { params, tokens }: MethodRequest,
   error10: () => boolean,
-): { ctx: CallContext; dirty: () => boolean } | ApiError {
+): { ctx: CallContext; dirty: () => boolean } | VkMethodError {
   const { args, limits } = self;
   const token = callerToken(tokens, req.headers.authorization);
-  if (token instanceof ApiError) return token;
+  if (token instanceof VkMethodError) return token;
   const caller = communityByToken(args.state, token);
-  if (caller === undefined) return new ApiError(5, 'invalid access_token (4).');
+  if (caller === undefined) return new VkMethodError(5, 'invalid access_token (4).');
   const version = params.v;
-  if (version === undefined || version === '') return new ApiError(8, 'v (version) is required');
-  if (!/^5\.\d+$/.test(version)) return new ApiError(8, 'invalid v (version) param');
+  if (version === undefined || version === '')
+    return new VkMethodError(8, 'v (version) is required');
+  if (!/^5\.\d+$/.test(version)) return new VkMethodError(8, 'invalid v (version) param');
   const at = args.now();
-  if (limits.overRateLimit(caller.hash, at)) return new ApiError(6);
-  if (error10()) return new ApiError(10);
+  if (limits.overRateLimit(caller.hash, at)) return new VkMethodError(6);
+  if (error10()) return new VkMethodError(10);
 
   let dirty = false;
   const ctx: CallContext = {
@@ -215,7 +216,7 @@ function admit(
     version,
     now: at,
     action: () => {
-      if (!limits.floodAllows(caller.community.communityId, at)) throw new ApiError(9);
+      if (!limits.floodAllows(caller.community.communityId, at)) throw new VkMethodError(9);
       dirty = true;
     },
     events: args.hub,

@@ -1,4 +1,4 @@
-import { ApiError, methods, type CallContext, type Params } from './methods';
+import { VkMethodError, methods, type CallContext, type Params } from './methods';
 import {
   VkScriptCompileError,
   VkScriptRuntimeError,
@@ -34,7 +34,7 @@ export function runMethod(
 
 function methodNamed(name: string): (typeof methods)[string] {
   const handler = methods[name];
-  if (handler === undefined) throw new ApiError(3);
+  if (handler === undefined) throw new VkMethodError(3);
   return handler;
 }
 
@@ -44,12 +44,12 @@ function runExecute(
   counter: InnerCallCounter,
 ): Record<string, unknown> {
   const code = params.code;
-  if (code === undefined || code.trim() === '') throw new ApiError(100, 'code is undefined');
+  if (code === undefined || code.trim() === '') throw new VkMethodError(100, 'code is undefined');
   let program;
   try {
     program = compileVkScript(code);
   } catch (err) {
-    if (err instanceof VkScriptCompileError) throw new ApiError(12, err.message);
+    if (err instanceof VkScriptCompileError) throw new VkMethodError(12, err.message);
     throw err;
   }
   const executeErrors: { method: string; error_code: number; error_msg: string }[] = [];
@@ -58,7 +58,7 @@ function runExecute(
     try {
       return methodNamed(method)(ctx, inner);
     } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
+      if (!(err instanceof VkMethodError)) throw err;
       counter.innerErrors[err.code] = (counter.innerErrors[err.code] ?? 0) + 1;
       executeErrors.push({ method, error_code: err.code, error_msg: err.message });
       return false;
@@ -68,7 +68,7 @@ function runExecute(
   try {
     response = runVkScript(program, invoke, MAX_EXECUTE_CALLS);
   } catch (err) {
-    if (err instanceof VkScriptRuntimeError) throw new ApiError(13, err.message);
+    if (err instanceof VkScriptRuntimeError) throw new VkMethodError(13, err.message);
     throw err;
   }
   return executeErrors.length === 0 ? { response } : { response, execute_errors: executeErrors };

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { readBody } from '../kit/http';
-import { ApiError } from './methods/errors';
+import { VkMethodError } from './methods/errors';
 
 /**
  * A `/method/` request as VK reads it: parameters from the query string and form bodies, the one
@@ -49,13 +49,13 @@ export async function readParams(req: IncomingMessage, url: URL): Promise<Method
 export function callerToken(
   tokens: readonly string[],
   authorization: string | undefined,
-): string | ApiError {
+): string | VkMethodError {
   const bearer = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
   const presented = bearer === undefined ? tokens : [...tokens, bearer];
   const [first] = presented;
-  if (first === undefined || first === '') return new ApiError(5, 'no access_token passed.');
+  if (first === undefined || first === '') return new VkMethodError(5, 'no access_token passed.');
   if (presented.some((t) => t !== first)) {
-    return new ApiError(5, 'access_token passed more than once with different values.');
+    return new VkMethodError(5, 'access_token passed more than once with different values.');
   }
   return first;
 }

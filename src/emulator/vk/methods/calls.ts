@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { EmuCall } from '../state';
 import type { Handler } from './context';
-import { ApiError } from './errors';
+import { VkMethodError } from './errors';
 import { intParam } from './params';
 import { requireGroupMethod } from './rules';
 
@@ -13,7 +13,7 @@ export const callsStart: Handler = (ctx, params) => {
   requireGroupMethod(ctx.options.groupTokenCanStartCalls);
   const groupId = intParam(params, 'group_id', { min: 0 });
   if (groupId !== undefined && groupId !== 0 && groupId !== ctx.community.communityId) {
-    throw new ApiError(100, 'group_id is invalid');
+    throw new VkMethodError(100, 'group_id is invalid');
   }
   ctx.action();
   const joinToken = randomBytes(24).toString('base64url');
@@ -36,15 +36,15 @@ export const callsStart: Handler = (ctx, params) => {
 
 export const callsForceFinish: Handler = (ctx, params) => {
   const callId = params.call_id;
-  if (callId === undefined || callId === '') throw new ApiError(100, 'call_id is undefined');
+  if (callId === undefined || callId === '') throw new VkMethodError(100, 'call_id is undefined');
   if (callId.length !== CALL_ID_LENGTH)
-    throw new ApiError(100, `call_id should be ${CALL_ID_LENGTH} characters`);
+    throw new VkMethodError(100, `call_id should be ${CALL_ID_LENGTH} characters`);
   const call = ctx.state.calls.find(
     (c) => c.communityId === ctx.community.communityId && c.callId === callId,
   );
   // The platform has no documented "call gone" code; 104 (not found) stands in for it.
   if (call === undefined || call.status !== 'active')
-    throw new ApiError(104, 'call not found or already finished');
+    throw new VkMethodError(104, 'call not found or already finished');
   ctx.action();
   call.status = 'finished';
   call.finishedAt = ctx.now;

@@ -1,6 +1,6 @@
 import type { VkValue } from '../vkscript';
 import type { Handler } from './context';
-import { ApiError } from './errors';
+import { VkMethodError } from './errors';
 import { boolParam, intList, intParam, requiredInt } from './params';
 import { chatByPeer, conversation, lastActivity, requireRead, self } from './rules';
 
@@ -49,8 +49,8 @@ export const getConversationMembers: Handler = (ctx, params) => {
 
 export const getConversationsById: Handler = (ctx, params) => {
   const peerIds = intList(params, 'peer_ids');
-  if (peerIds === undefined) throw new ApiError(100, 'peer_ids is undefined');
-  if (peerIds.length > 100) throw new ApiError(100, 'peer_ids is too long');
+  if (peerIds === undefined) throw new VkMethodError(100, 'peer_ids is undefined');
+  if (peerIds.length > 100) throw new VkMethodError(100, 'peer_ids is too long');
   const items: VkValue[] = [];
   for (const peerId of peerIds) {
     const chat = chatByPeer(ctx, peerId);
@@ -66,7 +66,7 @@ export const getConversations: Handler = (ctx, params) => {
   const offset = intParam(params, 'offset', { min: 0 }) ?? 0;
   const count = intParam(params, 'count', { min: 0, max: 200 }) ?? 20;
   const filter = params.filter ?? 'all';
-  if (!FILTERS.has(filter)) throw new ApiError(100, 'filter is invalid');
+  if (!FILTERS.has(filter)) throw new VkMethodError(100, 'filter is invalid');
   // The bot sends only and archives nothing, so only `all` and `sorted_chats` list anything.
   const visible =
     filter === 'all' || filter === 'sorted_chats'

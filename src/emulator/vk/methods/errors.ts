@@ -23,8 +23,11 @@ const baseMessages: Readonly<Record<number, string>> = {
   1017: 'Chat was deleted',
 };
 
-/** A VK API error: `error_msg` is the schema's text, with a detail after a colon as VK writes it. */
-export class ApiError extends Error {
+/**
+ * The error an emulated VK method answers with (`error_code`, `error_msg`): `error_msg` is the
+ * schema's text, with a detail after a colon as VK writes it. Not the HTTP API's `ApiError`.
+ */
+export class VkMethodError extends Error {
   constructor(
     readonly code: number,
     detail?: string,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { CallContext, Handler } from './context';
-import { ApiError } from './errors';
+import { VkMethodError } from './errors';
 import { requiredInt } from './params';
 import type { EmuCallbackServer } from '../state';
 
@@ -28,7 +28,7 @@ const NOT_EVENT_TYPES = new Set(['group_id', 'server_id', 'api_version', 'v', 'a
 /** `group_id` must name the token's own community (UNCONFIRMED which code another one gets; 100 here). */
 function ownGroup(ctx: CallContext, params: Readonly<Record<string, string>>): number {
   const groupId = requiredInt(params, 'group_id', { min: 1 });
-  if (groupId !== ctx.community.communityId) throw new ApiError(100, 'group_id is invalid');
+  if (groupId !== ctx.community.communityId) throw new VkMethodError(100, 'group_id is invalid');
   return groupId;
 }
 
@@ -51,33 +51,34 @@ function findServer(
   const server = ctx.state.callbackServers.find(
     (s) => s.communityId === communityId && s.serverId === serverId,
   );
-  if (server === undefined) throw new ApiError(104, 'callback server not found');
+  if (server === undefined) throw new VkMethodError(104, 'callback server not found');
   return server;
 }
 
 function checkUrl(raw: string | undefined): string {
-  if (raw === undefined || raw.trim() === '') throw new ApiError(100, 'url is undefined');
+  if (raw === undefined || raw.trim() === '') throw new VkMethodError(100, 'url is undefined');
   let url: URL;
   try {
     url = new URL(raw.trim());
   } catch {
-    throw new ApiError(100, 'url is invalid');
+    throw new VkMethodError(100, 'url is invalid');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new ApiError(100, 'url is invalid');
+    throw new VkMethodError(100, 'url is invalid');
   return url.href;
 }
 
 function checkTitle(raw: string | undefined): string {
   const title = raw?.trim() ?? '';
-  if (title === '') throw new ApiError(100, 'title is undefined');
-  if (title.length > MAX_TITLE) throw new ApiError(100, `title is longer than ${MAX_TITLE}`);
+  if (title === '') throw new VkMethodError(100, 'title is undefined');
+  if (title.length > MAX_TITLE) throw new VkMethodError(100, `title is longer than ${MAX_TITLE}`);
   return title;
 }
 
 function checkSecret(raw: string | undefined): string | undefined {
   if (raw === undefined || raw === '') return undefined;
-  if (raw.length > MAX_SECRET) throw new ApiError(100, `secret_key is longer than ${MAX_SECRET}`);
+  if (raw.length > MAX_SECRET)
+    throw new VkMethodError(100, `secret_key is longer than ${MAX_SECRET}`);
   return raw;
 }
 
@@ -96,7 +97,7 @@ const addCallbackServer: Handler = (ctx, params) => {
   const title = checkTitle(params.title);
   const secretKey = checkSecret(params.secret_key);
   const own = ctx.state.callbackServers.filter((s) => s.communityId === communityId);
-  if (own.length >= MAX_SERVERS) throw new ApiError(100, 'too many callback servers');
+  if (own.length >= MAX_SERVERS) throw new VkMethodError(100, 'too many callback servers');
   confirmationCode(ctx, communityId);
   ctx.action();
   const server: EmuCallbackServer = {
@@ -166,13 +167,13 @@ const setCallbackSettings: Handler = (ctx, params) => {
   ctx.action();
   const version = params.api_version;
   if (version !== undefined && version !== '') {
-    if (!/^5\.\d+$/.test(version)) throw new ApiError(100, 'api_version is invalid');
+    if (!/^5\.\d+$/.test(version)) throw new VkMethodError(100, 'api_version is invalid');
     server.apiVersion = version;
   }
   const types = { ...(server.eventTypes ?? { message_new: true, message_edit: true }) };
   for (const [key, value] of Object.entries(params)) {
     if (NOT_EVENT_TYPES.has(key)) continue;
-    if (value !== '0' && value !== '1') throw new ApiError(100, `${key} should be 0 or 1`);
+    if (value !== '0' && value !== '1') throw new VkMethodError(100, `${key} should be 0 or 1`);
     types[key] = value === '1';
   }
   server.eventTypes = types;

@@ -24,4 +24,4 @@ export const methods: Readonly<Record<string, Handler>> = {
 };
 
 export { PEER_CHAT_OFFSET, type CallContext, type Handler, type Params } from './context';
-export { ApiError } from './errors';
+export { VkMethodError } from './errors';

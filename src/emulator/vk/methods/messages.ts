@@ -1,6 +1,6 @@
 import type { EmuChat } from '../state';
 import type { Handler } from './context';
-import { ApiError } from './errors';
+import { VkMethodError } from './errors';
 import { intList, intParam, requiredInt } from './params';
 import {
   chatByPeer,
@@ -17,10 +17,10 @@ import {
 export const createChat: Handler = (ctx, params) => {
   const groupId = intParam(params, 'group_id', { min: 0 });
   if (groupId !== undefined && groupId !== 0 && groupId !== ctx.community.communityId) {
-    throw new ApiError(100, 'group_id is invalid');
+    throw new VkMethodError(100, 'group_id is invalid');
   }
   const title = params.title?.trim();
-  if (!title) throw new ApiError(100, 'title is undefined');
+  if (!title) throw new VkMethodError(100, 'title is undefined');
   const userIds = [...new Set(intList(params, 'user_ids') ?? [])];
   for (const id of userIds) checkUser(ctx, id);
   ctx.action();
@@ -78,13 +78,13 @@ export const addChatUser: Handler = (ctx, params) => {
 export const removeChatUser: Handler = (ctx, params) => {
   const chat = findChat(ctx, requiredInt(params, 'chat_id', { min: 0, max: 100_000_000 }));
   const memberId = intParam(params, 'member_id') ?? intParam(params, 'user_id');
-  if (memberId === undefined) throw new ApiError(100, 'member_id is undefined');
+  if (memberId === undefined) throw new VkMethodError(100, 'member_id is undefined');
   const index = chat.members.findIndex((m) => m.memberId === memberId);
   // Leaving needs no rights; removing anyone else does.
   if (memberId !== selfId(ctx)) requireAdmin(ctx, chat);
-  if (index < 0) throw new ApiError(935);
+  if (index < 0) throw new VkMethodError(935);
   if (chat.members[index]?.isOwner && memberId !== selfId(ctx))
-    throw new ApiError(925, 'the owner cannot be removed');
+    throw new VkMethodError(925, 'the owner cannot be removed');
   ctx.action();
   chat.members.splice(index, 1);
   ctx.events.chatAction(chat, selfId(ctx), { type: 'chat_kick_user', member_id: memberId });
@@ -95,14 +95,14 @@ export const setMemberRole: Handler = (ctx, params) => {
   requireGroupMethod(ctx.options.groupTokenCanSetRoles);
   const chat = chatByPeer(ctx, requiredInt(params, 'peer_id'));
   const memberId = intParam(params, 'member_id') ?? intParam(params, 'user_id');
-  if (memberId === undefined) throw new ApiError(100, 'member_id is undefined');
+  if (memberId === undefined) throw new VkMethodError(100, 'member_id is undefined');
   const role = params.role;
   if (role !== 'admin' && role !== 'member')
-    throw new ApiError(100, 'role should be admin or member');
+    throw new VkMethodError(100, 'role should be admin or member');
   requireAdmin(ctx, chat);
   const target = chat.members.find((m) => m.memberId === memberId);
-  if (target === undefined) throw new ApiError(935);
-  if (target.isOwner) throw new ApiError(925, "the owner's role cannot be changed");
+  if (target === undefined) throw new VkMethodError(935);
+  if (target.isOwner) throw new VkMethodError(925, "the owner's role cannot be changed");
   if (target.isAdmin !== (role === 'admin')) {
     ctx.action();
     target.isAdmin = role === 'admin';

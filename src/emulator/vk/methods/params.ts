@@ -1,4 +1,4 @@
-import { ApiError } from './errors';
+import { VkMethodError } from './errors';
 import type { Params } from './context';
 
 /** Parameter readers: VK answers 100 with the parameter's name. */
@@ -10,13 +10,13 @@ export function intParam(
 ): number | undefined {
   const raw = params[name];
   if (raw === undefined || raw === '') return undefined;
-  if (!/^-?\d+$/.test(raw.trim())) throw new ApiError(100, `${name} not integer`);
+  if (!/^-?\d+$/.test(raw.trim())) throw new VkMethodError(100, `${name} not integer`);
   const value = Number(raw.trim());
-  if (!Number.isSafeInteger(value)) throw new ApiError(100, `${name} is out of range`);
+  if (!Number.isSafeInteger(value)) throw new VkMethodError(100, `${name} is out of range`);
   if (opts.min !== undefined && value < opts.min)
-    throw new ApiError(100, `${name} should be greater or equal to ${opts.min}`);
+    throw new VkMethodError(100, `${name} should be greater or equal to ${opts.min}`);
   if (opts.max !== undefined && value > opts.max)
-    throw new ApiError(100, `${name} should be less or equal to ${opts.max}`);
+    throw new VkMethodError(100, `${name} should be less or equal to ${opts.max}`);
   return value;
 }
 
@@ -26,7 +26,7 @@ export function requiredInt(
   opts: { min?: number; max?: number } = {},
 ): number {
   const value = intParam(params, name, opts);
-  if (value === undefined) throw new ApiError(100, `${name} is undefined`);
+  if (value === undefined) throw new VkMethodError(100, `${name} is undefined`);
   return value;
 }
 
@@ -35,7 +35,7 @@ export function intList(params: Params, name: string): number[] | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
   return raw.split(',').map((part) => {
     if (!/^-?\d+$/.test(part.trim()))
-      throw new ApiError(100, `${name} should be a list of integers`);
+      throw new VkMethodError(100, `${name} should be a list of integers`);
     return Number(part.trim());
   });
 }

@@ -1,7 +1,7 @@
 import type { EmuChat, EmuMember } from '../state';
 import type { VkValue } from '../vkscript';
 import { PEER_CHAT_OFFSET, type CallContext } from './context';
-import { ApiError } from './errors';
+import { VkMethodError } from './errors';
 
 /** The platform's rules the methods share: who may do what in which chat, and how a chat reads. */
 
@@ -10,26 +10,26 @@ export function selfId(ctx: CallContext): number {
 }
 
 export function requireGroupMethod(allowed: boolean): void {
-  if (!allowed) throw new ApiError(27, 'method is unavailable with group auth.');
+  if (!allowed) throw new VkMethodError(27, 'method is unavailable with group auth.');
 }
 
 export function checkUser(ctx: CallContext, userId: number): void {
-  if (userId <= 0) throw new ApiError(113);
-  if (ctx.options.strictUsers && !ctx.state.users.includes(userId)) throw new ApiError(936);
+  if (userId <= 0) throw new VkMethodError(113);
+  if (ctx.options.strictUsers && !ctx.state.users.includes(userId)) throw new VkMethodError(936);
 }
 
 export function findChat(ctx: CallContext, chatId: number): EmuChat {
   const chat = ctx.state.chats.find(
     (c) => c.communityId === ctx.community.communityId && c.chatId === chatId,
   );
-  if (chat === undefined) throw new ApiError(927);
-  if (chat.deleted) throw new ApiError(1017);
-  if (chat.disabled) throw new ApiError(945);
+  if (chat === undefined) throw new VkMethodError(927);
+  if (chat.deleted) throw new VkMethodError(1017);
+  if (chat.disabled) throw new VkMethodError(945);
   return chat;
 }
 
 export function chatByPeer(ctx: CallContext, peerId: number): EmuChat {
-  if (peerId <= PEER_CHAT_OFFSET) throw new ApiError(100, 'peer_id is not a chat');
+  if (peerId <= PEER_CHAT_OFFSET) throw new VkMethodError(100, 'peer_id is not a chat');
   return findChat(ctx, peerId - PEER_CHAT_OFFSET);
 }
 
@@ -40,14 +40,14 @@ export function self(ctx: CallContext, chat: EmuChat): EmuMember | undefined {
 /** Changes need admin rights: 917 when we are not in the chat at all, 925 when we are but not admin. */
 export function requireAdmin(ctx: CallContext, chat: EmuChat): void {
   const me = self(ctx, chat);
-  if (me === undefined) throw new ApiError(917);
-  if (!me.isAdmin) throw new ApiError(925);
+  if (me === undefined) throw new VkMethodError(917);
+  if (!me.isAdmin) throw new VkMethodError(925);
 }
 
 export function requireRead(ctx: CallContext, chat: EmuChat): void {
   const me = self(ctx, chat);
   if (me === undefined || (ctx.options.nonAdminReadForbidden && !me.isAdmin))
-    throw new ApiError(917);
+    throw new VkMethodError(917);
 }
 
 export function versionMinor(version: string): number {

@@ -1,5 +1,5 @@
 import { PEER_CHAT_OFFSET, type CallContext, type Handler } from './context';
-import { ApiError } from './errors';
+import { VkMethodError } from './errors';
 import { intList, intParam } from './params';
 import { chatByPeer, self, selfId } from './rules';
 
@@ -15,20 +15,21 @@ export const send: Handler = (ctx, params) => {
       ? undefined
       : PEER_CHAT_OFFSET + (intParam(params, 'chat_id') ?? 0));
   if (peerIds === undefined && single === undefined) {
-    throw new ApiError(
+    throw new VkMethodError(
       100,
       'you should specify peer_id, user_id, domain, chat_id or user_ids param',
     );
   }
   if (peerIds !== undefined && peerIds.length > 100)
-    throw new ApiError(100, 'peer_ids is too long');
+    throw new VkMethodError(100, 'peer_ids is too long');
   const randomId = params.random_id?.trim();
   if (randomId === undefined || randomId === '')
-    throw new ApiError(100, 'random_id is a required parameter');
-  if (!/^-?\d+$/.test(randomId)) throw new ApiError(100, 'random_id not integer');
+    throw new VkMethodError(100, 'random_id is a required parameter');
+  if (!/^-?\d+$/.test(randomId)) throw new VkMethodError(100, 'random_id not integer');
   const text = params.message ?? '';
-  if (text === '' && !params.attachment) throw new ApiError(100, 'message is empty or invalid');
-  if (text.length > MAX_MESSAGE) throw new ApiError(914);
+  if (text === '' && !params.attachment)
+    throw new VkMethodError(100, 'message is empty or invalid');
+  if (text.length > MAX_MESSAGE) throw new VkMethodError(914);
 
   const sender = ctx.community.communityId;
   // random_id de-duplicates per sender over the whole history; 0 turns it off.
@@ -43,7 +44,7 @@ export const send: Handler = (ctx, params) => {
     if (previous !== undefined)
       return { messageId: previous.id, cmid: previous.conversationMessageId };
     const chat = chatByPeer(ctx, peerId);
-    if (self(ctx, chat) === undefined) throw new ApiError(917);
+    if (self(ctx, chat) === undefined) throw new VkMethodError(917);
     ctx.action();
     const message = {
       id: ctx.state.nextMessageId++,
@@ -71,7 +72,7 @@ export const send: Handler = (ctx, params) => {
       const { messageId, cmid } = post(peerId);
       return { peer_id: peerId, message_id: messageId, conversation_message_id: cmid };
     } catch (err) {
-      if (!(err instanceof ApiError)) throw err;
+      if (!(err instanceof VkMethodError)) throw err;
       return { peer_id: peerId, error: { code: err.code, description: err.message } };
     }
   });
