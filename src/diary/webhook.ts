@@ -1,8 +1,9 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { ErrorType, TypedError } from '../contracts/errors';
 import type { proxySettingsSchema } from '../contracts/settings';
+import { CONNECT_FAILURES, errorCode, proxyBasic, proxyDispatcher, proxyUrl } from '../http/proxy';
 import { redact } from '../messenger/vk-errors';
 import {
   DIARY_IDEMPOTENCY_HEADER,
@@ -42,46 +43,13 @@ const TIMEOUT_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'ETIMEDOUT',
 ]);
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
 
-function proxyUri(proxy: ProxySettings): string {
-  const url = new URL(proxy.server.includes('://') ? proxy.server : `http://${proxy.server}`);
-  url.port = String(proxy.port);
-  url.username = '';
-  url.password = '';
-  return url.href;
-}
-
-function basicCredential(proxy: ProxySettings | null): string | undefined {
-  if (!proxy?.auth || proxy.username === undefined || proxy.password === undefined)
-    return undefined;
-  return Buffer.from(`${proxy.username}:${proxy.password}`).toString('base64');
-}
-
-/** As the VK client builds its dispatcher: a plain agent, or a CONNECT proxy with Basic auth. */
-function proxyDispatcher(proxy: ProxySettings | null, timeoutMs: number): Dispatcher {
-  const timeouts = { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs };
-  if (proxy === null) return new Agent(timeouts);
-  const basic = basicCredential(proxy);
-  if (proxy.auth && basic === undefined) {
-    throw new TypedError(
-      ErrorType.NotConfigured,
-      'Proxy authentication is on but the proxy user name or password is empty',
-    );
+/** As the other adapters read it, plus a timeout undici reports by name only. */
+function failureCode(err: unknown): string | undefined {
+  if (err instanceof Error && err.name === 'TimeoutError' && errorCode(err) === undefined) {
+    return 'ETIMEDOUT';
   }
-  // undici 8 forwards plain-HTTP requests to the proxy instead of tunnelling them; the school's
-  // proxy is a CONNECT tunnel for every request, as it was under undici 7.
-  const opts: ProxyAgent.Options = { uri: proxyUri(proxy), proxyTunnel: true, ...timeouts };
-  return new ProxyAgent(basic === undefined ? opts : { ...opts, token: `Basic ${basic}` });
-}
-
-function errorCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const own = (err as { code?: unknown }).code;
-  if (typeof own === 'string') return own;
-  const name = (err as { name?: unknown }).name;
-  if (name === 'TimeoutError') return 'ETIMEDOUT';
-  return errorCode((err as { cause?: unknown }).cause);
+  return errorCode(err);
 }
 
 /** What the portal said, for a refusal's message: its `error` field, short, or nothing. */
@@ -132,22 +100,26 @@ export function createWebhookDelivery(args: WebhookDeliveryArgs): DiaryDelivery 
   const secrets = [
     args.secret,
     args.proxy?.password,
-    basicCredential(args.proxy),
+    proxyBasic(args.proxy),
     target.username,
     target.password,
     decodeURIComponent(target.username),
     decodeURIComponent(target.password),
     target.search.slice(1),
   ];
-  const proxyName = args.proxy === null ? undefined : new URL(proxyUri(args.proxy)).host;
-  const dispatcher = proxyDispatcher(args.proxy, timeoutMs);
+  const proxyName = args.proxy === null ? undefined : proxyUrl(args.proxy).host;
+  const dispatcher = proxyDispatcher(args.proxy, {
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connectTimeout: timeoutMs,
+  });
   let closing: Promise<void> | undefined;
 
   const fail = (type: ErrorType, message: string, details: Record<string, unknown>): TypedError =>
     new TypedError(type, redact(message, secrets), { portal, ...details });
 
   function transportFailure(err: unknown): TypedError {
-    const code = errorCode(err);
+    const code = failureCode(err);
     const text = err instanceof Error ? err.message : '';
     const proxyStatus = /Proxy response \((\d+)\)/.exec(text)?.[1];
     if (proxyName !== undefined && proxyStatus !== undefined) {
@@ -164,7 +136,7 @@ export function createWebhookDelivery(args: WebhookDeliveryArgs): DiaryDelivery 
       const msg = `portal did not answer within ${timeoutMs} ms`;
       return fail(ErrorType.DiaryUnavailable, msg, { cause: code });
     }
-    if (proxyName !== undefined && code !== undefined && CONNECT_CODES.has(code)) {
+    if (proxyName !== undefined && code !== undefined && CONNECT_FAILURES.has(code)) {
       const msg = `cannot connect to proxy ${proxyName} (${code})`;
       return fail(ErrorType.ProxyFailure, msg, { proxy: proxyName, cause: code });
     }

@@ -1,4 +1,4 @@
-import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
+import { request } from 'undici';
 import { ErrorType, TypedError } from '../contracts/errors';
 import {
   longPollAnswerSchema,
@@ -7,7 +7,8 @@ import {
   type LongPollServer,
   type RawPlatformEvent,
 } from '../contracts/platform-events';
-import type { MessengerSettings, SchoolProxy } from './port';
+import { CONNECT_FAILURES, errorCode, proxyBasic, proxyDispatcher, proxyUrl } from '../http/proxy';
+import type { MessengerSettings } from './port';
 import { limiterKey, sharedLimiter, type RateLimiter } from './rate-limiter';
 import { VkApiError, redact, transportError } from './vk-errors';
 import { errorEnvelopeSchema, successEnvelopeSchema } from './vk-schemas';
@@ -22,9 +23,8 @@ import { errorEnvelopeSchema, successEnvelopeSchema } from './vk-schemas';
  * returned into a workflow payload, a log line or an error. The caller keeps the server and key
  * inside the activity process and hands workflows the `ts` only; errors here are redacted of it.
  *
- * The proxy dispatcher and the network error mapping repeat `vk-client.ts`'s (which does not
- * export them and is being refactored): a CONNECT tunnel for every request, Basic auth when on,
- * unreachable proxy → ProxyFailure, VK or the LP server unreachable → MessengerUnavailable.
+ * Like the VK transport it goes through src/http/proxy.ts: unreachable proxy → ProxyFailure, VK
+ * or the LP server unreachable → MessengerUnavailable.
  */
 
 export interface LongPollClientOptions {
@@ -66,51 +66,6 @@ export interface LongPollClient {
 
 const MAX_WAIT_SECONDS = 90;
 
-function proxyUrl(proxy: SchoolProxy): URL {
-  const url = new URL(proxy.server.includes('://') ? proxy.server : `http://${proxy.server}`);
-  url.port = String(proxy.port);
-  url.username = '';
-  url.password = '';
-  return url;
-}
-
-function proxyBasic(proxy: SchoolProxy | undefined): string | undefined {
-  if (!proxy?.auth) return undefined;
-  if (!proxy.username || proxy.password === undefined) {
-    throw new TypedError(
-      ErrorType.NotConfigured,
-      'Proxy authentication is on but the proxy user name or password is empty',
-    );
-  }
-  return Buffer.from(`${proxy.username}:${proxy.password}`).toString('base64');
-}
-
-function buildDispatcher(proxy: SchoolProxy | undefined, connectTimeout: number): Dispatcher {
-  if (proxy === undefined) return new Agent({ connectTimeout });
-  const basic = proxyBasic(proxy);
-  return new ProxyAgent({
-    uri: proxyUrl(proxy).href,
-    proxyTunnel: true,
-    connectTimeout,
-    ...(basic === undefined ? {} : { token: `Basic ${basic}` }),
-  });
-}
-
-function errorCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const own = (err as { code?: unknown }).code;
-  if (typeof own === 'string') return own;
-  return errorCode((err as { cause?: unknown }).cause);
-}
-
-const CONNECT_FAILURES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
 function isAbort(err: unknown): boolean {
   return err instanceof Error && (err.name === 'AbortError' || errorCode(err) === 'ABORT_ERR');
 }
@@ -125,7 +80,7 @@ export function createLongPollClient(
   const proxyName = settings.proxy ? proxyUrl(settings.proxy).host : undefined;
   const baseSecrets = [settings.token, settings.proxy?.password, proxyBasic(settings.proxy)];
   const limiter = opts.limiter ?? sharedLimiter(limiterKey(settings), settings.rateLimitPerSecond);
-  const dispatcher = buildDispatcher(settings.proxy, timeoutMs);
+  const dispatcher = proxyDispatcher(settings.proxy, { connectTimeout: timeoutMs });
 
   function networkFailure(what: string, err: unknown, secrets: readonly (string | undefined)[]) {
     const message = err instanceof Error ? err.message : String(err);

@@ -20,8 +20,6 @@ import {
 } from './vk-schemas';
 import { createVkTransport, type VkTransport, type VkTransportOptions } from './vk-transport';
 
-export { buildDispatcher, proxyUrl } from './vk-transport';
-
 /**
  * The VK API adapter of the `Messenger` port: its methods over the transport (`vk-transport.ts`:
  * undici, the proxy, the rate limit) and the batching of `run` (`vk-batch.ts`: `execute`).

@@ -1,7 +1,8 @@
-import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { ErrorType, TypedError } from '../contracts/errors';
 import { issueLines } from '../contracts/zod-issues';
+import { CONNECT_FAILURES, errorCode, proxyBasic, proxyDispatcher, proxyUrl } from '../http/proxy';
 import { wireValue } from './execute-code';
 import type { MessengerSettings } from './port';
 import { limiterKey, sharedLimiter, type RateLimiter } from './rate-limiter';
@@ -38,48 +39,13 @@ export interface VkTransport {
   readonly close: () => Promise<void>;
 }
 
-export function proxyUrl(proxy: NonNullable<MessengerSettings['proxy']>): URL {
-  const url = new URL(proxy.server.includes('://') ? proxy.server : `http://${proxy.server}`);
-  url.port = String(proxy.port);
-  url.username = '';
-  url.password = '';
-  return url;
+function buildDispatcher(settings: MessengerSettings, timeoutMs: number): Dispatcher {
+  return proxyDispatcher(settings.proxy, {
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connectTimeout: timeoutMs,
+  });
 }
-
-export function buildDispatcher(settings: MessengerSettings, timeoutMs: number): Dispatcher {
-  const timeouts = { headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connectTimeout: timeoutMs };
-  const { proxy } = settings;
-  if (proxy === undefined) return new Agent(timeouts);
-  // undici 8 forwards plain-HTTP requests to the proxy instead of tunnelling them; the school's
-  // proxy is a CONNECT tunnel for every request, as it was under undici 7.
-  const opts: ProxyAgent.Options = { uri: proxyUrl(proxy).href, proxyTunnel: true, ...timeouts };
-  if (proxy.auth) {
-    if (!proxy.username || proxy.password === undefined) {
-      throw new TypedError(
-        ErrorType.NotConfigured,
-        'Proxy authentication is on but the proxy user name or password is empty',
-      );
-    }
-    const basic = Buffer.from(`${proxy.username}:${proxy.password}`).toString('base64');
-    return new ProxyAgent({ ...opts, token: `Basic ${basic}` });
-  }
-  return new ProxyAgent(opts);
-}
-
-function errorCode(err: unknown): string | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const own = (err as { code?: unknown }).code;
-  if (typeof own === 'string') return own;
-  return errorCode((err as { cause?: unknown }).cause);
-}
-
-const CONNECT_FAILURES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
 
 /** What one school's requests share. */
 interface Ctx {
@@ -97,11 +63,7 @@ export function createVkTransport(
 ): VkTransport {
   const { proxy } = settings;
   // The Basic credential is as secret as the password it encodes.
-  const proxyBasic =
-    proxy?.auth && proxy.username && proxy.password !== undefined
-      ? Buffer.from(`${proxy.username}:${proxy.password}`).toString('base64')
-      : undefined;
-  const secrets = [settings.token, proxy?.password, proxyBasic];
+  const secrets = [settings.token, proxy?.password, proxyBasic(proxy)];
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const base = settings.baseUrl.replace(/\/+$/, '');
   const proxyName = settings.proxy ? proxyUrl(settings.proxy).host : undefined;
