@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import { chown, mkdir, readdir } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { MongoClient } from 'mongodb';
 import { ManagedProcess, waitUntil } from './processes';
+import { ping } from './services';
 import { consoleProgress, ensureFerretDb, type Progress } from './tools';
 
 /**
@@ -245,14 +245,4 @@ export async function startFerretOnPostgres(args: {
   };
   await ferret.start();
   return ferret;
-}
-
-async function ping(uri: string): Promise<boolean> {
-  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 1_000, connectTimeoutMS: 1_000 });
-  try {
-    await client.db('admin').command({ ping: 1 });
-    return true;
-  } finally {
-    await client.close();
-  }
 }

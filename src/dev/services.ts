@@ -389,7 +389,8 @@ export async function startMongo(args: {
   return { name: kind, uri, kind, pid: proc.pid, stop: () => proc.stop() };
 }
 
-async function ping(uri: string): Promise<boolean> {
+/** True once a MongoDB-compatible server at `uri` answers; its failure is the reason to wait on. */
+export async function ping(uri: string): Promise<boolean> {
   const client = new MongoClient(uri, { serverSelectionTimeoutMS: 1_000, connectTimeoutMS: 1_000 });
   try {
     await client.db('admin').command({ ping: 1 });
