@@ -13,7 +13,6 @@ import { createArchiveActivities } from './archive';
 import { withBoundary } from './boundary';
 import { createCallActivities } from './calls';
 import { createDiaryActivities, createDiaryRecorder } from './diary';
-import { createHelloActivities } from './hello';
 import { createPlatformEventActivities } from './platform-events';
 import { interpretPlatformEvent, type InterpretOptions } from '../src/messenger/platform-events';
 import { createSyncActivities } from './sync';
@@ -70,7 +69,6 @@ export function createActivities(deps: ActivityDeps) {
       createWebhookDelivery({ url: hook.url, secret: hook.secret, proxy }),
   });
   return withBoundary({
-    ...createHelloActivities(deps),
     ...syncActivities,
     ...callActivities,
     ...diaryActivities,

@@ -167,11 +167,12 @@ async function setUp(): Promise<Bench> {
       worker.shutdown();
       await running;
     });
-    // A deployed worker has long loaded the workflow bundle; the first workflow task would.
-    await client.workflow.execute('helloWorkflow', {
+    // A deployed worker has long loaded the workflow bundle; the first workflow task would. One
+    // archiver pass over a school with no histories is a workflow task and nearly nothing else.
+    await client.workflow.execute('historyArchiverWorkflow', {
       taskQueue,
       workflowId: `bench-sync-warm-up-${randomBytes(4).toString('hex')}`,
-      args: [{ name: 'bench' }],
+      args: [{ schoolId: 'bench-warm-up' }],
     });
 
     const roster = generateRoster({

@@ -1,4 +1,3 @@
-export { helloWorkflow } from './hello';
 export { schoolSyncWorkflow } from './school-sync';
 export { journalCallsWorkflow } from './journal-calls';
 export { historyArchiverWorkflow } from './archiver';

@@ -17,7 +17,6 @@ export const workflowIds = {
   diaryDelivery: (schoolId: string): string => `diary-delivery-${schoolId}`,
   platformEvents: (schoolId: string): string => `platform-events-${schoolId}`,
   historyArchiver: (): string => 'history-archiver',
-  hello: (name: string): string => `hello-${name}`,
 } as const;
 
 /**

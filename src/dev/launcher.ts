@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Worker } from '@temporalio/worker';
 import { loadConfig } from '../config';
-import { workflowIds, TASK_QUEUE } from '../contracts/ids';
+import { workflowIds } from '../contracts/ids';
 import { createEmulator } from '../emulator/vk';
 import { createLogger } from '../logger';
 import {
@@ -13,7 +13,6 @@ import {
   startWorker,
   type App,
 } from '../app';
-import type { helloWorkflow } from '../../workflows/hello';
 import { DEMO_COMMUNITY_ID, seedDemoSchool } from './demo';
 import type { RunningService } from './services';
 import { startMongo, startTemporalDevServer } from './services';
@@ -83,11 +82,12 @@ export async function startEverything(): Promise<void> {
     const portal = await startPortalEmulator({ port: config.PORTAL_EMULATOR_PORT, logDir });
     started.push(portal.process);
 
-    app = await openApp({
+    const opened = await openApp({
       config: { ...config, VK_API_BASE: emulator.url },
       logger,
       mongoUri: mongo.uri,
     });
+    app = opened;
     installRuntime(logger, { host: config.METRICS_HOST, port: config.METRICS_PORT });
     say('building the workflow bundle and starting the worker…');
     worker = await startWorker(app, { identity: 'sferum-dev-worker' });
@@ -97,23 +97,24 @@ export async function startEverything(): Promise<void> {
     const api = await startApi(app);
     started.push({ name: 'api', stop: () => api.close() });
 
-    const hello = await app.client.workflow.execute<typeof helloWorkflow>('helloWorkflow', {
-      taskQueue: TASK_QUEUE,
-      workflowId: workflowIds.hello(`start-${Date.now()}`),
-      args: [{ name: 'Sferum' }],
-    });
     const demo = await seedDemoSchool(app, {
       now: Date.now(),
       emulatorUrl: emulator.url,
       addCommunity: (id, token) => emulator.addCommunity(id, token),
       portalUrl: portal.url,
     });
+    // The start-up check is the real thing: the demo school's workflow answers through the worker.
+    await waitUntil(
+      'the demo school workflow to answer',
+      async () => (await opened.gateway.syncStatus(demo.schoolId)) !== null,
+      { timeoutMs: 60_000 },
+    );
     const apiUrl = `http://${config.API_HOST}:${config.API_PORT}`;
     say(
       [
         '',
         'Sferum sync is up.',
-        `  hello workflow:   ${JSON.stringify(hello)} (Temporal ↔ worker ↔ MongoDB)`,
+        `  school workflow:  ${workflowIds.schoolSync(demo.schoolId)} answers (Temporal ↔ worker ↔ MongoDB)`,
         `  Temporal Web UI:  ${temporal.uiUrl ?? '(headless)'}/namespaces/${config.TEMPORAL_NAMESPACE}/workflows`,
         `  API:              ${apiUrl}  (OpenAPI: ${apiUrl}/docs)`,
         `  journal page:     ${apiUrl}/journals/${demo.journalId}/page?token=${demo.teacherToken}`,

@@ -16,7 +16,7 @@ async function restrictedImports(code: string, filePath: string): Promise<string
 test("workflows: importing 'mongodb' in workflows/ fails lint", async () => {
   const messages = await restrictedImports(
     "import 'mongodb';\nexport const x = 1;\n",
-    'workflows/hello.ts',
+    'workflows/archiver.ts',
   );
   assert.equal(messages.length, 1, messages.join('\n'));
 });
@@ -24,7 +24,7 @@ test("workflows: importing 'mongodb' in workflows/ fails lint", async () => {
 test('workflows: Node built-ins and undici are refused too', async () => {
   const messages = await restrictedImports(
     "import { readFile } from 'node:fs';\nimport { request } from 'undici';\nexport { readFile, request };\n",
-    'workflows/hello.ts',
+    'workflows/archiver.ts',
   );
   assert.equal(messages.length, 2, messages.join('\n'));
 });
@@ -32,7 +32,7 @@ test('workflows: Node built-ins and undici are refused too', async () => {
 test('activities may import mongodb', async () => {
   const messages = await restrictedImports(
     "import type { Db } from 'mongodb';\nexport type X = Db;\n",
-    'activities/hello.ts',
+    'activities/archive.ts',
   );
   assert.deepEqual(messages, []);
 });

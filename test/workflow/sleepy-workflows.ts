@@ -1,7 +1,10 @@
 import { proxyActivities, sleep } from '@temporalio/workflow';
-import type { HelloActivities } from '../../activities/hello';
+/** The test registers this one activity itself. */
+interface SleepyActivities {
+  recordHello(args: { name: string }): Promise<{ greeting: string }>;
+}
 
-const { recordHello } = proxyActivities<HelloActivities>({ startToCloseTimeout: '10 seconds' });
+const { recordHello } = proxyActivities<SleepyActivities>({ startToCloseTimeout: '10 seconds' });
 
 /** Sleeps a day and an hour of workflow time, then proves the activity chain still works. */
 export async function sleepyWorkflow({
