@@ -4,8 +4,8 @@ import { archiveFromVisibility } from '../src/audit/archive';
 import { createHistoryArchive } from '../src/store/history-archive';
 import type { ReplayWorkflowSource } from '../src/audit/replay-runs';
 import { replayArchived } from '../src/audit/stored-replays';
-// A cycle (src/worker.ts builds the activities), harmless: used only when an activity runs.
-import { workflowSourceFromEnv } from '../src/worker';
+// A cycle (src/process/worker.ts builds the activities), harmless: used only when an activity runs.
+import { workflowSourceFromEnv } from '../src/process/worker';
 
 /** Counts only: the result lands in the archiver's history, which needs no more. */
 export interface ArchiveSummary {
@@ -36,7 +36,7 @@ export function createArchiveActivities({
   workflows,
 }: {
   db: Db;
-  /** The code the replay pass replays with; by default the workers' own (src/worker.ts). */
+  /** The code the replay pass replays with; by default the workers' own (src/process/worker.ts). */
   workflows?: ReplayWorkflowSource;
 }): ArchiveActivities {
   let indexes: Promise<void> | undefined;

@@ -2,7 +2,7 @@ import type { DiaryActivities } from '../src/contracts/diary';
 import { ErrorType, TypedError } from '../src/contracts/errors';
 import type { SchoolProxy } from '../src/messenger/port';
 import type { DiaryDelivery } from '../src/diary/webhook';
-import type { Logger } from '../src/logger';
+import type { Logger } from 'pino';
 import type { CallStore } from '../src/store/call-store';
 import type { DiaryOutbox } from '../src/store/diary-outbox';
 import type { DiarySettingsStore, DiaryWebhook } from '../src/store/diary-settings';

@@ -1,6 +1,6 @@
 import type { Db } from 'mongodb';
 import type { RunIncidentReader } from '../src/audit/run-incidents';
-import type { Logger } from '../src/logger';
+import type { Logger } from 'pino';
 import type { MessengerProvider } from '../src/messenger/provider';
 import { createCallStore } from '../src/store/call-store';
 import { createDiaryOutbox } from '../src/store/diary-outbox';

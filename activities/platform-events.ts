@@ -9,7 +9,7 @@ import type {
   PollResult,
 } from '../src/contracts/platform-listener';
 import { chatKeys } from '../src/domain/chat-plan';
-import type { Logger } from '../src/logger';
+import type { Logger } from 'pino';
 import type { LongPollClient } from '../src/messenger/long-poll';
 import type { CallDoc, CallStore } from '../src/store/call-store';
 import type { SyncStore } from '../src/store/sync-store';

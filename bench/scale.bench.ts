@@ -16,7 +16,7 @@ import { addDays, epochToZonedDate } from '../src/domain/time';
 import { generateRoster } from '../src/demo/roster-generator';
 import { connectMongo, ensureIndexes } from '../src/store/db';
 import { importSnapshot } from '../src/store/roster-import';
-import { bundleWorkflows } from '../src/workflow-bundling';
+import { bundleWorkflows } from '../src/process/workflow-bundling';
 import { createWorkflowGateway, JOURNAL_CALLS_WORKFLOW } from '../src/workflow-gateway';
 import { report, type Measure } from './support/report';
 import { startPostgresMongo } from './support/postgres-mongo';
@@ -33,7 +33,7 @@ import { startOwnMongo, startOwnTemporal, stopBenchServices } from './support/se
  * run has loaded the journal, planned, published its `CallState` and gone to sleep on its timer.
  * `SFERUM_BENCH_SCALE_WORKFLOWS` runs a smaller city, for a trial.
  *
- * The worker is the production one (`src/cli.ts worker`, with a prebuilt workflow bundle as the
+ * The worker is the production one (`src/cli/main.ts worker`, with a prebuilt workflow bundle as the
  * Docker image has it) in a process of its own, so its RSS is its own; the dev server is private
  * to the scenario. Idle CPU is both processes' utime+stime over 20 s once all are asleep.
  *
@@ -112,12 +112,12 @@ async function startWorkerProcess(args: {
   const log = createWriteStream(join(args.dir, 'worker.log'));
   // TypeScript is compiled in the main thread only, as `require` hooks, not `--import` flags:
   // worker threads inherit the flags, and the workflow thread runs the prebuilt bundle, which
-  // needs no compiler (production runs `node dist/src/cli.js worker`).
+  // needs no compiler (production runs `node dist/src/cli/main.js worker`).
   const main = [
     "require('tsx/cjs/api').register();",
     "require('./bench/support/memory-probe.ts');",
-    "process.argv.splice(1, 0, require.resolve('./src/cli.ts'));",
-    "require('./src/cli.ts');",
+    "process.argv.splice(1, 0, require.resolve('./src/cli/main.ts'));",
+    "require('./src/cli/main.ts');",
   ].join(' ');
   const child = spawn(process.execPath, ['-e', main, 'worker'], {
     cwd: projectRoot,

@@ -16,15 +16,15 @@ import type { SyncStatus } from '../src/contracts/school-sync';
 import { planChats, type DesiredChat } from '../src/domain/chat-plan';
 import { generateRoster } from '../src/demo/roster-generator';
 import { createEmulator, type Emulator } from '../src/emulator/vk';
-import { createLogger } from '../src/logger';
+import { createLogger } from '../src/process/logger';
 import { createMessengerProvider, type MessengerProvider } from '../src/messenger/provider';
 import { connectMongo, ensureIndexes } from '../src/store/db';
 import { importChangeSet, importSnapshot } from '../src/store/roster-import';
 import { createSecretBox, DEV_SECRETS_KEY } from '../src/store/secrets';
 import { createSettingsStore } from '../src/store/settings-store';
 import { createWorkflowGateway, type WorkflowGateway } from '../src/workflow-gateway';
-import { createSferumWorker } from '../src/worker';
-import { bundleWorkflows } from '../src/workflow-bundling';
+import { createSferumWorker } from '../src/process/worker';
+import { bundleWorkflows } from '../src/process/workflow-bundling';
 import { quantile, report } from './support/report';
 import { benchServices, stopBenchServices } from './support/services';
 

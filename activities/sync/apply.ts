@@ -1,6 +1,6 @@
 import { ErrorType, TypedError } from '../../src/contracts/errors';
 import type { ChatApplyResult, PlanApplyResult } from '../../src/contracts/sync-activities';
-import type { Logger } from '../../src/logger';
+import type { Logger } from 'pino';
 import { TransientOpsError, type FailedOp } from '../../src/messenger/op-failures';
 import type { MessengerProvider } from '../../src/messenger/provider';
 import type { ChatRecord, PlannedChat, SyncStore } from '../../src/store/sync-store';

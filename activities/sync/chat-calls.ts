@@ -1,7 +1,7 @@
 import { heartbeat } from '@temporalio/activity';
 import { ErrorType } from '../../src/contracts/errors';
 import { diffMembers } from '../../src/domain/chat-plan';
-import type { Logger } from '../../src/logger';
+import type { Logger } from 'pino';
 import type { FailedOp } from '../../src/messenger/op-failures';
 import type { BatchCall, ChatMember, FollowUp, OpFailure } from '../../src/messenger/port';
 import type { PlannedChat } from '../../src/store/sync-store';

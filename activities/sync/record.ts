@@ -2,7 +2,7 @@ import { activityInfo } from '@temporalio/activity';
 import type { RunIncidentReader } from '../../src/audit/run-incidents';
 import type { RunIncident, RunSummary } from '../../src/contracts/school-sync';
 import type { ChatApplyResult, SyncActivities } from '../../src/contracts/sync-activities';
-import type { Logger } from '../../src/logger';
+import type { Logger } from 'pino';
 import type { SyncStore } from '../../src/store/sync-store';
 
 export interface RecordDeps {

@@ -10,7 +10,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Db } from 'mongodb';
-import type { Logger } from '../logger';
+import type { Logger } from 'pino';
 import { createAuthStore } from '../store/auth-store';
 import type { SecretBox } from '../store/secrets';
 import type { SettingsStore } from '../store/settings-store';

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { bundleWorkflows } from '../workflow-bundling';
+import { bundleWorkflows } from '../process/workflow-bundling';
 import type { ReplayWorkflowSource } from './replay-runs';
 
 /**
  * The workflow code a replay runs, as one bundle, and its build ID: a hash of the bundle's code
  * together with the incident reader (incidents.ts), since a stored replay holds what both made.
  *
- * Not the worker's deployment build ID (src/deployment.ts): that one is the package version and
+ * Not the worker's deployment build ID (src/process/deployment.ts): that one is the package version and
  * git commit, so it changes with every commit, workflow code or not, and would have the whole
  * archive replayed after a change to an HTTP route; and a replay of edited workflow code from the
  * same checkout (the replay suite does it) would wrongly match it. The bundle hash changes exactly

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bundleWorkflows } from '../workflow-bundling';
+import { bundleWorkflows } from '../process/workflow-bundling';
 import { projectRoot } from './tools';
 
 /**

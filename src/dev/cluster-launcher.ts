@@ -1,9 +1,9 @@
 import { join } from 'node:path';
-import { loadConfig } from '../config';
+import { loadConfig } from '../process/config';
 import { workflowIds } from '../contracts/ids';
-import { resolveBuildId } from '../deployment';
-import { createLogger } from '../logger';
-import { openApp, type App } from '../app';
+import { resolveBuildId } from '../process/deployment';
+import { createLogger } from '../process/logger';
+import { openApp, type App } from '../process/app';
 import { startCluster, DEPLOYMENT_NAME, type Cluster, type ClusterPorts } from './cluster';
 import { seedDemoSchool } from './demo';
 import { consoleProgress, dataDir } from './tools';

@@ -7,8 +7,8 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import type { WorkerDeploymentVersion } from '@temporalio/common';
 import { TASK_QUEUE } from '../contracts/ids';
 import { createEmulator, type Emulator } from '../emulator/vk';
-import { describeDeployment, setCurrentVersion } from '../deployment';
-import { workflowBundlerOptions } from '../workflow-bundling';
+import { describeDeployment, setCurrentVersion } from '../process/deployment';
+import { workflowBundlerOptions } from '../process/workflow-bundling';
 import { ManagedProcess, portOpen, waitUntil } from './processes';
 import {
   ferretPoolArithmetic,
@@ -305,7 +305,7 @@ function startNodeProcess(args: {
   return ManagedProcess.start({
     name: args.name,
     command: process.execPath,
-    argv: ['--import', 'tsx', join(projectRoot, 'src', 'cli.ts'), ...args.argv],
+    argv: ['--import', 'tsx', join(projectRoot, 'src', 'cli', 'main.ts'), ...args.argv],
     env: { ...process.env, ...args.env },
     logFile: args.logFile,
     cwd: projectRoot,

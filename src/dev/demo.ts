@@ -4,7 +4,7 @@ import { generateRoster } from '../demo/roster-generator';
 import { daytimeZone, epochToZonedDate, formatZonedTime, isoWeekday } from '../domain/time';
 import { issueAdminKey, issueTeacherToken } from '../store/auth-store';
 import { importSnapshot } from '../store/roster-import';
-import type { App } from '../app';
+import type { App } from '../process/app';
 import { WEBHOOK_PATH } from '../emulator/portal';
 
 export const DEMO_SCHOOL_ID = 'demo-school';

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import type { Worker } from '@temporalio/worker';
-import { loadConfig } from '../config';
+import { loadConfig } from '../process/config';
 import { workflowIds } from '../contracts/ids';
 import { createEmulator } from '../emulator/vk';
-import { createLogger } from '../logger';
+import { createLogger } from '../process/logger';
 import {
   handOverLegacyJournals,
   startPlatformListeners,
@@ -12,7 +12,7 @@ import {
   startApi,
   startWorker,
   type App,
-} from '../app';
+} from '../process/app';
 import { DEMO_COMMUNITY_ID, seedDemoSchool } from './demo';
 import type { RunningService } from './services';
 import { startMongo, startTemporalDevServer } from './services';
@@ -159,7 +159,7 @@ async function startPortalEmulator(args: {
     argv: [
       '--import',
       'tsx',
-      join(projectRoot, 'src', 'cli.ts'),
+      join(projectRoot, 'src', 'cli', 'main.ts'),
       'portal-emulator',
       '--port',
       String(args.port),

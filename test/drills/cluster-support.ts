@@ -12,7 +12,7 @@ import { workflowIds, TASK_QUEUE } from '../../src/contracts/ids';
 import { chatKeys } from '../../src/domain/chat-plan';
 import { startCluster, type Cluster } from '../../src/dev/cluster';
 import { freePort, freePortFrom } from '../../src/dev/processes';
-import { createLogger } from '../../src/logger';
+import { createLogger } from '../../src/process/logger';
 import { createMessengerProvider } from '../../src/messenger/provider';
 import { ensureIndexes } from '../../src/store/db';
 import { importSnapshot } from '../../src/store/roster-import';
@@ -20,7 +20,7 @@ import { createSecretBox, DEV_SECRETS_KEY } from '../../src/store/secrets';
 import { createSettingsStore } from '../../src/store/settings-store';
 import { createSyncStore } from '../../src/store/sync-store';
 import { createWorkflowGateway } from '../../src/workflow-gateway';
-import { workflowBundlerOptions } from '../../src/workflow-bundling';
+import { workflowBundlerOptions } from '../../src/process/workflow-bundling';
 import type { Stack } from '../support/stack';
 import {
   CallWatch,

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { workflowIds } from '../../src/contracts/ids';
 import { createPortalEmulator, WEBHOOK_PATH, type PortalEmulator } from '../../src/emulator/portal';
 import { createDiaryOutbox } from '../../src/store/diary-outbox';
-import type { Logger } from '../../src/logger';
+import type { Logger } from '../../src/process/logger';
 import { seedDemoJournal, until, type DemoJournal } from '../support/demo-school';
 import { readableHistories } from '../support/histories';
 import { useServices } from '../support/services';

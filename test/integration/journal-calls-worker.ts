@@ -1,8 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import { decisionSinks } from '../../src/decision-sink';
-import { createLogger } from '../../src/logger';
+import { decisionSinks } from '../../src/process/decision-sink';
+import { createLogger } from '../../src/process/logger';
 import { createMessengerProvider } from '../../src/messenger/provider';
 import { connectMongo } from '../../src/store/db';
 import { createSecretBox, DEV_SECRETS_KEY } from '../../src/store/secrets';

@@ -57,7 +57,7 @@ test('foundation: `start` brings the system up, answers on the Web UI, and Ctrl-
     MONGODB_DB: `start_${randomBytes(4).toString('hex')}`,
     SFERUM_DATA_DIR: dataDir,
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'start'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
     cwd: projectRoot,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -62,7 +62,7 @@ void test('plan --help offers only options that exist', async () => {
   const { stdout } = await run(process.execPath, [
     '--import',
     'tsx',
-    'src/cli.ts',
+    'src/cli/main.ts',
     'plan',
     '--help',
   ]);

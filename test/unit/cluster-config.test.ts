@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { resolveBuildId, workerDeploymentOptions } from '../../src/deployment';
+import { resolveBuildId, workerDeploymentOptions } from '../../src/process/deployment';
 import { ferretPoolArithmetic } from '../../src/dev/postgres';
 import { postgresPersistence } from '../../src/dev/temporal-config';
-import { loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/process/config';
 
 test('FerretDB on PostgreSQL: pool_max_conns is at least twice the sum of its clients’ pools (its updates hold two connections each)', () => {
   for (const [clients, clientPool] of [

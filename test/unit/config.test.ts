@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, loadConfig } from '../../src/config';
+import { ConfigError, loadConfig } from '../../src/process/config';
 
 void test('configuration: a bad variable is refused by its name, without echoing its value', () => {
   assert.throws(

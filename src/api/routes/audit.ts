@@ -4,12 +4,12 @@ import { z } from 'zod';
 import { runAudit, type AuditReport, type ReplayWorkflowSource } from '../../audit/replay-audit';
 import { formatCsv, formatText, toJson } from '../../audit/report';
 import { idSchema } from '../../contracts/roster';
-import { workflowSourceFromEnv } from '../../worker';
+import { workflowSourceFromEnv } from '../../process/worker';
 import { schoolAdminGuard } from '../auth';
 import type { RouteContext, ZodApp } from '../context';
 import { ApiError, errorReplies } from '../errors';
 import { schoolParams } from '../schemas';
-import { bundleWorkflows } from '../../workflow-bundling';
+import { bundleWorkflows } from '../../process/workflow-bundling';
 
 /** What the audit route needs: the replay audit over one school's archive (and server). */
 export interface AuditPort {

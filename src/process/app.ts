@@ -8,17 +8,17 @@ import {
 import type { Db, MongoClient } from 'mongodb';
 import type { Config } from './config';
 import type { Logger } from './logger';
-import { createMessengerProvider, type MessengerProvider } from './messenger/provider';
-import { connectMongo, ensureIndexes } from './store/db';
-import { createRateSlots } from './store/rate-slots';
-import { createSecretBox, resolveSecretsKey, type SecretBox } from './store/secrets';
-import { createSettingsStore, type SettingsStore } from './store/settings-store';
-import { createWorkflowGateway, type WorkflowGateway } from './workflow-gateway';
+import { createMessengerProvider, type MessengerProvider } from '../messenger/provider';
+import { connectMongo, ensureIndexes } from '../store/db';
+import { createRateSlots } from '../store/rate-slots';
+import { createSecretBox, resolveSecretsKey, type SecretBox } from '../store/secrets';
+import { createSettingsStore, type SettingsStore } from '../store/settings-store';
+import { createWorkflowGateway, type WorkflowGateway } from '../workflow-gateway';
 import { createSferumWorker, type WorkflowSource } from './worker';
-import { buildApi } from './api/server';
-import { createAuditPort } from './api/routes/audit';
-import { createRunIncidentReader } from './audit/run-incidents';
-import { ensureArchiveSchedule } from './audit/schedule';
+import { buildApi } from '../api/server';
+import { createAuditPort } from '../api/routes/audit';
+import { createRunIncidentReader } from '../audit/run-incidents';
+import { ensureArchiveSchedule } from '../audit/schedule';
 import { deploymentVersion } from './deployment';
 
 /**

@@ -1,7 +1,7 @@
 import { Connection } from '@temporalio/client';
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadConfig } from './config';
-import { describeDeployment, setCurrentVersion, setRampingVersion } from './deployment';
+import { loadConfig } from '../process/config';
+import { describeDeployment, setCurrentVersion, setRampingVersion } from '../process/deployment';
 
 /**
  * `sferum-sync deployment show | set-current <buildId> | ramp <buildId> <percent>`: the rollout

@@ -24,7 +24,7 @@ export function bundleWorkflows(
   args: { readonly workflowsPath?: string } = {},
 ): Promise<WorkflowBundleWithSourceMap> {
   return bundleWorkflowCode({
-    workflowsPath: args.workflowsPath ?? require.resolve('../workflows'),
+    workflowsPath: args.workflowsPath ?? require.resolve('../../workflows'),
     preloadModules: [...workflowBundlerOptions.preloadModules],
     logger: {
       trace: quiet,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { callEndSignalSchema } from './contracts/platform-events';
-import { issueLines } from './contracts/zod-issues';
+import { callEndSignalSchema } from '../contracts/platform-events';
+import { issueLines } from '../contracts/zod-issues';
 
 const port = z.coerce.number().int().min(1).max(65535);
 const bool = z
@@ -54,7 +54,7 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   METRICS_PORT: port.default(9464),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
-  /** Worker Versioning: the worker deployment a worker joins (src/deployment.ts); none if unset. */
+  /** Worker Versioning: the worker deployment a worker joins (src/process/deployment.ts); none if unset. */
   SFERUM_DEPLOYMENT_NAME: z
     .string()
     .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, - and _ only')

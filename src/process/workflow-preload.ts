@@ -1,8 +1,8 @@
 import { Mutex } from 'async-mutex';
 import { z } from 'zod';
-import * as callPlan from './domain/call-plan';
-import * as templateCheck from './domain/template-check';
-import * as time from './domain/time';
+import * as callPlan from '../domain/call-plan';
+import * as templateCheck from '../domain/template-check';
+import * as time from '../domain/time';
 
 /**
  * Loaded once per workflow thread and shared by every workflow run (see `workflowBundlerOptions`):

@@ -1,7 +1,7 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Db } from 'mongodb';
-import { TASK_QUEUE } from './contracts/ids';
-import { createActivities, type ActivityDeps } from '../activities';
+import { TASK_QUEUE } from '../contracts/ids';
+import { createActivities, type ActivityDeps } from '../../activities';
 import type { Logger } from './logger';
 import { decisionSinks } from './decision-sink';
 import { workflowBundlerOptions } from './workflow-bundling';
@@ -16,7 +16,7 @@ export function workflowSourceFromEnv(): WorkflowSource {
   const bundle = process.env.SFERUM_WORKFLOW_BUNDLE;
   return bundle
     ? { workflowBundle: { codePath: bundle } }
-    : { workflowsPath: require.resolve('../workflows') };
+    : { workflowsPath: require.resolve('../../workflows') };
 }
 
 export async function createSferumWorker(args: {
@@ -28,7 +28,7 @@ export async function createSferumWorker(args: {
   workflows?: WorkflowSource;
   taskQueue?: string;
   identity?: string;
-  /** Joins this worker deployment version (src/deployment.ts); unversioned without it. */
+  /** Joins this worker deployment version (src/process/deployment.ts); unversioned without it. */
   deployment?: WorkerDeploymentVersion | undefined;
 }): Promise<Worker> {
   const workflows = args.workflows ?? workflowSourceFromEnv();
@@ -47,7 +47,7 @@ export async function createSferumWorker(args: {
       ? { workerDeploymentOptions: workerDeploymentOptions(args.deployment) }
       : {}),
     // A cached run costs the worker about 0.4 MiB (its modules and state in the workflow thread,
-    // with the shared libraries preloaded: src/workflow-bundling.ts), and evicting and recreating
+    // with the shared libraries preloaded: src/process/workflow-bundling.ts), and evicting and recreating
     // runs leaves garbage the workflow thread's heap collects late; a run not cached costs
     // nothing, its state is on the server. bench/scale.bench.ts holds a worker with 10,000
     // sleeping journals to 1 GiB: with 800 cached runs it peaked at 0.93 GiB while starting them,

@@ -1,5 +1,5 @@
 import type { InjectedSinks } from '@temporalio/worker';
-import type { DecisionSinks } from './contracts/decisions';
+import type { DecisionSinks } from '../contracts/decisions';
 import type { Logger } from './logger';
 
 /** The live sink: one structured log line per decision (IDs only). Replay stays silent. */

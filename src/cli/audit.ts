@@ -1,12 +1,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import type { App } from '../app';
-import { workflowSourceFromEnv } from '../worker';
+import type { App } from '../process/app';
+import { workflowSourceFromEnv } from '../process/worker';
 import { createHistoryArchive } from '../store/history-archive';
-import { archiveFromVisibility } from './archive';
-import { runAudit } from './replay-audit';
-import { replayArchived } from './stored-replays';
-import { formatReport, progressReporter, type ReportFormat } from './report';
-import { DEFAULT_ARCHIVE_EVERY, ensureArchiveSchedule } from './schedule';
+import { archiveFromVisibility } from '../audit/archive';
+import { runAudit } from '../audit/replay-audit';
+import { replayArchived } from '../audit/stored-replays';
+import { formatReport, progressReporter, type ReportFormat } from '../audit/report';
+import { DEFAULT_ARCHIVE_EVERY, ensureArchiveSchedule } from '../audit/schedule';
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
-import { loadConfig } from './config';
-import { createLogger } from './logger';
+import { loadConfig } from '../process/config';
+import { createLogger } from '../process/logger';
 import {
   handOverLegacyJournals,
   startPlatformListeners,
@@ -11,20 +11,20 @@ import {
   startApi,
   startWorker,
   type App,
-} from './app';
-import { TypedError } from './contracts/errors';
-import { importChangeSet, importSnapshot } from './store/roster-import';
-import { issueAdminKey, issuePortalKey, issueTeacherToken } from './store/auth-store';
-import { keyHolderRefusal, type KeyHolderLookups } from './store/key-holder';
-import { createRosterStore } from './store/roster-store';
-import { createSyncStore } from './store/sync-store';
-import { runEmulatorCli } from './emulator/vk';
-import { runPortalEmulatorCli } from './emulator/portal';
-import { startEverything } from './dev/launcher';
-import { runCluster } from './dev/cluster-launcher';
-import { registerDeploymentCommands } from './deployment-cli';
-import { printPlan } from './plan-report';
-import { registerAuditCommands } from './audit/cli';
+} from '../process/app';
+import { TypedError } from '../contracts/errors';
+import { importChangeSet, importSnapshot } from '../store/roster-import';
+import { issueAdminKey, issuePortalKey, issueTeacherToken } from '../store/auth-store';
+import { keyHolderRefusal, type KeyHolderLookups } from '../store/key-holder';
+import { createRosterStore } from '../store/roster-store';
+import { createSyncStore } from '../store/sync-store';
+import { runEmulatorCli } from '../emulator/vk';
+import { runPortalEmulatorCli } from '../emulator/portal';
+import { startEverything } from '../dev/launcher';
+import { runCluster } from '../dev/cluster-launcher';
+import { registerDeploymentCommands } from './deployment';
+import { printPlan } from './plan';
+import { registerAuditCommands } from './audit';
 
 const program = new Command()
   .name('sferum-sync')

@@ -1,7 +1,7 @@
-import { createSyncActivities } from '../activities/sync';
-import type { App } from './app';
-import { createRosterStore } from './store/roster-store';
-import type { SyncStore } from './store/sync-store';
+import { createSyncActivities } from '../../activities/sync';
+import type { App } from '../process/app';
+import { createRosterStore } from '../store/roster-store';
+import type { SyncStore } from '../store/sync-store';
 
 /**
  * `sferum-sync plan <school>`: computes and stores a plan exactly as a sync run would, and prints
