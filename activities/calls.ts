@@ -6,6 +6,7 @@ import type {
   CallActivities,
   JournalContext,
   PlatformEndActivities,
+  RecordedCallActivities,
 } from '../src/contracts/call-activities';
 import { ErrorType, TypedError } from '../src/contracts/errors';
 import type { RosterSnapshot } from '../src/contracts/roster';
@@ -133,7 +134,7 @@ export async function loadJournalContext(args: {
 
 export function createCallActivities(
   deps: CallActivityDeps,
-): CallActivities & PlatformEndActivities {
+): CallActivities & PlatformEndActivities & RecordedCallActivities {
   const now = deps.now ?? (() => Date.now());
   const attempts = deps.attempts ?? heartbeatMemory;
   const sleep = deps.sleep ?? activitySleep;
@@ -284,7 +285,7 @@ export function createCallActivities(
     return { callId: call.callId, joinLink: call.joinLink, linkPublished };
   }
 
-  return {
+  const activities: CallActivities & PlatformEndActivities = {
     async loadJournal({ schoolId, journalId, at, lessonId }) {
       const [context, requested] = await Promise.all([
         loadJournalContext({
@@ -306,7 +307,7 @@ export function createCallActivities(
       return { ...context, requestedLesson };
     },
 
-    async startCall({ schoolId, journalId, lessonId, callKey, actor, notBefore }) {
+    async openCall({ schoolId, journalId, lessonId, callKey, actor, notBefore }) {
       // An armed start heartbeats from its first moment to its last: the workflow cancels it
       // through a heartbeat's reply while it waits, and a worker lost while it waits or announces
       // is noticed within the heartbeat timeout. Each beat repeats what the attempt left, or what
@@ -342,7 +343,7 @@ export function createCallActivities(
       };
     },
 
-    async endCall({ schoolId, callKey, actor }) {
+    async closeCall({ schoolId, callKey, actor }) {
       const ref = { schoolId, callKey };
       const call = await deps.calls.getCall(ref);
       if (!call?.callId) throw new TypedError(ErrorType.NotFound, `call ${callKey} is unknown`);
@@ -363,11 +364,17 @@ export function createCallActivities(
       return { alreadyEnded };
     },
 
-    async endedOnPlatform({ schoolId, callKey }) {
+    async recordPlatformEnd({ schoolId, callKey }) {
       const ref = { schoolId, callKey };
       await deps.calls.recordEnded(ref, { endedBy: 'platform', endedInSferum: true });
       await deps.diary.callEnded(ref);
       deps.logger.info({ schoolId, callKey }, 'call ended in Sferum');
     },
+  };
+  return {
+    ...activities,
+    startCall: (args) => activities.openCall(args),
+    endCall: (args) => activities.closeCall(args),
+    endedOnPlatform: (args) => activities.recordPlatformEnd(args),
   };
 }

@@ -1,26 +1,25 @@
 import type { RunIncidentReader } from '../src/audit/run-incidents';
-import type { RosterSnapshot } from '../src/contracts/roster';
 import { ErrorType, TypedError } from '../src/contracts/errors';
 import type { SyncActivities } from '../src/contracts/sync-activities';
 import type { Logger } from '../src/logger';
 import type { MessengerProvider } from '../src/messenger/provider';
+import type { RosterStore } from '../src/store/roster-store';
 import type { SettingsStore } from '../src/store/settings-store';
 import type { SyncStore } from '../src/store/sync-store';
 import type { WorkflowGateway } from '../src/workflow-gateway';
 import { applyChat, applyChats } from './sync/apply';
-import { createEnsureJournalWorkflows, type JournalRosterReader } from './sync/journals';
+import { createEnsureJournalWorkflows } from './sync/journals';
 import { RecentPlans, createPlanSync } from './sync/plan';
 import { createRecordRun } from './sync/record';
 
 export { journalFingerprints } from './sync/journals';
 
-export interface RosterReader extends JournalRosterReader {
-  loadRoster(schoolId: string): Promise<RosterSnapshot | null>;
-}
-
 export interface SyncActivityDeps {
   readonly logger: Logger;
-  readonly roster: RosterReader;
+  readonly roster: Pick<
+    RosterStore,
+    'loadRoster' | 'getState' | 'getSchool' | 'listJournals' | 'listSchoolLessons' | 'listTemplates'
+  >;
   readonly settings: SettingsStore;
   readonly sync: SyncStore;
   readonly messengers: MessengerProvider;

@@ -237,26 +237,26 @@ interface PlannedJournal {
 /** Where one automatic start spent its time, from the journal workflow's history (ms). */
 interface StartTrace {
   /**
-   * The startCall activity's scheduling − due: negative when the start was armed ahead of its
+   * The openCall activity's scheduling − due: negative when the start was armed ahead of its
    * due time (the activity then waits for it in the worker), positive when it was scheduled late.
    */
   readonly scheduledVsDue: number;
   /** The timer before it fired − due: the early wake-up, or the due time itself when not armed. */
   readonly timerLate: number;
-  /** The workflow task that scheduled startCall: scheduled → started (waiting for a worker slot). */
+  /** The workflow task that scheduled openCall: scheduled → started (waiting for a worker slot). */
   readonly taskWait: number;
   /** That workflow task: started → completed. */
   readonly taskRun: number;
-  /** The startCall activity: scheduled → started. */
+  /** The openCall activity: scheduled → started. */
   readonly activityWait: number;
   /** The emulator receiving calls.start − due. */
   readonly platformVsDue: number;
   /**
-   * The workflow task that scheduled startCall came from the worker's sticky queue: the workflow
+   * The workflow task that scheduled openCall came from the worker's sticky queue: the workflow
    * was still in its cache. A normal-queue task means it was evicted and replayed its history.
    */
   readonly sticky: boolean;
-  /** The startCall attempt that reached the platform (1 unless an earlier one failed or timed out). */
+  /** The openCall attempt that reached the platform (1 unless an earlier one failed or timed out). */
   readonly attempt: number;
 }
 
@@ -271,7 +271,7 @@ function traceStart(
 ): StartTrace | undefined {
   const time = (e: HistoryEvent | undefined): number => (e ? tsToMs(e.eventTime) : Number.NaN);
   const scheduledIndex = events.findIndex(
-    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startCall',
+    (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'openCall',
   );
   if (scheduledIndex < 0) return undefined;
   const scheduled = events[scheduledIndex];
@@ -457,11 +457,11 @@ async function timerAccuracy(stack: CallsStack, store: string): Promise<void> {
   process.stdout.write(
     `\ntimer-accuracy: where an automatic start spends its time (${traces.length} histories)\n` +
       [
-        breakdown('timer before startCall fired − due', (t) => t.timerLate),
+        breakdown('timer before openCall fired − due', (t) => t.timerLate),
         breakdown('workflow task wait (scheduled → started)', (t) => t.taskWait),
         breakdown('workflow task run (started → completed)', (t) => t.taskRun),
-        breakdown('startCall scheduled − due (armed: < 0)', (t) => t.scheduledVsDue),
-        breakdown('startCall wait (scheduled → started)', (t) => t.activityWait),
+        breakdown('openCall scheduled − due (armed: < 0)', (t) => t.scheduledVsDue),
+        breakdown('openCall wait (scheduled → started)', (t) => t.activityWait),
         breakdown('calls.start received − due', (t) => t.platformVsDue),
       ].join('\n') +
       '\n' +
@@ -506,7 +506,7 @@ async function timerAccuracy(stack: CallsStack, store: string): Promise<void> {
       ms('start delay p99', quantile(delays, 0.99), 1000),
       ms('start delay max', Math.max(...delays)),
       ms(
-        'armed ahead of due, p50 (due − startCall scheduled)',
+        'armed ahead of due, p50 (due − openCall scheduled)',
         -quantile(
           traces.map((t) => t.scheduledVsDue),
           0.5,

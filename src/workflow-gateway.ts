@@ -117,7 +117,7 @@ export function platformEventsStartOptions(schoolId: string, taskQueue: string =
     staticDetails:
       "Follows the community's Bots Long Poll stream (or takes the Callback API's events): a call " +
       'ended in Sferum ends in its journal (V5), members or chats changed by hand make the sync run ' +
-      'now (C3). The pending long-poll activity shows a platform or proxy that is down. Query `status`.',
+      'now (C3). The pending long-poll activity shows a platform or proxy that is down. Query `platformEventsStatus`.',
   };
 }
 
@@ -131,7 +131,7 @@ export function schoolSyncStartOptions(schoolId: string, taskQueue: string = TAS
     staticSummary: `Chat sync of school ${schoolId}`,
     staticDetails:
       'Keeps the staff room, class and subject chats, their members and admins equal to the roster ' +
-      '(rules C1–C5, S1–S4). Query `status` for the last run, the next run and a held plan.',
+      '(rules C1–C5, S1–S4). Query `syncStatus` for the last run, the next run and a held plan.',
   };
 }
 
@@ -152,7 +152,7 @@ export function journalCallsStartOptions(
     staticSummary: `Video lessons of journal ${journalId}`,
     staticDetails:
       'Starts a call 20 minutes before each published online lesson and ends it 20 minutes after ' +
-      '(rules V1–V7). Query `state` for the running call, the next action and why calls are manual only.',
+      '(rules V1–V7). Query `callState` for the running call, the next action and why calls are manual only.',
   };
 }
 

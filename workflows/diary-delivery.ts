@@ -14,6 +14,7 @@ import {
   type DiaryDeliveryInput,
   type DiaryDeliveryStatus,
 } from '../src/contracts/diary';
+import { answerQuery } from './support';
 
 const { undeliveredDiaryEvents } = proxyActivities<DiaryActivities>({
   startToCloseTimeout: '30 seconds',
@@ -51,10 +52,11 @@ export async function diaryDeliveryWorkflow(input: DiaryDeliveryInput): Promise<
     },
     { description: 'New events are in the outbox: deliver them now.' },
   );
-  setHandler(
+  answerQuery(
     diaryStatusQuery,
     (): DiaryDeliveryStatus => ({ schoolId, delivered, rejected, current }),
     {
+      formerName: 'status',
       description: 'Events delivered and rejected by this run, and the event being delivered now.',
     },
   );

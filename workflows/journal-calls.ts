@@ -24,11 +24,17 @@ import {
   type JournalCallsInput,
   type StartCallResult,
 } from '../src/contracts/journal-calls';
-import { RELOAD_AFTER_FAILURE_MS } from './journal-calls/rules';
+import { PATCH_CALL_ACTIVITY_NAMES, RELOAD_AFTER_FAILURE_MS } from './journal-calls/rules';
 import { JournalCallsRun } from './journal-calls/run';
 import { JournalCallsState } from './journal-calls/state';
 import { asPlanned } from './journal-calls/view';
-import { continueAsNewDue, continueAsNewLimit, continueAsNewOption, failureText } from './support';
+import {
+  answerQuery,
+  continueAsNewDue,
+  continueAsNewLimit,
+  continueAsNewOption,
+  failureText,
+} from './support';
 
 const { decisions } = proxySinks<DecisionSinks>();
 
@@ -46,7 +52,11 @@ export async function journalCallsWorkflow(input: JournalCallsInput): Promise<vo
       decisions.record(decision);
     },
   });
-  const run = new JournalCallsRun(state, { schoolId, journalId });
+  const run = new JournalCallsRun(
+    state,
+    { schoolId, journalId },
+    patched(PATCH_CALL_ACTIVITY_NAMES),
+  );
 
   handleRequests(run);
   handleEvents(run);
@@ -139,7 +149,7 @@ function handleRequests(run: JournalCallsRun): void {
         const answer = state.manualStartAnswer(current, lessonId, requestedBy);
         if (answer) return answer;
         try {
-          const call = await run.start(lessonId, { staffId: requestedBy }, current);
+          const call = await run.open(lessonId, { staffId: requestedBy }, current);
           state.markChanged();
           return {
             accepted: true,
@@ -172,7 +182,7 @@ function handleRequests(run: JournalCallsRun): void {
       return run.mutex.runExclusive(async (): Promise<EndCallResult> => {
         if (!state.running) return state.refuseEnd(requestedBy, 'noCallRunning');
         try {
-          const ended = await run.finish(requestedBy, 'manualEnded');
+          const ended = await run.close(requestedBy, 'manualEnded');
           state.markChanged();
           return ended
             ? { accepted: true, ...ended }
@@ -218,7 +228,8 @@ function handleEvents(run: JournalCallsRun): void {
     },
   );
 
-  setHandler(callStateQuery, () => state.view(), {
+  answerQuery(callStateQuery, () => state.view(), {
+    formerName: 'state',
     description:
       'The running call (lesson, join link, who started it, auto-end), the next automatic action, manual-only reasons, warnings.',
   });

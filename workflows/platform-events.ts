@@ -20,6 +20,7 @@ import {
   type PlatformEventsInput,
   type PlatformEventsStatus,
 } from '../src/contracts/platform-listener';
+import { answerQuery } from './support';
 
 /**
  * The long-poll request waits up to 25 s on the platform and heartbeats meanwhile: a lost worker
@@ -74,7 +75,7 @@ export async function platformEventsWorkflow(input: PlatformEventsInput): Promis
     },
     { description: "The school's events settings were saved: look at the mode again." },
   );
-  setHandler(
+  answerQuery(
     platformEventsStatusQuery,
     (): PlatformEventsStatus => ({
       schoolId,
@@ -85,7 +86,10 @@ export async function platformEventsWorkflow(input: PlatformEventsInput): Promis
       catchUps,
       lastEventAt,
     }),
-    { description: 'Mode, the long-poll position, facts applied, duplicates dropped, catch-ups.' },
+    {
+      formerName: 'status',
+      description: 'Mode, the long-poll position, facts applied, duplicates dropped, catch-ups.',
+    },
   );
 
   /** Drops what was applied already; remembers the rest once applied. */

@@ -42,6 +42,7 @@ import type {
 } from '../src/contracts/sync-activities';
 import { mapInLanes } from '../src/domain/lanes';
 import {
+  answerQuery,
   continueAsNewDue,
   continueAsNewLimit,
   continueAsNewOption,
@@ -222,7 +223,7 @@ export async function schoolSyncWorkflow(
     },
   );
 
-  setHandler(
+  answerQuery(
     syncStatusQuery,
     (): SyncStatus => ({
       schoolId,
@@ -237,7 +238,10 @@ export async function schoolSyncWorkflow(
       pendingChanges,
       runCount,
     }),
-    { description: 'Last run summary, next run time, held plan, block and last error.' },
+    {
+      formerName: 'status',
+      description: 'Last run summary, next run time, held plan, block and last error.',
+    },
   );
 
   const publishState = (): void => {

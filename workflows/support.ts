@@ -1,4 +1,11 @@
-import { ActivityFailure, ApplicationFailure, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  defineQuery,
+  setHandler,
+  workflowInfo,
+  type QueryDefinition,
+} from '@temporalio/workflow';
 
 /** What the workflows share: when to continue as new, and what a failed activity says. */
 
@@ -50,4 +57,19 @@ export function failureText(error: unknown): string {
   const cause = failureCause(error);
   if (cause instanceof ApplicationFailure) return `${cause.type ?? 'Error'}: ${cause.message}`;
   return cause instanceof Error ? cause.message : String(cause);
+}
+
+/**
+ * Registers a query under its name and under the one it had before the naming scheme of
+ * docs/architecture.md (Names): operators' scripts and the docs they followed may still ask it.
+ */
+export function answerQuery<T>(
+  query: QueryDefinition<T>,
+  handler: () => T,
+  options: { readonly description: string; readonly formerName: string },
+): void {
+  setHandler(query, handler, { description: options.description });
+  setHandler(defineQuery<T>(options.formerName), handler, {
+    description: `Former name of ${query.name}: ${options.description}`,
+  });
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Journal, Lesson, Template } from '../../src/contracts/roster';
 import type { SyncActivities } from '../../src/contracts/sync-activities';
 import { mapInLanes } from '../../src/domain/lanes';
+import type { RosterStore } from '../../src/store/roster-store';
 import type { SettingsStore } from '../../src/store/settings-store';
 import type { SyncStore } from '../../src/store/sync-store';
 import type { WorkflowGateway } from '../../src/workflow-gateway';
@@ -9,16 +10,11 @@ import type { WorkflowGateway } from '../../src/workflow-gateway';
 /** Journal workflows started or signalled at once after a run. */
 const JOURNAL_LANES = 8;
 
-export interface JournalRosterReader {
-  getState(schoolId: string): Promise<{ version: number } | null>;
-  getSchool(schoolId: string): Promise<{ timeZone: string } | null>;
-  listJournals(schoolId: string): Promise<readonly Journal[]>;
-  listSchoolLessons(schoolId: string): Promise<readonly Lesson[]>;
-  listTemplates(schoolId: string): Promise<readonly Template[]>;
-}
-
 export interface JournalsDeps {
-  readonly roster: JournalRosterReader;
+  readonly roster: Pick<
+    RosterStore,
+    'getState' | 'getSchool' | 'listJournals' | 'listSchoolLessons' | 'listTemplates'
+  >;
   readonly settings: Pick<SettingsStore, 'getPublic'>;
   readonly sync: Pick<SyncStore, 'getJournalsNotified' | 'setJournalsNotified'>;
   readonly gateway: Pick<

@@ -4,6 +4,7 @@ import type { ReadyPlan, SyncActivities } from '../../src/contracts/sync-activit
 import { planChats } from '../../src/domain/chat-plan';
 import { guardRemovals, type GuardVerdict } from '../../src/domain/removal-guard';
 import type { Logger } from '../../src/logger';
+import type { RosterStore } from '../../src/store/roster-store';
 import type { SettingsStore } from '../../src/store/settings-store';
 import type { ChatRecord, PlannedChat, StoredPlan, SyncStore } from '../../src/store/sync-store';
 
@@ -35,7 +36,7 @@ export class RecentPlans {
 
 export interface PlanDeps {
   readonly logger: Logger;
-  readonly roster: { loadRoster(schoolId: string): Promise<RosterSnapshot | null> };
+  readonly roster: Pick<RosterStore, 'loadRoster'>;
   readonly settings: Pick<SettingsStore, 'getPublic'>;
   readonly sync: SyncStore;
   readonly plans: RecentPlans;

@@ -45,12 +45,12 @@ const callRefSchema = z.object({
   callKey: z.string(),
 });
 
-export const startCallArgsSchema = callRefSchema.extend({
+export const openCallArgsSchema = callRefSchema.extend({
   actor: z.string(),
   /** An armed start: the instant `calls.start` goes out, after the attempt's reads and writes. */
   notBefore: z.number().exactOptional(),
 });
-export const startCallResultSchema = z.object({
+export const openCallResultSchema = z.object({
   callId: z.string(),
   joinLink: z.string(),
   linkPublished: z.boolean(),
@@ -59,12 +59,12 @@ export const startCallResultSchema = z.object({
 export const publishLinkArgsSchema = callRefSchema;
 export const publishLinkResultSchema = z.object({ published: z.boolean() });
 
-export const endCallArgsSchema = callRefSchema
+export const closeCallArgsSchema = callRefSchema
   .omit({ lessonId: true })
   .extend({ actor: z.string() });
-export const endCallResultSchema = z.object({ alreadyEnded: z.boolean() });
+export const closeCallResultSchema = z.object({ alreadyEnded: z.boolean() });
 
-export const endedOnPlatformArgsSchema = callRefSchema.omit({ lessonId: true });
+export const recordPlatformEndArgsSchema = callRefSchema.omit({ lessonId: true });
 
 export interface CallActivities {
   loadJournal(args: z.infer<typeof loadJournalArgsSchema>): Promise<JournalContext>;
@@ -74,14 +74,15 @@ export interface CallActivities {
    * and writes first, then waits (heartbeating, so the workflow can cancel it) and sends
    * `calls.start` at that instant, however busy the workflow task queue is at the bell.
    */
-  startCall(
-    args: z.infer<typeof startCallArgsSchema>,
-  ): Promise<z.infer<typeof startCallResultSchema>>;
+  openCall(args: z.infer<typeof openCallArgsSchema>): Promise<z.infer<typeof openCallResultSchema>>;
   /** Posts the running call's link for a lesson to the chat and the e-diary, once (V1, V4). */
   publishLink(
     args: z.infer<typeof publishLinkArgsSchema>,
   ): Promise<z.infer<typeof publishLinkResultSchema>>;
-  endCall(args: z.infer<typeof endCallArgsSchema>): Promise<z.infer<typeof endCallResultSchema>>;
+  /** Ends the platform call (calls.forceFinish), records who ended it, withdraws the link (V5). */
+  closeCall(
+    args: z.infer<typeof closeCallArgsSchema>,
+  ): Promise<z.infer<typeof closeCallResultSchema>>;
 }
 
 export interface PlatformEndActivities {
@@ -89,5 +90,16 @@ export interface PlatformEndActivities {
    * V5: the call ended in Sferum: records the end (by the platform) and withdraws the e-diary
    * link, without calls.forceFinish. Idempotent.
    */
-  endedOnPlatform(args: z.infer<typeof endedOnPlatformArgsSchema>): Promise<void>;
+  recordPlatformEnd(args: z.infer<typeof recordPlatformEndArgsSchema>): Promise<void>;
+}
+
+/**
+ * The call activities under the names histories recorded before PATCH_CALL_ACTIVITY_NAMES
+ * schedule (`startCall` and `endCall` were also the updates' names): the worker registers them
+ * beside the current ones, so those runs replay and go on (docs/architecture.md, Names).
+ */
+export interface RecordedCallActivities {
+  startCall: CallActivities['openCall'];
+  endCall: CallActivities['closeCall'];
+  endedOnPlatform: PlatformEndActivities['recordPlatformEnd'];
 }

@@ -20,7 +20,7 @@ export interface DiaryDeliveryStatus {
 }
 
 export const diaryEventsAddedSignal = defineSignal<[Record<string, never>]>('diaryEventsAdded');
-export const diaryStatusQuery = defineQuery<DiaryDeliveryStatus>('status');
+export const diaryStatusQuery = defineQuery<DiaryDeliveryStatus>('diaryStatus');
 
 export type DeliveryOutcome = 'delivered' | 'duplicate' | 'rejected' | 'feedOnly' | 'gone';
 

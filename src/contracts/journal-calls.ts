@@ -159,7 +159,7 @@ export const startCallUpdate = defineUpdate<
 >('startCall');
 export const endCallUpdate = defineUpdate<EndCallResult, [{ requestedBy: string }]>('endCall');
 
-export const callStateQuery = defineQuery<JournalCallState>('state');
+export const callStateQuery = defineQuery<JournalCallState>('callState');
 
 /** Shapes the update validators check synchronously; refusals on the merits are results, not rejections. */
 export const startCallArgsSchema = z.object({

@@ -70,7 +70,7 @@ export const platformFactsSignal = defineSignal<[{ facts: ListenerFact[] }]>('pl
 /** The school's events settings were saved: look at the mode again. */
 export const eventsSettingsChangedSignal =
   defineSignal<[Record<string, never>]>('eventsSettingsChanged');
-export const platformEventsStatusQuery = defineQuery<PlatformEventsStatus>('status');
+export const platformEventsStatusQuery = defineQuery<PlatformEventsStatus>('platformEventsStatus');
 
 export type PollResult =
   | { readonly mode: 'callback' }

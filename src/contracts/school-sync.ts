@@ -154,7 +154,7 @@ export const approvePlanUpdate = defineUpdate<
   [{ planId: string; approvedBy?: string }]
 >('approvePlan');
 
-export const syncStatusQuery = defineQuery<SyncStatus>('status');
+export const syncStatusQuery = defineQuery<SyncStatus>('syncStatus');
 
 /** Shapes the update validators check synchronously. */
 export const syncNowArgsSchema = z.object({ requestedBy: z.string().optional() });

@@ -615,7 +615,7 @@ export function checkedLine(drill: CallDrill, outcome: DrillOutcome, audit: stri
   );
 }
 
-/** "startCall retried 3× (MongoServerSelectionError…)"-style counts of the report's incidents. */
+/** "openCall retried 3× (MongoServerSelectionError…)"-style counts of the report's incidents. */
 export function incidentSummary(incidents: readonly Incident[]): string {
   const counts = new Map<string, { n: number; reason: string }>();
   for (const i of incidents) {

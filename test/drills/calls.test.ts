@@ -265,7 +265,7 @@ describe('journal-call fault drills', { concurrency: true }, () => {
     );
     for (const journalId of inFlight) {
       const retried = causesOf(outcome.report, journalId).find(
-        (i) => i.kind === 'activityRetried' && i.subject === 'startCall',
+        (i) => i.kind === 'activityRetried' && i.subject === 'openCall',
       );
       assert.ok(retried, `${journalId}: its audit row names the start retried after the kill`);
       // An armed start heartbeats: the lost attempt times out on its heartbeat, not start-to-close.
@@ -398,8 +398,7 @@ describe('journal-call fault drills', { concurrency: true }, () => {
     for (const journalId of inFlight) {
       const start = causesOf(outcome.report, journalId).find(
         (i) =>
-          i.subject === 'startCall' &&
-          (i.kind === 'activityRetried' || i.kind === 'activityFailed'),
+          i.subject === 'openCall' && (i.kind === 'activityRetried' || i.kind === 'activityFailed'),
       );
       assert.ok(start, `${journalId}: its audit row names the start retried through the outage`);
       assert.match(start.reason, /Mongo/);
@@ -429,7 +428,7 @@ describe('journal-call fault drills', { concurrency: true }, () => {
       }
       t.diagnostic(`faults: ${script.log.join('; ')}`);
       const outcome = await endAndAudit(t, drill, announced);
-      const starts = outcome.report.incidents.filter((i) => i.subject === 'startCall');
+      const starts = outcome.report.incidents.filter((i) => i.subject === 'openCall');
       assert.ok(starts.length > 0, 'the audit shows the starts the fault struck');
       for (const i of starts) assert.match(i.reason, fault.reason, `${i.workflowId}: ${i.reason}`);
       for (const j of drill.school.journals) {
@@ -439,7 +438,7 @@ describe('journal-call fault drills', { concurrency: true }, () => {
             workflowIds.journalCalls({ schoolId: drill.school.schoolId, journalId: j.journalId }),
         );
         assert.deepEqual(
-          causesOf(outcome.report, j.journalId).filter((i) => i.subject === 'startCall'),
+          causesOf(outcome.report, j.journalId).filter((i) => i.subject === 'openCall'),
           own,
           `${j.journalId}: its audit row names what held its start up`,
         );

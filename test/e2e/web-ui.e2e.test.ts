@@ -133,7 +133,7 @@ void it('the journal workflow is found in the Web UI by the JournalId search att
     // Web UI 2.56 preselects the first query by name (`carriedState`): choose `state`.
     await page.getByText('Queries', { exact: true }).first().click();
     await page.getByTestId('query-select-button').click();
-    await page.locator('#query-select-select').getByText('state', { exact: true }).click();
+    await page.locator('#query-select-select').getByText('callState', { exact: true }).click();
     await page.getByRole('button', { name: /^(Run|Refresh) Query$/ }).click();
     await page.getByText(`"lessonId": "${lessonId}"`).first().waitFor();
     await page.screenshot({ path: join(SCREENSHOTS, '4-query-state.png'), fullPage: true });

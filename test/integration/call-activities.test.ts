@@ -67,7 +67,7 @@ function activityEnv(heartbeatDetails?: unknown): {
   return { env, beats };
 }
 
-type Started = Awaited<ReturnType<CallActivities['startCall']>>;
+type Started = Awaited<ReturnType<CallActivities['openCall']>>;
 
 /** The journal's automatic start in `env`, armed for `notBefore`. */
 function armedStart(env: MockActivityEnvironment, j: Journal, notBefore: number): Promise<Started> {
@@ -81,7 +81,7 @@ function armedStart(env: MockActivityEnvironment, j: Journal, notBefore: number)
   };
   const acts = activities(j);
   return env.run<[typeof args], Started, (a: typeof args) => Promise<Started>>(
-    (a) => acts.startCall(a),
+    (a) => acts.openCall(a),
     args,
   );
 }

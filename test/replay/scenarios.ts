@@ -133,7 +133,7 @@ export function scenarioCallActivities(args: { db: Db; day: string }): CallActiv
   return {
     loadJournal: ({ schoolId, journalId }) =>
       loadJournalContext({ roster, schoolId, journalId, dates: () => dates }),
-    async startCall({ schoolId, journalId, lessonId: id, callKey }) {
+    async openCall({ schoolId, journalId, lessonId: id, callKey }) {
       if (journalId === FAILING_JOURNAL) {
         // What the VK client makes of error 10 (internal server error): retryable.
         throw ApplicationFailure.retryable(
@@ -152,7 +152,7 @@ export function scenarioCallActivities(args: { db: Db; day: string }): CallActiv
     publishLink() {
       return Promise.resolve({ published: true });
     },
-    endCall({ callKey }) {
+    closeCall({ callKey }) {
       return Promise.resolve({ alreadyEnded: callKey.includes(`:${ENDED_IN_SFERUM_LESSON}:`) });
     },
   };

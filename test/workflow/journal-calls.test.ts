@@ -66,7 +66,7 @@ const shiftDate = (date: string, days: number): string =>
   new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
 
 interface Recorded {
-  readonly kind: 'loadJournal' | 'startCall' | 'publishLink' | 'endCall' | 'endedOnPlatform';
+  readonly kind: 'loadJournal' | 'openCall' | 'publishLink' | 'closeCall' | 'recordPlatformEnd';
   /** Workflow (server) time at which the workflow scheduled the activity. */
   readonly at: number;
   readonly lessonId?: string;
@@ -134,10 +134,10 @@ class FakeJournal {
         }
         return Promise.resolve(context);
       },
-      startCall: ({ lessonId, callKey, actor, notBefore }) => {
+      openCall: ({ lessonId, callKey, actor, notBefore }) => {
         // An armed start reaches the platform at its due instant, not when it was scheduled.
         const platformAt = Math.max(at(), notBefore ?? 0);
-        this.recorded.push({ kind: 'startCall', at: platformAt, lessonId, callKey, actor });
+        this.recorded.push({ kind: 'openCall', at: platformAt, lessonId, callKey, actor });
         this.active.add(callKey);
         this.maxActive = Math.max(this.maxActive, this.active.size);
         const lesson = this.lessons.find((l) => l.id === lessonId);
@@ -156,8 +156,8 @@ class FakeJournal {
         }
         return Promise.resolve({ published: true });
       },
-      endCall: ({ callKey, actor }) => {
-        this.recorded.push({ kind: 'endCall', at: at(), callKey, actor });
+      closeCall: ({ callKey, actor }) => {
+        this.recorded.push({ kind: 'closeCall', at: at(), callKey, actor });
         if (this.failEnds > 0) {
           this.failEnds -= 1;
           return Promise.reject(
@@ -165,11 +165,11 @@ class FakeJournal {
           );
         }
         const known = this.active.delete(callKey);
-        assert.ok(known, `endCall for a call that is not running: ${callKey}`);
+        assert.ok(known, `closeCall for a call that is not running: ${callKey}`);
         return Promise.resolve({ alreadyEnded: false });
       },
-      endedOnPlatform: ({ callKey }) => {
-        this.recorded.push({ kind: 'endedOnPlatform', at: at(), callKey });
+      recordPlatformEnd: ({ callKey }) => {
+        this.recorded.push({ kind: 'recordPlatformEnd', at: at(), callKey });
         this.active.delete(callKey);
         return Promise.resolve();
       },
@@ -376,8 +376,8 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       assert.deepEqual(during.next, { kind: 'end', lessonId: 'L1', at: msk(day, '09:35') });
 
       await advanceTo(day, '15:00');
-      const starts = fake.of('startCall');
-      const ends = fake.of('endCall');
+      const starts = fake.of('openCall');
+      const ends = fake.of('closeCall');
       assert.deepEqual(
         starts.map((s) => s.lessonId),
         ['L1', 'L3', 'L5'],
@@ -427,7 +427,7 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       const planned = await handle.query(callStateQuery);
       assert.deepEqual(planned.next, { kind: 'start', lessonId: 'T1', at: msk(tomorrow, '08:10') });
       await advanceTo(tomorrow, '09:00');
-      const starts = fake.of('startCall');
+      const starts = fake.of('openCall');
       assert.deepEqual(
         starts.map((s) => s.lessonId),
         ['T1'],
@@ -451,7 +451,7 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
     );
     await withJournal(fake, async () => {
       await advanceTo(later, '09:00');
-      const starts = fake.of('startCall');
+      const starts = fake.of('openCall');
       assert.deepEqual(
         starts.map((s) => s.lessonId),
         ['L-now', 'L-later'],
@@ -476,7 +476,7 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
         handle.executeUpdate(startCallUpdate, { args: [{ lessonId: '', requestedBy: TEACHER }] }),
         'a malformed argument is rejected by the validator',
       );
-      assert.equal(fake.of('startCall').length, 0);
+      assert.equal(fake.of('openCall').length, 0);
     });
   });
 
@@ -494,9 +494,9 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       const ended = await waitForState(handle, (s) => s.running === null);
       assert.equal(ended.lastEnded?.endedBy, 'platform');
       assert.equal(ended.lastEnded?.lessonId, 'L1');
-      assert.equal(fake.of('endCall').length, 0, 'no calls.forceFinish for a call Sferum ended');
+      assert.equal(fake.of('closeCall').length, 0, 'no calls.forceFinish for a call Sferum ended');
       assert.deepEqual(
-        fake.of('endedOnPlatform').map((r) => r.callKey),
+        fake.of('recordPlatformEnd').map((r) => r.callKey),
         [firstKey],
       );
       assert.ok(fake.decisions.some((d) => d.kind === 'endedInSferum' && d.lessonId === 'L1'));
@@ -513,7 +513,7 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       await handle.signal(callEndedOnPlatformSignal, { callKey: firstKey, eventId: 'ev-2' });
       const after = await handle.query(callStateQuery);
       assert.equal(after.running?.callKey, second.running?.callKey);
-      assert.equal(fake.of('endedOnPlatform').length, 1);
+      assert.equal(fake.of('recordPlatformEnd').length, 1);
     });
   });
 
@@ -536,11 +536,11 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       assert.equal(state.running?.autoEndAt, msk(day, '09:35'));
 
       await advanceTo(day, '10:30');
-      const starts = fake.of('startCall');
+      const starts = fake.of('openCall');
       assert.equal(starts.length, 1, 'the automatic start at 08:10 found the call already running');
       assertAt(starts[0]?.at, msk(day, '07:50'), 'manual start');
       assert.equal(starts[0]?.actor, TEACHER);
-      const ends = fake.of('endCall');
+      const ends = fake.of('closeCall');
       assert.equal(ends.length, 1);
       assertAt(ends[0]?.at, msk(day, '09:35'), 'automatic end of the manually started call');
       assert.equal(ends[0]?.actor, 'auto');
@@ -562,8 +562,8 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       assert.deepEqual(result, { accepted: true, lessonId: 'L1', alreadyEnded: false });
 
       await advanceTo(day, '12:00');
-      assert.equal(fake.of('startCall').length, 1, 'the ended lesson is never restarted');
-      const ends = fake.of('endCall');
+      assert.equal(fake.of('openCall').length, 1, 'the ended lesson is never restarted');
+      const ends = fake.of('closeCall');
       assert.equal(ends.length, 1, 'no second, automatic end at 09:35');
       assertAt(ends[0]?.at, msk(day, '08:50'), 'manual end');
       assert.equal(ends[0]?.actor, TEACHER);
@@ -598,7 +598,7 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
         args: [{ lessonId: 'L1', requestedBy: TEACHER }],
       });
       assert.equal(same.accepted, true);
-      assert.equal(fake.of('startCall').length, 1);
+      assert.equal(fake.of('openCall').length, 1);
       assert.ok(
         fake.decisions.some(
           (d) => d.kind === 'refused' && d.lessonId === 'L3' && d.reason === 'anotherCallRunning',
@@ -626,14 +626,14 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
     );
     await withJournal(fake, async ({ handle }) => {
       await advanceTo(day, '08:45');
-      assert.equal(fake.of('startCall').length, 0, 'a draft lesson is not started automatically');
+      assert.equal(fake.of('openCall').length, 0, 'a draft lesson is not started automatically');
 
       // 15 minutes after the lesson began: still within the 20-minute window.
       fake.setStatus('L1', 'published');
       await handle.signal(lessonsChangedSignal, { lessonIds: ['L1'] });
       await waitForState(handle, (s) => s.running?.lessonId === 'L1');
       assertAt(
-        fake.of('startCall')[0]?.at,
+        fake.of('openCall')[0]?.at,
         msk(day, '08:45'),
         'start right after the late publication',
       );
@@ -647,7 +647,7 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       );
       await advanceTo(day, '10:55');
       assert.deepEqual(
-        fake.of('startCall').map((s) => s.lessonId),
+        fake.of('openCall').map((s) => s.lessonId),
         ['L1'],
         'lesson 3, published 25 min after its start, was not started automatically',
       );
@@ -661,7 +661,7 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       });
       assert.equal(manual.accepted, true, 'the teacher can still start it by hand');
       await advanceTo(day, '12:00');
-      const ends = fake.of('endCall');
+      const ends = fake.of('closeCall');
       assert.equal(ends.length, 2);
       assertAt(ends[1]?.at, msk(day, '11:30'), 'automatic end of the call started by hand');
     });
@@ -683,13 +683,13 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       });
       assert.equal(started.accepted, true);
       await advanceTo(day, '10:30');
-      assert.equal(fake.of('endCall').length, 0, 'the call the teacher just started still runs');
+      assert.equal(fake.of('closeCall').length, 0, 'the call the teacher just started still runs');
       const state = await handle.query(callStateQuery);
       assert.equal(state.running?.lessonId, 'L1');
       assert.equal(state.running?.autoEndAt, null, 'manual end only');
       const ended = await handle.executeUpdate(endCallUpdate, { args: [{ requestedBy: TEACHER }] });
       assert.equal(ended.accepted, true);
-      assert.equal(fake.of('endCall').length, 1);
+      assert.equal(fake.of('closeCall').length, 1);
     });
   });
 
@@ -720,10 +720,10 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       const links = fake.of('publishLink');
       assert.deepEqual(
         links.map((l) => [l.lessonId, l.callKey]),
-        [['L1', fake.of('startCall')[0]?.callKey]],
+        [['L1', fake.of('openCall')[0]?.callKey]],
       );
       assertAt(links[0]?.at, msk(day, '08:35'), 'link posted on publication');
-      assert.equal(fake.of('startCall').length, 1);
+      assert.equal(fake.of('openCall').length, 1);
     });
   });
 
@@ -742,7 +742,7 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       await handle.signal(lessonsChangedSignal, { lessonIds: ['L1'] });
       await waitForState(handle, (s) => s.next === null);
       await advanceTo(day, '10:00');
-      assert.equal(fake.of('startCall').length, 0);
+      assert.equal(fake.of('openCall').length, 0);
       assert.ok(
         fake.decisions.some(
           (d) => d.kind === 'skipped' && d.lessonId === 'L1' && d.reason === 'notPublished',
@@ -763,7 +763,7 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       assert.deepEqual(carried.running?.lessonIds, ['L1', 'L2']);
       assert.equal(carried.running?.autoEndAt, msk(day, '10:30'), 'the automatic end moved');
       await advanceTo(day, '11:00');
-      const starts = fake.of('startCall');
+      const starts = fake.of('openCall');
       assert.equal(starts.length, 1, 'one call for both lessons');
       assertAt(starts[0]?.at, msk(day, '08:10'), 'start of lesson 1');
       const links = fake.of('publishLink');
@@ -772,7 +772,7 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
         [['L2', starts[0]?.callKey]],
       );
       assertAt(links[0]?.at, msk(day, '09:05'), 'carry-over to lesson 2');
-      const ends = fake.of('endCall');
+      const ends = fake.of('closeCall');
       assert.equal(ends.length, 1);
       assertAt(ends[0]?.at, msk(day, '10:30'), 'end 20 min after lesson 2');
       assert.ok(fake.decisions.some((d) => d.kind === 'carriedOver' && d.lessonId === 'L2'));
@@ -791,10 +791,10 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       await advanceTo(day, '11:00');
       const { status } = await handle.describe();
       assert.equal(status.name, 'RUNNING', 'the journal workflow survives the failed link');
-      assert.equal(fake.of('startCall').length, 1);
+      assert.equal(fake.of('openCall').length, 1);
       assert.ok(fake.of('publishLink').length >= 1, 'the link for lesson 2 was tried');
       assert.ok(fake.decisions.some((d) => d.kind === 'carriedOver' && d.lessonId === 'L2'));
-      const ends = fake.of('endCall');
+      const ends = fake.of('closeCall');
       assert.equal(ends.length, 1, 'the running call is not forgotten');
       assertAt(ends[0]?.at, msk(day, '10:30'), 'end 20 min after lesson 2');
     });
@@ -826,11 +826,11 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
         assert.deepEqual(carried.running, running.running, 'the new run carries the running call');
 
         await advanceTo(day, '11:00');
-        assert.equal(fake.of('startCall').length, 1, 'no second start in the new run');
-        const ends = fake.of('endCall');
+        assert.equal(fake.of('openCall').length, 1, 'no second start in the new run');
+        const ends = fake.of('closeCall');
         assert.equal(ends.length, 1);
         assertAt(ends[0]?.at, msk(day, '09:35'), 'end by the new run');
-        assert.equal(ends[0]?.callKey, fake.of('startCall')[0]?.callKey);
+        assert.equal(ends[0]?.callKey, fake.of('openCall')[0]?.callKey);
         const ended = fake.decisions.find((d) => d.kind === 'autoEnded');
         assert.ok(ended && ended.runId !== firstRun, 'the call was ended by a later run');
       },
@@ -850,12 +850,12 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       assert.equal(planned.next, null);
       assert.equal(planned.callsUnavailable, 'callsNotAvailable');
       await advanceTo(day, '08:40');
-      assert.equal(fake.of('startCall').length, 0, 'no automatic call');
+      assert.equal(fake.of('openCall').length, 0, 'no automatic call');
       const pressed = await handle.executeUpdate(startCallUpdate, {
         args: [{ lessonId: 'L1', requestedBy: TEACHER }],
       });
       assert.deepEqual(pressed, { accepted: false, reason: 'callsNotAvailable' });
-      assert.equal(fake.of('startCall').length, 0, 'no call by hand either');
+      assert.equal(fake.of('openCall').length, 0, 'no call by hand either');
       assert.ok(
         fake.decisions.some(
           (d) => d.kind === 'skipped' && d.lessonId === 'L1' && d.reason === 'callsNotAvailable',
@@ -874,7 +874,7 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
     await withJournal(fake, async ({ handle }) => {
       assert.equal((await handle.query(callStateQuery)).callsUnavailable, 'noSubjectChat');
       await advanceTo(day, '08:40');
-      assert.equal(fake.of('startCall').length, 0);
+      assert.equal(fake.of('openCall').length, 0);
     });
   });
 
@@ -899,7 +899,7 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       assert.deepEqual((await handle.query(callStateQuery)).warnings, [skippedL1]);
       await advanceTo(day, '09:00');
       const during = await waitForState(handle, (s) => s.running?.lessonId === 'L2');
-      assertAt(fake.of('startCall')[0]?.at, msk(day, '08:45'), 'start of lesson 2');
+      assertAt(fake.of('openCall')[0]?.at, msk(day, '08:45'), 'start of lesson 2');
       assert.equal(during.next?.kind, 'end');
       assert.deepEqual(during.warnings, [skippedL1], 'still shown while the later call runs');
       await advanceTo(day, '23:00');
@@ -932,7 +932,7 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
         const state = await waitForState(handle, (s) => s.running !== null);
         assert.deepEqual(state.warnings, [skippedL1], 'kept across continue-as-new');
         await advanceTo(day, '10:00');
-        assert.equal(fake.of('endCall').length, 1, 'the new run ends the call');
+        assert.equal(fake.of('closeCall').length, 1, 'the new run ends the call');
         assert.deepEqual((await handle.query(callStateQuery)).warnings, [skippedL1]);
       },
       { continueAsNewAfterEvents: 40 },
@@ -991,7 +991,7 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       assert.deepEqual(await press('X1'), { accepted: false, reason: 'lessonNotInJournal' });
       const again = await press('L-early');
       assert.equal(again.accepted, true, 'a lesson of today, its automatic window long past');
-      assert.equal(fake.of('startCall').length, 2);
+      assert.equal(fake.of('openCall').length, 2);
     });
   });
 
@@ -1011,11 +1011,11 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       assert.match(failing.endFailure?.error ?? '', /forceFinish/);
       assertAt(
         failing.endFailure?.retryAt ?? undefined,
-        (fake.of('endCall')[0]?.at ?? 0) + 60_000,
+        (fake.of('closeCall')[0]?.at ?? 0) + 60_000,
         'retry a minute after the failure',
       );
       await advanceTo(day, '10:00');
-      const ends = fake.of('endCall');
+      const ends = fake.of('closeCall');
       assert.equal(ends.length, 3, 'two failures and the end that worked, no spinning');
       assertAt(ends[1]?.at, msk(day, '09:36'), 'first retry after 1 min');
       assertAt(ends[2]?.at, msk(day, '09:38'), 'second retry 2 min later');
@@ -1039,10 +1039,10 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
       const waiting = await handle.query(callStateQuery);
       assert.equal(waiting.running?.lessonId, 'L1');
       // 09:35, then 1, 2, 4, 8 min, then every 15 min: 09:36, 09:38, 09:42, 09:50, 10:05 … 12:50.
-      const attempts = fake.of('endCall').length;
+      const attempts = fake.of('closeCall').length;
       assert.ok(attempts >= 15 && attempts <= 18, `${attempts} end attempts by 12:50`);
       await advanceTo(day, '13:10');
-      const starts = fake.of('startCall');
+      const starts = fake.of('openCall');
       assert.deepEqual(
         starts.map((s) => s.lessonId),
         ['L1', 'L6'],
@@ -1081,9 +1081,9 @@ describe('journal calls workflow on the time-skipping server', { concurrency: fa
           (d) => d.kind === 'endAbandoned' && d.lessonId === 'L6' && d.reason === 'dayOver',
         ),
       );
-      const attempts = fake.of('endCall').length;
+      const attempts = fake.of('closeCall').length;
       await advanceTo(shiftDate(day, 1), '03:00');
-      assert.equal(fake.of('endCall').length, attempts, 'no more attempts once given up');
+      assert.equal(fake.of('closeCall').length, attempts, 'no more attempts once given up');
     });
   });
 });

@@ -53,3 +53,9 @@ export const PATCH_MANUAL_TODAY_OR_TOMORROW = 'manual-start-today-or-tomorrow';
 /** V5: the first pause after a failed end; each further failure doubles it, up to the cap. */
 export const END_RETRY_FIRST_MS = 60_000;
 export const END_RETRY_MAX_MS = 15 * 60_000;
+/**
+ * Workflow patch: the call activities are `openCall`, `closeCall` and `recordPlatformEnd`, no
+ * longer `startCall` and `endCall` (the updates' names too) and `endedOnPlatform`. Asked once, at
+ * a run's start, so one run schedules one set of names.
+ */
+export const PATCH_CALL_ACTIVITY_NAMES = 'call-activities-open-close';

@@ -12,6 +12,7 @@ import type {
   CallActivities,
   JournalContext,
   PlatformEndActivities,
+  RecordedCallActivities,
 } from '../../src/contracts/call-activities';
 import type { CallActor, RunningCall } from '../../src/contracts/journal-calls';
 import { CallStateKey, NextActionAtKey } from '../../src/contracts/search-attributes';
@@ -20,13 +21,15 @@ import { formatZonedTime } from '../../src/domain/time';
 import { failureText } from '../support';
 import { JournalCallsState } from './state';
 
-const { loadJournal, endedOnPlatform } = proxyActivities<CallActivities & PlatformEndActivities>({
+type AllCallActivities = CallActivities & PlatformEndActivities & RecordedCallActivities;
+
+const quick = proxyActivities<AllCallActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 20 },
 });
 
 /** Platform actions: a few quick retries, then the workflow decides (and the audit sees it). */
-const { startCall, endCall, publishLink } = proxyActivities<CallActivities>({
+const platform = proxyActivities<AllCallActivities>({
   startToCloseTimeout: '1 minute',
   retry: {
     initialInterval: '2 seconds',
@@ -54,7 +57,27 @@ const ARMED_START_OPTIONS: ActivityOptions = {
     maximumAttempts: 5,
   },
 };
-const { startCall: armedStartCall } = proxyActivities<CallActivities>(ARMED_START_OPTIONS);
+const armed = proxyActivities<AllCallActivities>(ARMED_START_OPTIONS);
+
+/**
+ * The activities a run schedules. `current` names them as docs/architecture.md (Names) says; a
+ * run begun before PATCH_CALL_ACTIVITY_NAMES keeps the names its history holds.
+ */
+function callSteps(current: boolean) {
+  return current
+    ? {
+        open: platform.openCall,
+        armedOpen: armed.openCall,
+        close: platform.closeCall,
+        platformEnd: quick.recordPlatformEnd,
+      }
+    : {
+        open: platform.startCall,
+        armedOpen: armed.startCall,
+        close: platform.endCall,
+        platformEnd: quick.endedOnPlatform,
+      };
+}
 
 /**
  * The journal workflow's steps: each calls its activity, then tells the state what came of it.
@@ -66,10 +89,15 @@ export class JournalCallsRun {
   /** The armed automatic start and its due instant (PATCH_ARM_START). */
   private arming: { scope: CancellationScope; dueAt: number } | null = null;
 
+  private readonly steps: ReturnType<typeof callSteps>;
+
   constructor(
     readonly state: JournalCallsState,
     private readonly ids: { readonly schoolId: string; readonly journalId: string },
-  ) {}
+    currentActivityNames: boolean,
+  ) {
+    this.steps = callSteps(currentActivityNames);
+  }
 
   /** An armed start waits for its due instant: until then nothing else can run. */
   get armedStartPending(): boolean {
@@ -78,13 +106,13 @@ export class JournalCallsRun {
 
   /** V5: the call ended in Sferum: its end is recorded and its link withdrawn (no forceFinish). */
   async platformEnded(callKey: string): Promise<void> {
-    await endedOnPlatform({ ...this.ids, callKey });
+    await this.steps.platformEnd({ ...this.ids, callKey });
   }
 
   async context(lessonId?: string): Promise<JournalContext> {
     const reusable = this.state.reusableContext();
     if (reusable) return reusable;
-    const loaded = await loadJournal({
+    const loaded = await quick.loadJournal({
       ...this.ids,
       at: Date.now(),
       ...(lessonId === undefined ? {} : { lessonId }),
@@ -106,7 +134,8 @@ export class JournalCallsRun {
     return plan;
   }
 
-  async start(
+  /** Opens the lesson's call (`openCall`, armed when `armed`) and records it as running. */
+  async open(
     lessonId: string,
     actor: CallActor,
     current: JournalContext,
@@ -118,25 +147,26 @@ export class JournalCallsRun {
     const args = { ...this.ids, lessonId, callKey, actor: actorId };
     const result =
       armed && dueAt !== undefined
-        ? await armedStartCall.executeWithOptions(
+        ? await this.steps.armedOpen.executeWithOptions(
             {
               ...ARMED_START_OPTIONS,
               summary: `armed: calls.start at ${formatZonedTime(dueAt, current.timeZone)} for lesson ${lessonId}`,
             },
             [{ ...args, notBefore: dueAt }],
           )
-        : await startCall(args);
+        : await this.steps.open(args);
     return this.state.started({ callKey, lessonId, actor, current, result, dueAt });
   }
 
-  async finish(
+  /** Closes the running call (`closeCall`) and records who ended it; null when none runs. */
+  async close(
     actor: string,
     kind: 'autoEnded' | 'manualEnded',
     dueAt?: number,
   ): Promise<{ lessonId: string; alreadyEnded: boolean } | null> {
     const call = this.state.running;
     if (!call) return null;
-    const { alreadyEnded } = await endCall({ ...this.ids, callKey: call.callKey, actor });
+    const { alreadyEnded } = await this.steps.close({ ...this.ids, callKey: call.callKey, actor });
     return this.state.ended({ call, alreadyEnded, actor, kind, dueAt });
   }
 
@@ -148,7 +178,7 @@ export class JournalCallsRun {
     const published: string[] = [];
     for (const lessonId of due) {
       try {
-        await publishLink({ ...this.ids, lessonId, callKey: call.callKey });
+        await platform.publishLink({ ...this.ids, lessonId, callKey: call.callKey });
         published.push(lessonId);
         this.state.record({ kind: 'linkPublished', lessonId });
       } catch (error) {
@@ -164,7 +194,7 @@ export class JournalCallsRun {
       case 'start': {
         if (!this.state.mayAutoStart()) return;
         try {
-          await this.start(action.lessonId, 'auto', current, action.at, armed);
+          await this.open(action.lessonId, 'auto', current, action.at, armed);
           this.state.autoStarted(action.lessonId, current.timeZone);
         } catch (error) {
           // A disarmed start did nothing on the platform: no failure to record or wait out.
@@ -177,7 +207,7 @@ export class JournalCallsRun {
         const call = this.state.running;
         if (!call || this.state.waitingToRetryEnd(current)) return;
         try {
-          await this.finish('auto', 'autoEnded', action.at);
+          await this.close('auto', 'autoEnded', action.at);
         } catch (error) {
           this.state.autoEndFailed(call, action, failureText(error), current);
         }
@@ -189,7 +219,7 @@ export class JournalCallsRun {
         let linked = false;
         if (JournalCallsState.visible(current, action.toLessonId)) {
           try {
-            await publishLink({
+            await platform.publishLink({
               ...this.ids,
               lessonId: action.toLessonId,
               callKey: call.callKey,
