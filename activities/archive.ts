@@ -5,7 +5,7 @@ import { createHistoryArchive } from '../src/store/history-archive';
 import type { ReplayWorkflowSource } from '../src/audit/replay-runs';
 import { replayArchived } from '../src/audit/stored-replays';
 // A cycle (src/process/worker.ts builds the activities), harmless: used only when an activity runs.
-import { workflowSourceFromEnv } from '../src/process/worker';
+import { workflowSourceFromEnv } from '../src/workflow-code/source';
 
 /** Counts only: the result lands in the archiver's history, which needs no more. */
 export interface ArchiveSummary {

@@ -9,7 +9,7 @@ import { replayEach, type RunReplay } from '../src/audit/replay-runs';
 import { toStored } from '../src/audit/stored-replays';
 import { createHistoryArchive, HISTORY_ARCHIVE } from '../src/store/history-archive';
 import type { StoredReplay } from '../src/contracts/replay-result';
-import { bundleWorkflows } from '../src/process/workflow-bundling';
+import { bundleWorkflows } from '../src/workflow-code/bundle';
 import { asInput, closedCopy, fixtureHistories } from '../test/replay/fixture-histories';
 import { report } from './support/report';
 import { benchServices } from './support/services';

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { replayDecisions, type ReplayInput } from '../src/audit/replay-audit';
-import { bundleWorkflows } from '../src/process/workflow-bundling';
+import { bundleWorkflows } from '../src/workflow-code/bundle';
 import { report } from './support/report';
 
 /**

@@ -24,7 +24,7 @@ import { createSecretBox, DEV_SECRETS_KEY } from '../src/store/secrets';
 import { createSettingsStore } from '../src/store/settings-store';
 import { createWorkflowGateway, type WorkflowGateway } from '../src/workflow-gateway';
 import { createSferumWorker } from '../src/process/worker';
-import { bundleWorkflows } from '../src/process/workflow-bundling';
+import { bundleWorkflows } from '../src/workflow-code/bundle';
 import { quantile, report } from './support/report';
 import { benchServices, stopBenchServices } from './support/services';
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import { bundleWorkflows } from '../../src/process/workflow-bundling';
+import { bundleWorkflows } from '../../src/workflow-code/bundle';
 import { MongoClient, type Db } from 'mongodb';
 import { buildApi } from '../../src/api/server';
 import type { ZodApp } from '../../src/api/context';

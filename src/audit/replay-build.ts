@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { bundleWorkflows } from '../process/workflow-bundling';
+import { bundleWorkflows } from '../workflow-code/bundle';
 import type { ReplayWorkflowSource } from './replay-runs';
 
 /**

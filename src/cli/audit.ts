@@ -1,12 +1,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { App } from '../process/app';
-import { workflowSourceFromEnv } from '../process/worker';
+import { workflowSourceFromEnv } from '../workflow-code/source';
 import { createHistoryArchive } from '../store/history-archive';
 import { archiveFromVisibility } from '../audit/archive';
 import { runAudit } from '../audit/replay-audit';
 import { replayArchived } from '../audit/stored-replays';
 import { formatReport, progressReporter, type ReportFormat } from '../audit/report';
-import { DEFAULT_ARCHIVE_EVERY, ensureArchiveSchedule } from '../audit/schedule';
+import { DEFAULT_ARCHIVE_EVERY, ensureArchiveSchedule } from '../client/archive-schedule';
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 

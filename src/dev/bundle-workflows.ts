@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bundleWorkflows } from '../process/workflow-bundling';
+import { bundleWorkflows } from '../workflow-code/bundle';
 import { projectRoot } from './tools';
 
 /**

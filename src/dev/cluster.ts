@@ -8,7 +8,7 @@ import type { WorkerDeploymentVersion } from '@temporalio/common';
 import { TASK_QUEUE } from '../contracts/ids';
 import { createEmulator, type Emulator } from '../emulator/vk';
 import { describeDeployment, setCurrentVersion } from '../process/deployment';
-import { workflowBundlerOptions } from '../process/workflow-bundling';
+import { workflowBundlerOptions } from '../workflow-code/bundle';
 import { ManagedProcess, portOpen, waitUntil } from './processes';
 import {
   ferretPoolArithmetic,

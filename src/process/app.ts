@@ -14,11 +14,12 @@ import { createRateSlots } from '../store/rate-slots';
 import { createSecretBox, resolveSecretsKey, type SecretBox } from '../store/secrets';
 import { createSettingsStore, type SettingsStore } from '../store/settings-store';
 import { createWorkflowGateway, type WorkflowGateway } from '../workflow-gateway';
-import { createSferumWorker, type WorkflowSource } from './worker';
+import { createSferumWorker } from './worker';
+import type { WorkflowSource } from '../workflow-code/source';
 import { buildApi } from '../api/server';
-import { createAuditPort } from '../api/routes/audit';
+import { createAuditPort } from '../audit/port';
 import { createRunIncidentReader } from '../audit/run-incidents';
-import { ensureArchiveSchedule } from '../audit/schedule';
+import { ensureArchiveSchedule } from '../client/archive-schedule';
 import { deploymentVersion } from './deployment';
 
 /**

@@ -1,23 +1,13 @@
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Db } from 'mongodb';
 import { TASK_QUEUE } from '../contracts/ids';
 import { createActivities, type ActivityDeps } from '../../activities';
 import type { Logger } from './logger';
 import { decisionSinks } from './decision-sink';
-import { workflowBundlerOptions } from './workflow-bundling';
+import { workflowSourceFromEnv, type WorkflowSource } from '../workflow-code/source';
+import { workflowBundlerOptions } from '../workflow-code/bundle';
 import { workerDeploymentOptions } from './deployment';
 import type { WorkerDeploymentVersion } from '@temporalio/common';
-
-/** Where the workflow code comes from: a prebuilt bundle in production, the sources in dev and tests. */
-export type WorkflowSource =
-  Pick<WorkerOptions, 'workflowBundle'> | Pick<WorkerOptions, 'workflowsPath'>;
-
-export function workflowSourceFromEnv(): WorkflowSource {
-  const bundle = process.env.SFERUM_WORKFLOW_BUNDLE;
-  return bundle
-    ? { workflowBundle: { codePath: bundle } }
-    : { workflowsPath: require.resolve('../../workflows') };
-}
 
 export async function createSferumWorker(args: {
   connection: NativeConnection;

@@ -20,7 +20,7 @@ import { createSecretBox, DEV_SECRETS_KEY } from '../../src/store/secrets';
 import { createSettingsStore } from '../../src/store/settings-store';
 import { createSyncStore } from '../../src/store/sync-store';
 import { createWorkflowGateway } from '../../src/workflow-gateway';
-import { workflowBundlerOptions } from '../../src/process/workflow-bundling';
+import { workflowBundlerOptions } from '../../src/workflow-code/bundle';
 import type { Stack } from '../support/stack';
 import {
   CallWatch,

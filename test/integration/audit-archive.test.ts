@@ -6,7 +6,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { createArchiveActivities } from '../../activities/archive';
 import { createHistoryArchive } from '../../src/store/history-archive';
 import { runAudit } from '../../src/audit/replay-audit';
-import { ARCHIVER_SCHEDULE_ID, ensureArchiveSchedule } from '../../src/audit/schedule';
+import { ARCHIVER_SCHEDULE_ID, ensureArchiveSchedule } from '../../src/client/archive-schedule';
 import { addDays, epochToZonedDate } from '../../src/domain/time';
 import { importSnapshot } from '../../src/store/roster-import';
 import {

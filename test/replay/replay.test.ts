@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import { replayDecisions, type ReplayInput } from '../../src/audit/replay-audit';
-import { bundleWorkflows } from '../../src/process/workflow-bundling';
+import { bundleWorkflows } from '../../src/workflow-code/bundle';
 import { workflowBundle } from '../support/services';
 import type { FixtureEntry } from './record-fixtures';
 

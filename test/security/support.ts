@@ -6,7 +6,7 @@ import type { Db } from 'mongodb';
 import pino from 'pino';
 import { buildApi } from '../../src/api/server';
 import type { ZodApp } from '../../src/api/context';
-import { createAuditPort } from '../../src/api/routes/audit';
+import { createAuditPort } from '../../src/audit/port';
 import { workflowIds } from '../../src/contracts/ids';
 import type { RosterSnapshot } from '../../src/contracts/roster';
 import { issueAdminKey, issueTeacherToken } from '../../src/store/auth-store';

@@ -8,7 +8,7 @@ import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { freePort } from '../../src/dev/processes';
 import { startMongo, startTemporalDevServer, type RunningService } from '../../src/dev/services';
 import { ensureTestServer } from '../../src/dev/tools';
-import { bundleWorkflows } from '../../src/process/workflow-bundling';
+import { bundleWorkflows } from '../../src/workflow-code/bundle';
 
 /**
  * Real services for tests. `npm test` (test/run.ts) starts one Temporal dev server and one

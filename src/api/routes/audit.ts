@@ -1,54 +1,11 @@
-import type { Client } from '@temporalio/client';
-import type { Db } from 'mongodb';
 import { z } from 'zod';
-import { runAudit, type AuditReport, type ReplayWorkflowSource } from '../../audit/replay-audit';
+import type { AuditPort } from '../../audit/port';
 import { formatCsv, formatText, toJson } from '../../audit/report';
 import { idSchema } from '../../contracts/roster';
-import { workflowSourceFromEnv } from '../../process/worker';
 import { schoolAdminGuard } from '../auth';
 import type { RouteContext, ZodApp } from '../context';
 import { ApiError, errorReplies } from '../errors';
 import { schoolParams } from '../schemas';
-import { bundleWorkflows } from '../../process/workflow-bundling';
-
-/** What the audit route needs: the replay audit over one school's archive (and server). */
-export interface AuditPort {
-  run(args: {
-    schoolId: string;
-    journalId?: string;
-    from: string;
-    to: string;
-  }): Promise<AuditReport>;
-}
-
-/**
- * The audit over `db`, and over the server's open runs when a client is given. The workflow code
- * is bundled once per process (seconds of webpack), then every audit replays against it.
- */
-export function createAuditPort(deps: { db: Db; client?: Client }): AuditPort {
-  let workflows: Promise<ReplayWorkflowSource> | undefined;
-  const source = (): Promise<ReplayWorkflowSource> => {
-    workflows ??= (async () => {
-      const configured = workflowSourceFromEnv();
-      if ('workflowBundle' in configured && configured.workflowBundle) return configured;
-      const path = 'workflowsPath' in configured ? configured.workflowsPath : undefined;
-      if (!path) throw new Error('no workflow code to replay');
-      return { workflowBundle: await bundleWorkflows({ workflowsPath: path }) };
-    })();
-    return workflows;
-  };
-  return {
-    async run(args) {
-      return runAudit({
-        db: deps.db,
-        ...(deps.client ? { client: deps.client } : {}),
-        ...args,
-        ...(args.journalId === undefined ? {} : { journalId: args.journalId }),
-        workflows: await source(),
-      });
-    },
-  };
-}
 
 const isoDate = z.iso.date();
 

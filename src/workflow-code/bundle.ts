@@ -10,7 +10,7 @@ import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporali
  * another; the SDK deep-freezes shared modules, which zod tolerates.
  */
 export const workflowBundlerOptions: { readonly preloadModules: readonly string[] } = {
-  preloadModules: [require.resolve('./workflow-preload')],
+  preloadModules: [require.resolve('./preload')],
 };
 
 const quiet = (): void => undefined;
