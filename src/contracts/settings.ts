@@ -88,3 +88,22 @@ export const publicSchoolSettingsSchema = z.object({
   updatedAt: z.string(),
 });
 export type PublicSchoolSettings = z.infer<typeof publicSchoolSettingsSchema>;
+
+/** How to reach one school's community; secrets arrive decrypted, only inside activities. */
+export interface MessengerSettings {
+  readonly communityId: number;
+  readonly token: string;
+  readonly baseUrl: string;
+  readonly apiVersion: string;
+  readonly rateLimitPerSecond: number;
+  readonly proxy?: SchoolProxy;
+}
+
+/** A school's HTTP proxy (S2) with its password decrypted. */
+export interface SchoolProxy {
+  readonly server: string;
+  readonly port: number;
+  readonly username?: string;
+  readonly password?: string;
+  readonly auth: boolean;
+}

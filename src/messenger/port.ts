@@ -110,21 +110,4 @@ export interface Messenger {
   close(): Promise<void>;
 }
 
-/** How to reach one school's community; secrets arrive decrypted, only inside activities. */
-export interface MessengerSettings {
-  readonly communityId: number;
-  readonly token: string;
-  readonly baseUrl: string;
-  readonly apiVersion: string;
-  readonly rateLimitPerSecond: number;
-  readonly proxy?: SchoolProxy;
-}
-
-/** A school's HTTP proxy (S2) with its password decrypted. */
-export interface SchoolProxy {
-  readonly server: string;
-  readonly port: number;
-  readonly username?: string;
-  readonly password?: string;
-  readonly auth: boolean;
-}
+export type { MessengerSettings, SchoolProxy } from '../contracts/settings';

@@ -8,7 +8,7 @@ import {
   type PublicSchoolSettings,
   type SchoolSettings,
 } from '../contracts/settings';
-import type { MessengerSettings, SchoolProxy } from '../messenger/port';
+import type { MessengerSettings, SchoolProxy } from '../contracts/settings';
 import { createDiarySettingsStore, type DiarySettingsStore } from './diary-settings';
 import { createEventsSettingsStore, type EventsSettingsStore } from './events-settings';
 import { encryptedSecretSchema, type SecretBox } from './secrets';
