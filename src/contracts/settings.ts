@@ -100,10 +100,4 @@ export interface MessengerSettings {
 }
 
 /** A school's HTTP proxy (S2) with its password decrypted. */
-export interface SchoolProxy {
-  readonly server: string;
-  readonly port: number;
-  readonly username?: string;
-  readonly password?: string;
-  readonly auth: boolean;
-}
+export type SchoolProxy = Readonly<z.infer<typeof proxySettingsSchema>>;

@@ -1,17 +1,9 @@
 import { Agent, ProxyAgent, type Dispatcher } from 'undici';
 import { ErrorType, TypedError } from '../contracts/errors';
+import type { SchoolProxy } from '../contracts/settings';
 
-/**
- * A school's HTTP proxy (S2), decrypted: what every outbound adapter (the VK API, its long poll,
- * the e-diary webhook) sends through when the school has one.
- */
-export interface ProxyTarget {
-  readonly server: string;
-  readonly port: number;
-  readonly username?: string | undefined;
-  readonly password?: string | undefined;
-  readonly auth: boolean;
-}
+/** What every outbound adapter (the VK API, its long poll, the e-diary webhook) sends through. */
+export type ProxyTarget = SchoolProxy;
 
 export interface DispatcherTimeouts {
   readonly connectTimeout: number;
