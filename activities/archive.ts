@@ -1,6 +1,6 @@
 import { Context, log } from '@temporalio/activity';
 import type { Db } from 'mongodb';
-import { archiveFromVisibility } from '../src/audit/archive';
+import { archiveFromVisibility } from '../src/client/archive-histories';
 import { createHistoryArchive } from '../src/store/history-archive';
 import type { ReplayWorkflowSource } from '../src/audit/replay-runs';
 import { replayArchived } from '../src/audit/stored-replays';

@@ -12,7 +12,7 @@ import { ErrorType, TypedError } from '../src/contracts/errors';
 import type { RosterSnapshot } from '../src/contracts/roster';
 import { chatKeys, planChats } from '../src/domain/chat-plan';
 import { addDays, epochToZonedDate } from '../src/domain/time';
-import type { Logger } from '../src/logger';
+import type { Logger } from 'pino';
 import type { MessengerProvider } from '../src/messenger/provider';
 import type { CallStore } from '../src/store/call-store';
 import type { DiaryRecorder } from './diary';

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { CallStore } from '../src/store/call-store';
 import type { DiaryOutbox } from '../src/store/diary-outbox';
 import type { DiarySettingsStore, DiaryWebhook } from '../src/store/diary-settings';
-import type { WorkflowGateway } from '../src/workflow-gateway';
+import type { WorkflowGateway } from '../src/client/workflow-gateway';
 
 export interface DiaryActivityDeps {
   readonly logger: Logger;

@@ -1,5 +1,5 @@
 import type { Db } from 'mongodb';
-import type { RunIncidentReader } from '../src/audit/run-incidents';
+import type { RunIncidentReader } from '../src/client/run-incidents';
 import type { Logger } from 'pino';
 import type { MessengerProvider } from '../src/messenger/provider';
 import { createCallStore } from '../src/store/call-store';
@@ -8,7 +8,7 @@ import { createWebhookDelivery } from '../src/diary/webhook';
 import { createRosterStore } from '../src/store/roster-store';
 import type { SettingsStore } from '../src/store/settings-store';
 import { createSyncStore } from '../src/store/sync-store';
-import type { WorkflowGateway } from '../src/workflow-gateway';
+import type { WorkflowGateway } from '../src/client/workflow-gateway';
 import { createArchiveActivities } from './archive';
 import { withBoundary } from './boundary';
 import { createCallActivities } from './calls';

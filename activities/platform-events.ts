@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { LongPollClient } from '../src/messenger/long-poll';
 import type { CallDoc, CallStore } from '../src/store/call-store';
 import type { SyncStore } from '../src/store/sync-store';
-import type { WorkflowGateway } from '../src/workflow-gateway';
+import type { WorkflowGateway } from '../src/client/workflow-gateway';
 
 /** The Bots Long Poll client of src/messenger/long-poll.ts, over the school's proxy (S2). */
 export type LongPollPort = Pick<LongPollClient, 'getServer' | 'check'>;

@@ -1,12 +1,12 @@
-import type { RunIncidentReader } from '../src/audit/run-incidents';
+import type { RunIncidentReader } from '../src/client/run-incidents';
 import { ErrorType, TypedError } from '../src/contracts/errors';
 import type { SyncActivities } from '../src/contracts/sync-activities';
-import type { Logger } from '../src/logger';
+import type { Logger } from 'pino';
 import type { MessengerProvider } from '../src/messenger/provider';
 import type { RosterStore } from '../src/store/roster-store';
 import type { SettingsStore } from '../src/store/settings-store';
 import type { SyncStore } from '../src/store/sync-store';
-import type { WorkflowGateway } from '../src/workflow-gateway';
+import type { WorkflowGateway } from '../src/client/workflow-gateway';
 import { applyChat, applyChats } from './sync/apply';
 import { createEnsureJournalWorkflows } from './sync/journals';
 import { RecentPlans, createPlanSync } from './sync/plan';

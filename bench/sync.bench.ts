@@ -22,7 +22,7 @@ import { connectMongo, ensureIndexes } from '../src/store/db';
 import { importChangeSet, importSnapshot } from '../src/store/roster-import';
 import { createSecretBox, DEV_SECRETS_KEY } from '../src/store/secrets';
 import { createSettingsStore } from '../src/store/settings-store';
-import { createWorkflowGateway, type WorkflowGateway } from '../src/workflow-gateway';
+import { createWorkflowGateway, type WorkflowGateway } from '../src/client/workflow-gateway';
 import { createSferumWorker } from '../src/process/worker';
 import { bundleWorkflows } from '../src/workflow-code/bundle';
 import { quantile, report } from './support/report';

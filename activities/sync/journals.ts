@@ -5,7 +5,7 @@ import { mapInLanes } from '../../src/domain/lanes';
 import type { RosterStore } from '../../src/store/roster-store';
 import type { SettingsStore } from '../../src/store/settings-store';
 import type { SyncStore } from '../../src/store/sync-store';
-import type { WorkflowGateway } from '../../src/workflow-gateway';
+import type { WorkflowGateway } from '../../src/client/workflow-gateway';
 
 /** Journal workflows started or signalled at once after a run. */
 const JOURNAL_LANES = 8;

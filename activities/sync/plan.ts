@@ -3,7 +3,7 @@ import type { HeldPlan } from '../../src/contracts/school-sync';
 import type { ReadyPlan, SyncActivities } from '../../src/contracts/sync-activities';
 import { planChats } from '../../src/domain/chat-plan';
 import { guardRemovals, type GuardVerdict } from '../../src/domain/removal-guard';
-import type { Logger } from '../../src/logger';
+import type { Logger } from 'pino';
 import type { RosterStore } from '../../src/store/roster-store';
 import type { SettingsStore } from '../../src/store/settings-store';
 import type { ChatRecord, PlannedChat, StoredPlan, SyncStore } from '../../src/store/sync-store';

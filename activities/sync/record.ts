@@ -1,5 +1,5 @@
 import { activityInfo } from '@temporalio/activity';
-import type { RunIncidentReader } from '../../src/audit/run-incidents';
+import type { RunIncidentReader } from '../../src/client/run-incidents';
 import type { RunIncident, RunSummary } from '../../src/contracts/school-sync';
 import type { ChatApplyResult, SyncActivities } from '../../src/contracts/sync-activities';
 import type { Logger } from 'pino';

@@ -15,7 +15,7 @@ import { importSnapshot } from '../../src/store/roster-import';
 import { createSecretBox, DEV_SECRETS_KEY } from '../../src/store/secrets';
 import { createSettingsStore, type SettingsStore } from '../../src/store/settings-store';
 import { createSyncStore } from '../../src/store/sync-store';
-import { createWorkflowGateway, type WorkflowGateway } from '../../src/workflow-gateway';
+import { createWorkflowGateway, type WorkflowGateway } from '../../src/client/workflow-gateway';
 import { createSferumWorker } from '../../src/process/worker';
 import { startEmulatorProcess, type EmulatorProcess } from './emulator-process';
 import type { BenchServices } from './services';

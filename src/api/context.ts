@@ -3,7 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Db } from 'mongodb';
 import type { SettingsStore } from '../store/settings-store';
-import type { WorkflowGateway } from '../workflow-gateway';
+import type { WorkflowGateway } from '../client/workflow-gateway';
 import type { PlanPort, RosterPort } from './ports';
 
 /** The Fastify instance with zod schemas as its type provider. */

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { createAuthStore } from '../store/auth-store';
 import type { SecretBox } from '../store/secrets';
 import type { SettingsStore } from '../store/settings-store';
-import type { WorkflowGateway } from '../workflow-gateway';
+import type { WorkflowGateway } from '../client/workflow-gateway';
 import { createAuthenticate, createFailureLimiter } from './auth';
 import type { RouteContext, ZodApp } from './context';
 import { errorBody, handleError } from './errors';

@@ -7,7 +7,7 @@ import {
 } from '../store/roster-import';
 import { createRosterStore } from '../store/roster-store';
 import { createSyncStore } from '../store/sync-store';
-import type { WorkflowGateway } from '../workflow-gateway';
+import type { WorkflowGateway } from '../client/workflow-gateway';
 import type { PlanPort, RosterPort } from './ports';
 
 /** The API's roster port over the MongoDB roster store; imports signal the school's sync workflow. */

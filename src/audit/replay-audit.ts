@@ -6,7 +6,7 @@ import { addDays, zonedDateTimeToEpoch } from '../domain/time';
 import { createRosterStore } from '../store/roster-store';
 import { createDiaryOutbox } from '../store/diary-outbox';
 import { createHistoryArchive } from '../store/history-archive';
-import { journalRunsQuery } from './archive';
+import { journalRunsQuery } from '../client/archive-histories';
 import { replayBuild } from './replay-build';
 import type { PoolInput } from './replay-pool';
 import { auditReplays } from './stored-replays';

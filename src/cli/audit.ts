@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { App } from '../process/app';
 import { workflowSourceFromEnv } from '../workflow-code/source';
 import { createHistoryArchive } from '../store/history-archive';
-import { archiveFromVisibility } from '../audit/archive';
+import { archiveFromVisibility } from '../client/archive-histories';
 import { runAudit } from '../audit/replay-audit';
 import { replayArchived } from '../audit/stored-replays';
 import { formatReport, progressReporter, type ReportFormat } from '../audit/report';

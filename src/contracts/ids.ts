@@ -5,6 +5,12 @@
  * journal or lesson carries its school too; `@` and `/` cannot occur in those IDs
  * (contracts/roster.ts), so no two (school, ID) pairs make the same key.
  */
+/** The workflow types the worker registers (workflows/index.ts), as clients and queries name them. */
+export const SCHOOL_SYNC_WORKFLOW = 'schoolSyncWorkflow';
+export const JOURNAL_CALLS_WORKFLOW = 'journalCallsWorkflow';
+export const DIARY_DELIVERY_WORKFLOW = 'diaryDeliveryWorkflow';
+export const PLATFORM_EVENTS_WORKFLOW = 'platformEventsWorkflow';
+
 export const workflowIds = {
   schoolSync: (schoolId: string): string => `school-sync-${schoolId}`,
   journalCalls: ({ schoolId, journalId }: JournalRef): string =>

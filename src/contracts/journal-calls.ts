@@ -1,7 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { CallsUnavailableReason } from '../domain/call-plan';
-import type { GridGap, TemplateDefect } from '../domain/template-check';
+import type { CallsUnavailableReason, GridGap, TemplateDefect } from './timetable';
 
 /**
  * Messages of the journal calls workflow (one per journal, ID `journal-calls-<journalId>@<schoolId>`).

@@ -1,4 +1,5 @@
 import type { Journal, Lesson, Template } from '../contracts/roster';
+import type { CallsUnavailableReason } from '../contracts/timetable';
 import {
   gridTimes,
   selectTemplate,
@@ -88,7 +89,7 @@ export type SkipReason = (typeof skipReasons)[number];
  * V1, C2: why a journal has no calls at all. The online switch and calls exist only in
  * general-education journals whose subject-chat option is on.
  */
-export type CallsUnavailableReason = 'callsNotAvailable' | 'noSubjectChat';
+export type { CallsUnavailableReason };
 
 export type JournalCallTraits = Pick<Journal, 'kind' | 'subjectChat'>;
 

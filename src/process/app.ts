@@ -13,12 +13,12 @@ import { connectMongo, ensureIndexes } from '../store/db';
 import { createRateSlots } from '../store/rate-slots';
 import { createSecretBox, resolveSecretsKey, type SecretBox } from '../store/secrets';
 import { createSettingsStore, type SettingsStore } from '../store/settings-store';
-import { createWorkflowGateway, type WorkflowGateway } from '../workflow-gateway';
+import { createWorkflowGateway, type WorkflowGateway } from '../client/workflow-gateway';
 import { createSferumWorker } from './worker';
 import type { WorkflowSource } from '../workflow-code/source';
 import { buildApi } from '../api/server';
 import { createAuditPort } from '../audit/port';
-import { createRunIncidentReader } from '../audit/run-incidents';
+import { createRunIncidentReader } from '../client/run-incidents';
 import { ensureArchiveSchedule } from '../client/archive-schedule';
 import { deploymentVersion } from './deployment';
 

@@ -20,7 +20,7 @@ import type { WorkerDeploymentOptions } from '@temporalio/worker';
  * `patched()`, as it always was here, checked by the replay suite against both builds' histories.
  */
 
-const projectRoot = join(__dirname, '..');
+const projectRoot = join(__dirname, '..', '..');
 
 /** `SFERUM_BUILD_ID`, else the package version and the git commit (with `-dirty` for local edits). */
 export function resolveBuildId(env: NodeJS.ProcessEnv = process.env): string {

@@ -22,7 +22,7 @@ import { connectMongo, ensureIndexes } from '../../src/store/db';
 import { importSnapshot } from '../../src/store/roster-import';
 import { createSecretBox } from '../../src/store/secrets';
 import { createSettingsStore } from '../../src/store/settings-store';
-import type { WorkflowGateway } from '../../src/workflow-gateway';
+import type { WorkflowGateway } from '../../src/client/workflow-gateway';
 
 /** 09:00 in Moscow on a Tuesday: lesson 2 of today (09:30) is 30 minutes away. */
 export const NOW = Date.parse('2026-12-01T06:00:00Z');

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Worker } from '@temporalio/worker';
-import { archiveFromVisibility } from '../../src/audit/archive';
+import { archiveFromVisibility } from '../../src/client/archive-histories';
 import { describeIncident, type Incident } from '../../src/audit/incidents';
 import { runAudit, type AuditReport } from '../../src/audit/replay-audit';
 import { workflowIds } from '../../src/contracts/ids';

@@ -19,7 +19,7 @@ import { importSnapshot } from '../../src/store/roster-import';
 import { createSecretBox, DEV_SECRETS_KEY } from '../../src/store/secrets';
 import { createSettingsStore } from '../../src/store/settings-store';
 import { createSyncStore } from '../../src/store/sync-store';
-import { createWorkflowGateway } from '../../src/workflow-gateway';
+import { createWorkflowGateway } from '../../src/client/workflow-gateway';
 import { workflowBundlerOptions } from '../../src/workflow-code/bundle';
 import type { Stack } from '../support/stack';
 import {

@@ -7,7 +7,7 @@ import type { Browser, Page } from 'playwright-core';
 import { workflowIds } from '../../src/contracts/ids';
 import { epochToZonedDate } from '../../src/domain/time';
 import { importSnapshot } from '../../src/store/roster-import';
-import { JOURNAL_CALLS_WORKFLOW } from '../../src/workflow-gateway';
+import { JOURNAL_CALLS_WORKFLOW } from '../../src/contracts/ids';
 import type { TestServices } from '../support/services';
 import { startStack, type Stack } from '../support/stack';
 import { launchChromium } from './browser';

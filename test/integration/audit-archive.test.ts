@@ -9,11 +9,8 @@ import { runAudit } from '../../src/audit/replay-audit';
 import { ARCHIVER_SCHEDULE_ID, ensureArchiveSchedule } from '../../src/client/archive-schedule';
 import { addDays, epochToZonedDate } from '../../src/domain/time';
 import { importSnapshot } from '../../src/store/roster-import';
-import {
-  JOURNAL_CALLS_WORKFLOW,
-  createWorkflowGateway,
-  journalCallsStartOptions,
-} from '../../src/workflow-gateway';
+import { JOURNAL_CALLS_WORKFLOW } from '../../src/contracts/ids';
+import { createWorkflowGateway, journalCallsStartOptions } from '../../src/client/workflow-gateway';
 import {
   CAN_JOURNAL,
   SCHOOL_ID,

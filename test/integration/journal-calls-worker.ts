@@ -7,7 +7,7 @@ import { createMessengerProvider } from '../../src/messenger/provider';
 import { connectMongo } from '../../src/store/db';
 import { createSecretBox, DEV_SECRETS_KEY } from '../../src/store/secrets';
 import { createSettingsStore } from '../../src/store/settings-store';
-import { createWorkflowGateway } from '../../src/workflow-gateway';
+import { createWorkflowGateway } from '../../src/client/workflow-gateway';
 
 /**
  * A production worker in a process of its own, run by journal-calls.test.ts so the test can kill

@@ -16,13 +16,12 @@ import { importSnapshot } from '../../src/store/roster-import';
 import { createRosterStore } from '../../src/store/roster-store';
 import { loadJournalContext } from '../../activities/calls';
 import { LESSON_GRID } from '../../src/demo/roster-generator';
+import { JOURNAL_CALLS_WORKFLOW, SCHOOL_SYNC_WORKFLOW } from '../../src/contracts/ids';
 import {
-  JOURNAL_CALLS_WORKFLOW,
-  SCHOOL_SYNC_WORKFLOW,
   createWorkflowGateway,
   journalCallsStartOptions,
   schoolSyncStartOptions,
-} from '../../src/workflow-gateway';
+} from '../../src/client/workflow-gateway';
 import { workflowBundle } from '../support/services';
 
 /**

@@ -2,7 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Db } from 'mongodb';
 import { createActivities } from '../../activities';
-import { createRunIncidentReader } from '../../src/audit/run-incidents';
+import { createRunIncidentReader } from '../../src/client/run-incidents';
 import { createEmulator, type Emulator, type EmulatorOptions } from '../../src/emulator/vk';
 import { createLogger, type Logger } from '../../src/process/logger';
 import { createMessengerProvider, type MessengerProvider } from '../../src/messenger/provider';
@@ -10,7 +10,7 @@ import { decisionSinks } from '../../src/process/decision-sink';
 import { ensureIndexes } from '../../src/store/db';
 import { createSecretBox, DEV_SECRETS_KEY } from '../../src/store/secrets';
 import { createSettingsStore, type SettingsStore } from '../../src/store/settings-store';
-import { createWorkflowGateway, type WorkflowGateway } from '../../src/workflow-gateway';
+import { createWorkflowGateway, type WorkflowGateway } from '../../src/client/workflow-gateway';
 import { openTestDb, workflowBundle, type TestServices } from './services';
 
 /**

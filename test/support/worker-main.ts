@@ -1,14 +1,14 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import { createRunIncidentReader } from '../../src/audit/run-incidents';
+import { createRunIncidentReader } from '../../src/client/run-incidents';
 import { decisionSinks } from '../../src/process/decision-sink';
 import { createLogger } from '../../src/process/logger';
 import { createMessengerProvider } from '../../src/messenger/provider';
 import { connectMongo } from '../../src/store/db';
 import { createSecretBox, DEV_SECRETS_KEY } from '../../src/store/secrets';
 import { createSettingsStore } from '../../src/store/settings-store';
-import { createWorkflowGateway } from '../../src/workflow-gateway';
+import { createWorkflowGateway } from '../../src/client/workflow-gateway';
 
 /**
  * A production worker in a process of its own (started by worker-process.ts), so a test or a drill

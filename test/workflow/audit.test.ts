@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
-import { archiveWorkflowChain } from '../../src/audit/archive';
+import { archiveWorkflowChain } from '../../src/client/archive-histories';
 import { createHistoryArchive } from '../../src/store/history-archive';
 import { describeReason } from '../../src/audit/explain';
 import { replayDecisions, runAudit } from '../../src/audit/replay-audit';

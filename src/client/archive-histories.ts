@@ -8,7 +8,7 @@ import {
   type ArchivedRunMeta,
   type HistoryArchive,
 } from '../store/history-archive';
-import { JOURNAL_CALLS_WORKFLOW } from '../workflow-gateway';
+import { JOURNAL_CALLS_WORKFLOW } from '../contracts/ids';
 
 /** Copies journal workflow histories from the Temporal server into the archive (src/store/history-archive.ts). */
 

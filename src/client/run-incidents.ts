@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { RunIncident } from '../contracts/school-sync';
-import { describeIncident, historyIncidents } from './incidents';
+import { describeIncident, historyIncidents } from '../audit/incidents';
 
 /** A run summary keeps the first few; the history and the audit have them all. */
 export const MAX_RUN_INCIDENTS = 20;

@@ -1,5 +1,13 @@
 import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { TASK_QUEUE, workflowIds, type JournalRef } from './contracts/ids';
+import {
+  TASK_QUEUE,
+  workflowIds,
+  type JournalRef,
+  DIARY_DELIVERY_WORKFLOW,
+  JOURNAL_CALLS_WORKFLOW,
+  PLATFORM_EVENTS_WORKFLOW,
+  SCHOOL_SYNC_WORKFLOW,
+} from '../contracts/ids';
 import {
   callStateQuery,
   carriedStateQuery,
@@ -14,7 +22,7 @@ import {
   type JournalCallsInput,
   type JournalCallState,
   type StartCallResult,
-} from './contracts/journal-calls';
+} from '../contracts/journal-calls';
 import {
   approvePlanUpdate,
   rosterChangedSignal,
@@ -25,13 +33,13 @@ import {
   type SettingsChangedArgs,
   type SyncPeriod,
   type SyncStatus,
-} from './contracts/school-sync';
+} from '../contracts/school-sync';
 import {
   diaryEventsAddedSignal,
   diaryStatusQuery,
   type DiaryDeliveryInput,
   type DiaryDeliveryStatus,
-} from './contracts/diary';
+} from '../contracts/diary';
 import {
   eventsSettingsChangedSignal,
   platformEventsStatusQuery,
@@ -39,8 +47,8 @@ import {
   type ListenerFact,
   type PlatformEventsInput,
   type PlatformEventsStatus,
-} from './contracts/platform-listener';
-import { JournalIdKey, SchoolIdKey } from './contracts/search-attributes';
+} from '../contracts/platform-listener';
+import { JournalIdKey, SchoolIdKey } from '../contracts/search-attributes';
 
 /**
  * How the API, the CLI and activities talk to the workflows: every message goes through
@@ -100,11 +108,6 @@ export interface WorkflowGateway {
    */
   handOverLegacyJournals(): Promise<number>;
 }
-
-export const SCHOOL_SYNC_WORKFLOW = 'schoolSyncWorkflow';
-export const JOURNAL_CALLS_WORKFLOW = 'journalCallsWorkflow';
-export const DIARY_DELIVERY_WORKFLOW = 'diaryDeliveryWorkflow';
-export const PLATFORM_EVENTS_WORKFLOW = 'platformEventsWorkflow';
 
 export function platformEventsStartOptions(schoolId: string, taskQueue: string = TASK_QUEUE) {
   const input: PlatformEventsInput = { schoolId };
