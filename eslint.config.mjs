@@ -4,6 +4,19 @@ import { builtinModules } from 'node:module';
 
 const nodeBuiltins = builtinModules.flatMap((m) => [m, `node:${m}`]);
 
+/** What the lower layers may not import: docs/architecture.md, Layers. */
+const upperLayers = [
+  '**/client/**',
+  '**/audit/**',
+  '**/workflow-code/**',
+  '**/activities',
+  '**/activities/**',
+  '**/api/**',
+  '**/process/**',
+  '**/cli/**',
+  '**/dev/**',
+];
+
 export default tseslint.config(
   { ignores: ['dist/**', '.tools/**', '.data/**', 'test-results/**', '*.mjs'] },
   js.configs.recommended,
@@ -51,6 +64,64 @@ export default tseslint.config(
             {
               group: ['**/store/**', '**/messenger/**', '**/emulator/**', '**/api/**'],
               message: 'Workflow code may not import I/O modules.',
+            },
+            { group: upperLayers, message: 'Imports point down (docs/architecture.md, Layers).' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The adapters and stores sit under everything that uses them.
+    files: ['src/store/**/*.ts', 'src/messenger/**/*.ts', 'src/diary/**/*.ts', 'src/http/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [...upperLayers, '**/workflows', '**/workflows/**', '**/emulator/**'],
+              message: 'Imports point down (docs/architecture.md, Layers).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: [
+      'src/client/**/*.ts',
+      'src/audit/**/*.ts',
+      'src/workflow-code/**/*.ts',
+      'src/api/**/*.ts',
+      'activities/**/*.ts',
+    ],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/process/**', '**/cli/**', '**/dev/**', '**/emulator/**'],
+              message: 'Imports point down (docs/architecture.md, Layers).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The emulators stand in for other systems: the product's only part they may know is the
+    // public contract they emulate (the e-diary's event and signature).
+    files: ['src/emulator/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/src/**', '../../*', '!../../diary', '!../../diary/events', '../../../*'],
+              message: 'An emulator imports nothing of the product but the contract it emulates.',
             },
           ],
         },

@@ -6,30 +6,14 @@ import type { ReplayWorkflowSource } from '../src/audit/replay-runs';
 import { replayArchived } from '../src/audit/stored-replays';
 // A cycle (src/process/worker.ts builds the activities), harmless: used only when an activity runs.
 import { workflowSourceFromEnv } from '../src/workflow-code/source';
+import type { ArchiveActivities } from '../src/contracts/archive';
 
 /** Counts only: the result lands in the archiver's history, which needs no more. */
-export interface ArchiveSummary {
-  readonly archived: number;
-  readonly unchanged: number;
-  readonly failed: number;
-  /** Closed runs replayed by this pass and their replay stored (src/audit/stored-replays.ts). */
-  readonly replayed?: number;
-  /** Of those, runs that no longer replay against this build. */
-  readonly replayFailed?: number;
-  /** Closed runs still without a replay by this build, for the next pass. */
-  readonly replayPending?: number;
-}
-
 /**
  * The replay pass's share of the activity's time (its start-to-close timeout is 30 minutes): a
  * backlog, after a new build or the first deploy, is worked through over several passes.
  */
 const REPLAY_BUDGET_MS = 15 * 60_000;
-
-export interface ArchiveActivities {
-  /** Copies every journal workflow run the server still holds into MongoDB (idempotent). */
-  archiveHistories(args: { schoolId?: string }): Promise<ArchiveSummary>;
-}
 
 export function createArchiveActivities({
   db,

@@ -1,5 +1,5 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { ArchiveActivities, ArchiveSummary } from '../activities/archive';
+import type { ArchiveActivities, ArchiveSummary } from '../src/contracts/archive';
 
 const { archiveHistories } = proxyActivities<ArchiveActivities>({
   startToCloseTimeout: '30 minutes',

@@ -37,7 +37,7 @@ export async function createSferumWorker(args: {
       ? { workerDeploymentOptions: workerDeploymentOptions(args.deployment) }
       : {}),
     // A cached run costs the worker about 0.4 MiB (its modules and state in the workflow thread,
-    // with the shared libraries preloaded: src/process/workflow-bundling.ts), and evicting and recreating
+    // with the shared libraries preloaded: src/workflow-code/bundle.ts), and evicting and recreating
     // runs leaves garbage the workflow thread's heap collects late; a run not cached costs
     // nothing, its state is on the server. bench/scale.bench.ts holds a worker with 10,000
     // sleeping journals to 1 GiB: with 800 cached runs it peaked at 0.93 GiB while starting them,

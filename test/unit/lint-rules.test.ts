@@ -36,3 +36,32 @@ test('activities may import mongodb', async () => {
   );
   assert.deepEqual(messages, []);
 });
+
+test('layers: a store may not import the API, the process wiring or the Temporal client side', async () => {
+  const messages = await restrictedImports(
+    "import type { ApiDeps } from '../api/server';\nimport { openApp } from '../process/app';\nimport type { WorkflowGateway } from '../client/workflow-gateway';\nexport type X = [ApiDeps, typeof openApp, WorkflowGateway];\n",
+    'src/store/call-store.ts',
+  );
+  assert.equal(messages.length, 3, messages.join('\n'));
+});
+
+test('layers: the domain may not import activities', async () => {
+  const messages = await restrictedImports(
+    "import type { ActivityDeps } from '../../activities';\nexport type X = ActivityDeps;\n",
+    'src/domain/time.ts',
+  );
+  assert.equal(messages.length, 1, messages.join('\n'));
+});
+
+test('emulators: nothing of the product but the contract they emulate', async () => {
+  const refused = await restrictedImports(
+    "import { createCallStore } from '../../store/call-store';\nexport { createCallStore };\n",
+    'src/emulator/vk/server.ts',
+  );
+  assert.equal(refused.length, 1, refused.join('\n'));
+  const allowed = await restrictedImports(
+    "import { verifyDiarySignature } from '../../diary/events';\nexport { verifyDiarySignature };\n",
+    'src/emulator/portal/server.ts',
+  );
+  assert.deepEqual(allowed, []);
+});
