@@ -192,7 +192,7 @@ export function createCallActivities(
     const chatId = await ensureSubjectChat(args.schoolId, args.journalId, args.callKey);
     if (chatId !== null) {
       const { messenger } = await deps.messengers.forSchool(args.schoolId);
-      await messenger.send({
+      await messenger.messagesSend({
         chatId,
         message: linkMessage(journal?.subject ?? '', lesson.number, args.joinLink),
         randomId: stableRandomId(`${args.callKey}:${args.lessonId}`),
@@ -255,7 +255,7 @@ export function createCallActivities(
         const { messenger } = await school;
         // Armed: everything that could precede calls.start is done; the request alone is due.
         if (notBefore !== undefined && notBefore > now()) await sleep(notBefore - now());
-        started = await messenger.startCall();
+        started = await messenger.callsStart();
       }
       args.leave({ callKey, callId: started.callId, joinLink: started.joinLink });
       await deps.calls.recordStarted(
@@ -354,7 +354,7 @@ export function createCallActivities(
       }
       const { messenger } = await deps.messengers.forSchool(schoolId);
       await deps.calls.recordFinishRequested(ref);
-      const { alreadyEnded: gone } = await messenger.finishCall({ callId: call.callId });
+      const { alreadyEnded: gone } = await messenger.callsForceFinish({ callId: call.callId });
       // V5: "gone" on a retry is most likely our own earlier forceFinish whose answer was lost,
       // not a teacher ending the call in Sferum; only a first request's "gone" is Sferum's end.
       const alreadyEnded = gone && call.finishRequestedAt === null;

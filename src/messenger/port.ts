@@ -102,11 +102,16 @@ export interface Messenger {
    * failure (a refused token, a proxy) rejects once the requests in flight have answered.
    */
   run(args: { calls: readonly BatchCall[] }): Promise<void>;
-  /** Posts a message; `randomId` makes a retried send land once. Returns the message ID. */
-  send(args: { chatId: number; message: string; randomId: number }): Promise<{ messageId: number }>;
-  startCall(): Promise<StartedCall>;
-  /** Ends a call; `alreadyEnded` when the platform says it is gone (V5: ended in Sferum). */
-  finishCall(args: { callId: string }): Promise<{ alreadyEnded: boolean }>;
+  /** messages.send: posts a message; `randomId` makes a retried send land once. Returns its ID. */
+  messagesSend(args: {
+    chatId: number;
+    message: string;
+    randomId: number;
+  }): Promise<{ messageId: number }>;
+  /** calls.start: opens a call of the community; its ID and join link. */
+  callsStart(): Promise<StartedCall>;
+  /** calls.forceFinish: ends a call; `alreadyEnded` when it is gone (V5: ended in Sferum). */
+  callsForceFinish(args: { callId: string }): Promise<{ alreadyEnded: boolean }>;
   close(): Promise<void>;
 }
 

@@ -75,7 +75,7 @@ export function createVkMessenger(
     removeMembers: ({ ops }) => memberOps('remove', ops),
     run: ({ calls }) => run(calls),
 
-    async send({ chatId, message, randomId }) {
+    async messagesSend({ chatId, message, randomId }) {
       const peerId = PEER_CHAT_OFFSET + chatId;
       // `peer_ids` because with `peer_id` a community posting in a chat gets message id 0 back;
       // the per-peer form carries the chat-local conversation_message_id.
@@ -106,7 +106,7 @@ export function createVkMessenger(
       return { messageId };
     },
 
-    async startCall(): Promise<StartedCall> {
+    async callsStart(): Promise<StartedCall> {
       const reply = await call('calls.start', { group_id: settings.communityId });
       const started = parse('calls.start', callStartSchema, reply.response);
       if (started.call_id === undefined) {
@@ -124,7 +124,7 @@ export function createVkMessenger(
       return { callId: started.call_id, joinLink };
     },
 
-    async finishCall({ callId }) {
+    async callsForceFinish({ callId }) {
       if (callId.length !== CALL_ID_LENGTH) {
         throw new TypedError(
           ErrorType.InvalidInput,

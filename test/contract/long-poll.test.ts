@@ -222,8 +222,8 @@ void describe('Bots Long Poll client against the emulator (C3, V5)', () => {
     const m = createVkMessenger(p.settings);
     try {
       const s = await lp.getServer({ groupId: COMMUNITY_ID });
-      const call = await m.startCall();
-      await m.send({ chatId, message: `Подключиться: ${call.joinLink}`, randomId: 77 });
+      const call = await m.callsStart();
+      await m.messagesSend({ chatId, message: `Подключиться: ${call.joinLink}`, randomId: 77 });
       const posted = updates(await lp.check({ ...s, wait: 1 }));
       const ts = String(Number(s.ts) + posted.length);
       assert.equal(posted.length, 1);
@@ -245,7 +245,7 @@ void describe('Bots Long Poll client against the emulator (C3, V5)', () => {
         ],
       );
       assert.equal(facts[0]?.kind === 'callEnded' && facts[0].joinLink, call.joinLink);
-      assert.deepEqual(await m.finishCall({ callId: call.callId }), { alreadyEnded: true });
+      assert.deepEqual(await m.callsForceFinish({ callId: call.callId }), { alreadyEnded: true });
     } finally {
       await m.close();
     }

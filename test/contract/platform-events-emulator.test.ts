@@ -135,7 +135,7 @@ void describe("Emulator: a person's actions in the Sferum app (C3)", () => {
     try {
       await m.addMembers({ ops: [{ chatId, userId: 900 }] });
       await m.removeMembers({ ops: [{ chatId, userId: 900 }] });
-      await m.send({ chatId, message: 'Здравствуйте', randomId: 4 });
+      await m.messagesSend({ chatId, message: 'Здравствуйте', randomId: 4 });
     } finally {
       await m.close();
     }
@@ -202,11 +202,14 @@ void describe('Emulator: a call ended in Sferum, by the call-end signal (V5)', (
     const chatId = await newChat(p);
     const m = createVkMessenger(p.settings);
     try {
-      const call = await m.startCall();
-      await m.send({ chatId, message: `Подключиться: ${call.joinLink}`, randomId: 5 });
+      const call = await m.callsStart();
+      await m.messagesSend({ chatId, message: `Подключиться: ${call.joinLink}`, randomId: 5 });
       const from = p.emulator.events(COMMUNITY_ID).length;
       if (by === 'person') await control(p.emulator, 'person/calls/end', { callId: call.callId });
-      else assert.deepEqual(await m.finishCall({ callId: call.callId }), { alreadyEnded: false });
+      else
+        assert.deepEqual(await m.callsForceFinish({ callId: call.callId }), {
+          alreadyEnded: false,
+        });
       return { events: eventsSince(p, from), chatId, joinLink: call.joinLink };
     } finally {
       await m.close();
@@ -222,9 +225,9 @@ void describe('Emulator: a call ended in Sferum, by the call-end signal (V5)', (
     const chatId = await newChat(p);
     const m = createVkMessenger(p.settings);
     try {
-      const call = await m.startCall();
+      const call = await m.callsStart();
       const from = p.emulator.events(COMMUNITY_ID).length;
-      await m.send({ chatId, message: `Подключиться: ${call.joinLink}`, randomId: 6 });
+      await m.messagesSend({ chatId, message: `Подключиться: ${call.joinLink}`, randomId: 6 });
       const [posted] = eventsSince(p, from);
       const attachments = messageOf(posted).attachments as Record<string, unknown>[];
       assert.equal(attachments[0]?.type, 'group_call_in_progress');
@@ -238,8 +241,8 @@ void describe('Emulator: a call ended in Sferum, by the call-end signal (V5)', (
     const chatId = await newChat(p);
     const m = createVkMessenger(p.settings);
     try {
-      const call = await m.startCall();
-      await m.send({ chatId, message: `Подключиться: ${call.joinLink}`, randomId: 8 });
+      const call = await m.callsStart();
+      await m.messagesSend({ chatId, message: `Подключиться: ${call.joinLink}`, randomId: 8 });
       const from = p.emulator.events(COMMUNITY_ID).length;
       await control(p.emulator, 'person/calls/join', { callId: call.callId, userId: 502 });
       const [edit] = eventsSince(p, from);
@@ -294,14 +297,14 @@ void describe('Emulator: a call ended in Sferum, by the call-end signal (V5)', (
   void it('V5: a call ended twice by hand sends its events once; forceFinish then gets 104', async () => {
     const m = createVkMessenger(p.settings);
     try {
-      const call = await m.startCall();
+      const call = await m.callsStart();
       const first = await control(p.emulator, 'person/calls/end', { callId: call.callId });
       const from = p.emulator.events(COMMUNITY_ID).length;
       const second = await control(p.emulator, 'person/calls/end', { callId: call.callId });
       assert.deepEqual([first.ended, second.ended], [true, false]);
       assert.equal(p.emulator.events(COMMUNITY_ID).length, from);
       assert.equal(p.emulator.snapshot().calls[0]?.finishedBy, 'platform');
-      assert.deepEqual(await m.finishCall({ callId: call.callId }), { alreadyEnded: true });
+      assert.deepEqual(await m.callsForceFinish({ callId: call.callId }), { alreadyEnded: true });
     } finally {
       await m.close();
     }

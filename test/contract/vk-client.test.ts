@@ -401,17 +401,17 @@ void describe('VK client against the emulator: methods', () => {
   void it('send with the same random_id lands once and returns the original message id', async () => {
     await withClient(async (p, m) => {
       const { chatId } = await m.createChat({ title: 'Чат', userIds: [1] });
-      const first = await m.send({
+      const first = await m.messagesSend({
         chatId,
         message: 'Урок начался: https://vk.com/call/join/x',
         randomId: 7001,
       });
-      const again = await m.send({
+      const again = await m.messagesSend({
         chatId,
         message: 'Урок начался: https://vk.com/call/join/x',
         randomId: 7001,
       });
-      const other = await m.send({ chatId, message: 'Второе сообщение', randomId: 7002 });
+      const other = await m.messagesSend({ chatId, message: 'Второе сообщение', randomId: 7002 });
       assert.equal(again.messageId, first.messageId);
       assert.notEqual(other.messageId, first.messageId);
       assert.equal(p.emulator.snapshot().messages.length, 2);
@@ -420,11 +420,11 @@ void describe('VK client against the emulator: methods', () => {
 
   void it('startCall returns a UUID call id and a full join link, whichever link form the platform sends', async () => {
     await withClient(async (p, m) => {
-      const call = await m.startCall();
+      const call = await m.callsStart();
       assert.match(call.callId, /^[0-9a-f-]{36}$/);
       assert.match(call.joinLink, /^https:\/\/vk\.com\/call\/join\/[\w-]+$/);
       p.emulator.setOptions({ joinLinkShape: 'token' });
-      const bare = await m.startCall();
+      const bare = await m.callsStart();
       assert.match(bare.joinLink, /^https:\/\/vk\.com\/call\/join\/[\w-]+$/);
       const state = p.emulator.snapshot().calls;
       assert.deepEqual(
@@ -437,19 +437,19 @@ void describe('VK client against the emulator: methods', () => {
     });
   });
 
-  void it('finishCall ends an active call, and reports alreadyEnded when it was ended in Sferum (V5)', async () => {
+  void it('callsForceFinish ends an active call, and reports alreadyEnded when it was ended in Sferum (V5)', async () => {
     await withClient(async (p, m) => {
-      const a = await m.startCall();
-      const b = await m.startCall();
-      assert.deepEqual(await m.finishCall({ callId: a.callId }), { alreadyEnded: false });
-      assert.deepEqual(await m.finishCall({ callId: a.callId }), { alreadyEnded: true });
+      const a = await m.callsStart();
+      const b = await m.callsStart();
+      assert.deepEqual(await m.callsForceFinish({ callId: a.callId }), { alreadyEnded: false });
+      assert.deepEqual(await m.callsForceFinish({ callId: a.callId }), { alreadyEnded: true });
       await control(p.emulator, 'calls/finish', { callId: b.callId });
-      assert.deepEqual(await m.finishCall({ callId: b.callId }), { alreadyEnded: true });
+      assert.deepEqual(await m.callsForceFinish({ callId: b.callId }), { alreadyEnded: true });
       assert.deepEqual(
         p.emulator.snapshot().calls.map((c) => c.finishedBy),
         ['api', 'platform'],
       );
-      await rejectsTyped(m.finishCall({ callId: 'short' }), ErrorType.InvalidInput);
+      await rejectsTyped(m.callsForceFinish({ callId: 'short' }), ErrorType.InvalidInput);
     });
   });
 });
@@ -521,7 +521,7 @@ void describe('VK client against the emulator: error classes', () => {
 
   void it('a missing, disabled or deleted chat is MessengerNotFound (927, 945, 1017)', async () => {
     await rejectsTyped(
-      m.send({ chatId: 31337, message: 'x', randomId: 1 }),
+      m.messagesSend({ chatId: 31337, message: 'x', randomId: 1 }),
       ErrorType.MessengerNotFound,
       927,
     );
@@ -573,9 +573,9 @@ void describe('VK client against the emulator: error classes', () => {
   void it('flood control is MessengerRateLimited (9) with a long back-off hint', async () => {
     p.emulator.setOptions({ floodActionsPerMinute: 1 });
     try {
-      await m.send({ chatId, message: 'one', randomId: 501 });
+      await m.messagesSend({ chatId, message: 'one', randomId: 501 });
       const err = await rejectsTyped(
-        m.send({ chatId, message: 'two', randomId: 502 }),
+        m.messagesSend({ chatId, message: 'two', randomId: 502 }),
         ErrorType.MessengerRateLimited,
         9,
       );
@@ -603,12 +603,12 @@ void describe('VK client against the emulator: error classes', () => {
       );
       p.emulator.setFaults({ dropBeforeRate: 0, dropAfterRate: 1 });
       await rejectsTyped(
-        m.send({ chatId, message: 'lost reply', randomId: 9001 }),
+        m.messagesSend({ chatId, message: 'lost reply', randomId: 9001 }),
         ErrorType.MessengerUnavailable,
       );
       p.emulator.setFaults({ dropAfterRate: 0 });
       // The action happened although the reply was lost; the retry with the same random_id finds it.
-      const retried = await m.send({ chatId, message: 'lost reply', randomId: 9001 });
+      const retried = await m.messagesSend({ chatId, message: 'lost reply', randomId: 9001 });
       const sent = p.emulator.snapshot().messages.filter((x) => x.randomId === '9001');
       assert.equal(sent.length, 1);
       assert.equal(retried.messageId, sent[0]?.conversationMessageId);

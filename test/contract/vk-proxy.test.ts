@@ -117,7 +117,7 @@ void describe('VK client through an HTTP proxy (S2)', () => {
     const m = createVkMessenger(viaProxy(p, proxy, true));
     try {
       await m.listChats();
-      await m.startCall();
+      await m.callsStart();
       assert.ok(proxy.counts.connects >= 1);
       assert.equal(proxy.counts.refused, 0);
     } finally {

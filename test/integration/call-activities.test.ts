@@ -137,7 +137,7 @@ void test('V3: an armed start cancelled while it waits ends cancelled and never 
 void test('V3: an armed retry beats the platform call an earlier attempt started and reuses it, never a second calls.start', async (t) => {
   const j = await demoJournal(t);
   const { messenger } = await j.stack.messengers.forSchool(j.schoolId);
-  const earlier = await messenger.startCall();
+  const earlier = await messenger.callsStart();
   const memory = { callKey: j.callKey, callId: earlier.callId, joinLink: earlier.joinLink };
   const { env, beats } = activityEnv(memory);
   const result = await armedStart(env, j, Date.now() - 1_000);
