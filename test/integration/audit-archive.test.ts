@@ -20,6 +20,7 @@ import {
   scenarioCallActivities,
 } from '../replay/scenarios';
 import { openTestDb, useServices, workflowBundle } from '../support/services';
+import { until } from '../support/until';
 
 /**
  * The archive on the dev server, the way production runs it: the `history-archiver` Temporal
@@ -27,20 +28,6 @@ import { openTestDb, useServices, workflowBundle } from '../support/services';
  * archives every run of a chain that continued-as-new; a second pass fetches only the open run.
  */
 const services = useServices();
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | null>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(250);
-  }
-}
 
 void test('the scheduled archiver archives every run of a continued-as-new journal chain, idempotently', async () => {
   Runtime.install({ logger: new DefaultLogger('WARN') });

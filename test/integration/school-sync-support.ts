@@ -10,33 +10,11 @@ import type { Emulator } from '../../src/emulator/vk';
 import { createRosterStore } from '../../src/store/roster-store';
 import { createSyncStore } from '../../src/store/sync-store';
 import type { Stack } from '../support/stack';
+import { until } from '../support/until';
 
 /** Shared by the school-sync integration tests: roster shapes, the plan/emulator comparison, polling. */
 
 export const GENERATED_TODAY = '2026-12-01';
-
-/** Polls `check` until it returns a value (not false/undefined) or the wall-clock deadline passes. */
-export async function until<T>(
-  what: string,
-  check: () => Promise<T | false | undefined> | T | false | undefined,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== false && value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      const why = lastError instanceof Error ? `; last error: ${lastError.message}` : '';
-      assert.fail(`timed out after ${ms} ms waiting for: ${what}${why}`);
-    }
-    await delay(200);
-  }
-}
 
 /**
  * A school between the generator's two sizes: the large school cut down to the given grades (three
@@ -250,3 +228,5 @@ export async function runFinished(
     ms,
   );
 }
+
+export { until };

@@ -41,16 +41,4 @@ export async function seedDemoJournal(
   return { schoolId, journalId: demo.journalId, lessonId: demo.lessonId, teacherId };
 }
 
-/** Polls until `probe` gives a value (neither null nor undefined), or fails the test naming `what`. */
-export async function until<T>(
-  what: string,
-  probe: () => Promise<T | null | undefined> | T | null | undefined,
-  timeoutMs = 30_000,
-): Promise<T> {
-  for (const deadline = Date.now() + timeoutMs; ;) {
-    const value = await probe();
-    if (value !== null && value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { until } from './until';

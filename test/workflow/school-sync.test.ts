@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -26,6 +25,7 @@ import type {
 } from '../../src/contracts/sync-activities';
 import { ROSTER_SETTLE_MS, type schoolSyncWorkflow } from '../../workflows/school-sync';
 import { testServerPath, workflowBundle } from '../support/services';
+import { until } from '../support/until';
 
 /**
  * The school sync workflow on the time-skipping server, with fake activities that record every
@@ -149,20 +149,6 @@ class FakeSync {
       },
     };
     return activities;
-  }
-}
-
-/** Polls `check` until it holds or the wall-clock deadline passes. */
-async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  ms = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await delay(50);
   }
 }
 
