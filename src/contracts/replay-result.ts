@@ -1,40 +1,11 @@
 import { z } from 'zod';
-import type { CallDecision, CallDecisionKind } from './decisions';
+import { callDecisionSchema } from './decisions';
 
 /**
  * What the audit needs from one replayed run (src/audit/replay-runs.ts), kept beside an archived
  * closed run so the audit need not replay it again (src/store/history-archive.ts). Validated
  * when read: a document written by other code, or damaged, is replayed afresh rather than trusted.
  */
-
-const decisionKinds = [
-  'planned',
-  'autoStarted',
-  'manualStarted',
-  'autoEnded',
-  'manualEnded',
-  'endedInSferum',
-  'carriedOver',
-  'refused',
-  'skipped',
-  'startFailed',
-  'endFailed',
-  'endAbandoned',
-  'linkPublished',
-] as const satisfies readonly CallDecisionKind[];
-
-export const callDecisionSchema: z.ZodType<CallDecision> = z.object({
-  kind: z.enum(decisionKinds),
-  journalId: z.string(),
-  lessonId: z.string().exactOptional(),
-  at: z.number(),
-  dueAt: z.number().exactOptional(),
-  actor: z.string().exactOptional(),
-  reason: z.string().exactOptional(),
-  details: z
-    .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))
-    .exactOptional(),
-});
 
 export const incidentKinds = [
   'activityRetried',

@@ -49,7 +49,8 @@ async function prepare(): Promise<void> {
   mongo = await openTestDb(services().mongoUri);
   const bundle = await workflowBundle();
   build = await replayBuild({ workflowBundle: bundle });
-  otherBuild = await replayBuild({ workflowBundle: { code: `${bundle.code}\n// next build\n` } });
+  // Prepended: the bundle ends in its inline source map, which the SDK reads as the last line.
+  otherBuild = await replayBuild({ workflowBundle: { code: `// next build\n${bundle.code}` } });
   const archive = createHistoryArchive(mongo.db);
   await archive.ensureIndexes();
   const journals = await fixtureHistories((e) => e.workflowType === 'journalCallsWorkflow');
