@@ -166,7 +166,7 @@ function handleRequests(run: JournalCallsRun): void {
     {
       description: 'Start the video lesson for a lesson of this journal (the journal button, V2).',
       validator: (arg) => {
-        startCallArgsSchema.parse(arg);
+        startCallArgsSchema().parse(arg);
       },
     },
   );
@@ -196,7 +196,7 @@ function handleRequests(run: JournalCallsRun): void {
     {
       description: 'End the running video lesson (the journal button, V5).',
       validator: (arg) => {
-        endCallArgsSchema.parse(arg);
+        endCallArgsSchema().parse(arg);
       },
     },
   );

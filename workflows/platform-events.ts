@@ -62,7 +62,7 @@ export async function platformEventsWorkflow(input: PlatformEventsInput): Promis
     platformFactsSignal,
     ({ facts }) => {
       // The route validated them; a malformed signal sent by hand is dropped, not applied.
-      const valid = facts.filter((f) => listenerFactSchema.safeParse(f).success);
+      const valid = facts.filter((f) => listenerFactSchema().safeParse(f).success);
       pushed = [...pushed, ...valid];
     },
     { description: 'Facts the Callback API route accepted: apply them as the long poll would.' },

@@ -26,13 +26,11 @@ import {
   syncPeriods,
   syncStatusQuery,
   type CarriedSyncState,
-  type HeldPlan,
-  type RunSummary,
   type SchoolSyncInput,
-  type SyncBlock,
   type SyncPeriod,
   type SyncStatus,
 } from '../src/contracts/school-sync';
+import type { HeldPlan, RunSummary, SyncBlock } from '../src/contracts/sync-records';
 import { SyncStateKey } from '../src/contracts/search-attributes';
 import type {
   ChatApplyResult,
@@ -165,7 +163,7 @@ export async function schoolSyncWorkflow(
       blocked = null;
       wakeUp = true;
       // A malformed payload still clears the block; only a valid period is taken.
-      const parsed = settingsChangedArgsSchema.safeParse(arg ?? {});
+      const parsed = settingsChangedArgsSchema().safeParse(arg ?? {});
       if (parsed.success && parsed.data.period) adoptSettingsPeriod(parsed.data.period);
     },
     {
@@ -183,7 +181,7 @@ export async function schoolSyncWorkflow(
     {
       description: 'Run a sync now. Returns the run ID as soon as the run is accepted.',
       validator: (arg) => {
-        syncNowArgsSchema.parse(arg);
+        syncNowArgsSchema().parse(arg);
       },
     },
   );
@@ -199,7 +197,7 @@ export async function schoolSyncWorkflow(
     {
       description: `Change the sync period: one of ${syncPeriods.join(', ')} (minutes or "continuous").`,
       validator: (arg) => {
-        setPeriodArgsSchema.parse(arg);
+        setPeriodArgsSchema().parse(arg);
       },
     },
   );
@@ -218,7 +216,7 @@ export async function schoolSyncWorkflow(
     {
       description: 'Approve a held plan (mass removal or a chat removal): it is applied at once.',
       validator: (arg) => {
-        approvePlanArgsSchema.parse(arg);
+        approvePlanArgsSchema().parse(arg);
       },
     },
   );

@@ -1,5 +1,5 @@
 import type { RosterSnapshot } from '../../src/contracts/roster';
-import type { HeldPlan } from '../../src/contracts/school-sync';
+import type { HeldPlan } from '../../src/contracts/sync-records';
 import type { ReadyPlan, SyncActivities } from '../../src/contracts/sync-activities';
 import { planChats } from '../../src/domain/chat-plan';
 import { guardRemovals, type GuardVerdict } from '../../src/domain/removal-guard';

@@ -1,6 +1,6 @@
 import { activityInfo } from '@temporalio/activity';
 import type { RunIncidentReader } from '../../src/client/run-incidents';
-import type { RunIncident, RunSummary } from '../../src/contracts/school-sync';
+import type { RunIncident, RunSummary } from '../../src/contracts/sync-records';
 import type { ChatApplyResult, SyncActivities } from '../../src/contracts/sync-activities';
 import type { Logger } from 'pino';
 import type { SyncStore } from '../../src/store/sync-store';

@@ -7,7 +7,7 @@ import {
   runSummarySchema,
   syncBlockSchema,
   syncPeriodSchema,
-} from '../contracts/school-sync';
+} from '../contracts/sync-records';
 import { rosterWarningCodes } from '../domain/roster-validation';
 import { gridGapKinds, templateDefects } from '../domain/template-check';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { incidentFieldsSchema } from '../contracts/school-sync';
+import type { incidentFieldsSchema } from '../contracts/sync-records';
 
 /**
  * What went wrong around a run, read from its history without replaying it: the outages a

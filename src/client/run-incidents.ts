@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import type { RunIncident } from '../contracts/school-sync';
+import type { RunIncident } from '../contracts/sync-records';
 import { describeIncident, historyIncidents } from '../audit/incidents';
 
 /** A run summary keeps the first few; the history and the audit have them all. */

@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
+import { lazySchema } from './lazy-schema';
 import type { CallsUnavailableReason, GridGap, TemplateDefect } from './timetable';
 
 /**
@@ -160,12 +161,14 @@ export const endCallUpdate = defineUpdate<EndCallResult, [{ requestedBy: string 
 
 export const callStateQuery = defineQuery<JournalCallState>('callState');
 
-/** Shapes the update validators check synchronously; refusals on the merits are results, not rejections. */
-export const startCallArgsSchema = z.object({
-  lessonId: z.string().min(1),
-  requestedBy: z.string().min(1),
-});
-export const endCallArgsSchema = z.object({ requestedBy: z.string().min(1) });
+/**
+ * Shapes the update validators check synchronously, built on a run's first update
+ * (./lazy-schema.ts); refusals on the merits are results, not rejections.
+ */
+export const startCallArgsSchema = lazySchema(() =>
+  z.object({ lessonId: z.string().min(1), requestedBy: z.string().min(1) }),
+);
+export const endCallArgsSchema = lazySchema(() => z.object({ requestedBy: z.string().min(1) }));
 
 /**
  * Hand-over from a run under the journal's legacy workflow ID (one without the school) to its

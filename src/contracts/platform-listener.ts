@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import { z } from 'zod';
+import { lazySchema } from './lazy-schema';
 import type { PlatformFact } from './platform-events';
 
 /**
@@ -9,16 +10,21 @@ import type { PlatformFact } from './platform-events';
  * of chats, calls and events only: never the long-poll key, a member's ID or a secret.
  */
 
-/** A fact as the listener keeps it: what src/messenger/platform-events.ts read off an event. */
-export const listenerFactSchema = z.object({
-  kind: z.enum(['callEnded', 'membersChanged', 'chatChanged']),
-  peerId: z.number().int(),
-  eventId: z.string().min(1).max(128),
-  callId: z.string().min(1).max(128).optional(),
-  /** A lesson's link names its call when the event carries no call ID. */
-  joinLink: z.string().min(1).max(2048).optional(),
-});
-export type ListenerFact = z.infer<typeof listenerFactSchema>;
+/**
+ * A fact as the listener keeps it: what src/messenger/platform-events.ts read off an event. Built
+ * on first use, as the listener's signal validator needs it (./lazy-schema.ts).
+ */
+export const listenerFactSchema = lazySchema(() =>
+  z.object({
+    kind: z.enum(['callEnded', 'membersChanged', 'chatChanged']),
+    peerId: z.number().int(),
+    eventId: z.string().min(1).max(128),
+    callId: z.string().min(1).max(128).optional(),
+    /** A lesson's link names its call when the event carries no call ID. */
+    joinLink: z.string().min(1).max(2048).optional(),
+  }),
+);
+export type ListenerFact = z.infer<ReturnType<typeof listenerFactSchema>>;
 
 /** The listener's view of a fact: IDs only (a member's VK ID stays out of the workflow). */
 export function toListenerFact(fact: PlatformFact): ListenerFact {

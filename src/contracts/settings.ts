@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PROXY_TEXT_MAX_LENGTH, parseProxyText } from './proxy-text';
-import { DEFAULT_SYNC_PERIOD, syncPeriodSchema } from './school-sync';
+import { DEFAULT_SYNC_PERIOD } from './school-sync';
+import { syncPeriodSchema } from './sync-records';
 
 /**
  * School settings (S1–S3) as an admin submits them. The token and proxy password are secrets.

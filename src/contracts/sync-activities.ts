@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { heldPlanSchema, syncPeriodSchema, type RunSummary } from './school-sync';
+import { heldPlanSchema, syncPeriodSchema, type RunSummary } from './sync-records';
 
 /**
  * What the school sync activities take and return: IDs and counts only, so workflow histories

@@ -1,4 +1,4 @@
-import type { HeldChat } from '../contracts/school-sync';
+import type { HeldChat } from '../contracts/sync-records';
 import type { ChatKind } from './chat-plan';
 
 /**

@@ -1,7 +1,7 @@
 import type { Db } from 'mongodb';
 import { z } from 'zod';
 import { ErrorType, TypedError } from '../contracts/errors';
-import { syncPeriodSchema } from '../contracts/school-sync';
+import { syncPeriodSchema } from '../contracts/sync-records';
 import { issueList } from '../contracts/zod-issues';
 import {
   schoolSettingsInputSchema,

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from 'mongodb';
 import { z } from 'zod';
+import { chatKinds } from '../contracts/school-sync';
 import {
-  chatKinds,
   heldPlanSchema,
   runSummarySchema,
   type HeldPlan,
   type RunSummary,
-} from '../contracts/school-sync';
+} from '../contracts/sync-records';
 import { personKinds } from '../contracts/roster';
 
 /**

@@ -8,7 +8,7 @@ import type { CallActivities } from '../../src/contracts/call-activities';
 import type { CallDecision, DecisionSinks } from '../../src/contracts/decisions';
 import { workflowIds } from '../../src/contracts/ids';
 import type { RosterSnapshotInput } from '../../src/contracts/roster';
-import type { RunSummary } from '../../src/contracts/school-sync';
+import type { RunSummary } from '../../src/contracts/sync-records';
 import { searchAttributeKeys } from '../../src/contracts/search-attributes';
 import type { SyncActivities } from '../../src/contracts/sync-activities';
 import { addDays, epochToZonedDate, zonedDateTimeToEpoch } from '../../src/domain/time';

@@ -12,11 +12,10 @@ import {
   settingsChangedSignal,
   syncNowUpdate,
   syncStatusQuery,
-  type HeldPlan,
-  type RunSummary,
   type SyncPeriod,
   type SyncStatus,
 } from '../../src/contracts/school-sync';
+import type { HeldPlan, RunSummary } from '../../src/contracts/sync-records';
 import { searchAttributeKeys } from '../../src/contracts/search-attributes';
 import type {
   ChatApplyResult,
