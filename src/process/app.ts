@@ -14,6 +14,7 @@ import { createRateSlots } from '../store/rate-slots';
 import { createSecretBox, resolveSecretsKey, type SecretBox } from '../store/secrets';
 import { createSettingsStore, type SettingsStore } from '../store/settings-store';
 import { createWorkflowGateway, type WorkflowGateway } from '../client/workflow-gateway';
+import { limitHeapGrowth } from './heap';
 import { createSferumWorker } from './worker';
 import type { WorkflowSource } from '../workflow-code/source';
 import { buildApi } from '../api/server';
@@ -118,6 +119,7 @@ export async function startWorker(
   app: App,
   opts: { workflows?: WorkflowSource; identity?: string } = {},
 ): Promise<Worker> {
+  limitHeapGrowth(app.config.WORKER_HEAP_GROWING_PERCENT);
   const connection = await NativeConnection.connect({ address: app.config.TEMPORAL_ADDRESS });
   // The archive must run wherever a worker runs: closed runs vanish after the server's retention.
   await ensureArchiveSchedule(app.client);

@@ -53,6 +53,11 @@ const envSchema = z.object({
     .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   METRICS_PORT: port.default(9464),
+  /**
+   * A worker's heaps collect once they grow this many percent past what the last full collection
+   * kept (src/process/heap.ts); 0 leaves V8's own rule, which sizes the step from the machine.
+   */
+  WORKER_HEAP_GROWING_PERCENT: z.coerce.number().int().min(0).max(1000).default(10),
   METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** Worker Versioning: the worker deployment a worker joins (src/process/deployment.ts); none if unset. */
   SFERUM_DEPLOYMENT_NAME: z

@@ -36,16 +36,13 @@ export async function createSferumWorker(args: {
     ...(args.deployment
       ? { workerDeploymentOptions: workerDeploymentOptions(args.deployment) }
       : {}),
-    // A cached run costs the worker about 0.4 MiB (its modules and state in the workflow thread,
-    // with the shared libraries preloaded: src/workflow-code/bundle.ts), and evicting and recreating
-    // runs leaves garbage the workflow thread's heap collects late; a run not cached costs
-    // nothing, its state is on the server. bench/scale.bench.ts holds a worker with 10,000
-    // sleeping journals to 1 GiB: with 800 cached runs it peaked at 0.93 GiB while starting them,
-    // with 2,000 it would not fit. 500 is also what the SDK itself would pick for a 1 GiB heap
-    // ((1,024 − 200) × 600 / 1,024 with context reuse). A larger cache would buy little: a
-    // journal wakes a few times a day, and with thousands of journals per worker most wake-ups
-    // find their run evicted whatever the size, and replay a history that continue-as-new keeps
-    // short.
+    // A cached run costs the worker its modules and state in the workflow thread (the shared
+    // libraries are preloaded: src/workflow-code/bundle.ts), and a run not cached costs nothing,
+    // its state is on the server. 500 holds a worker with 10,000 sleeping journals under 1 GiB
+    // (bench/scale.bench.ts, docs/benchmarks.md) and is what the SDK itself would pick for a 1 GiB
+    // heap with context reuse. A larger cache would buy little: a journal wakes a few times a day,
+    // and with thousands of journals per worker most wake-ups find their run evicted whatever the
+    // size, and replay a history that continue-as-new keeps short.
     maxCachedWorkflows: 500,
     // Armed automatic starts (workflows/journal-calls.ts) each hold a slot for up to 45 s before
     // their bell, and every journal due at one bell is armed at once: the SDK's default of 100

@@ -19,3 +19,13 @@ void test('V5: the call-end reading is a deployment switch, trusting either sign
   assert.equal(loadConfig({}).VK_CALL_END_SIGNAL, 'either');
   assert.equal(loadConfig({ VK_CALL_END_SIGNAL: 'callMessage' }).VK_CALL_END_SIGNAL, 'callMessage');
 });
+
+void test("worker heap: collections follow the worker's own heap at 10 % growth unless a deployment says otherwise", () => {
+  assert.equal(loadConfig({}).WORKER_HEAP_GROWING_PERCENT, 10);
+  assert.equal(loadConfig({ WORKER_HEAP_GROWING_PERCENT: '0' }).WORKER_HEAP_GROWING_PERCENT, 0);
+  assert.throws(
+    () => loadConfig({ WORKER_HEAP_GROWING_PERCENT: '-5' }),
+    (error: unknown) =>
+      error instanceof ConfigError && /WORKER_HEAP_GROWING_PERCENT/.test(error.message),
+  );
+});

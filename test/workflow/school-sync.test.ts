@@ -22,7 +22,8 @@ import type {
   PlanSyncResult,
   SyncActivities,
 } from '../../src/contracts/sync-activities';
-import { ROSTER_SETTLE_MS, type schoolSyncWorkflow } from '../../workflows/school-sync';
+import type { schoolSyncWorkflow } from '../../workflows/school-sync';
+import { ROSTER_SETTLE_MS } from '../../workflows/school-sync/rules';
 import { testServerPath, workflowBundle } from '../support/services';
 import { until } from '../support/until';
 
