@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { until } from '../support/until';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -157,20 +158,6 @@ export function drillSchool(args: { name: string; journals: number; dueAt: numbe
     journals: journals.map(({ journalId, lessonId }) => ({ journalId, lessonId })),
     roster,
   };
-}
-
-export async function until<T>(
-  what: string,
-  deadlineAt: number,
-  probe: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-  intervalMs = 100,
-): Promise<T> {
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== null && value !== false) return value;
-    if (Date.now() > deadlineAt) assert.fail(`timed out waiting for ${what}`);
-    await delay(intervalMs);
-  }
 }
 
 export async function sleepUntil(at: number): Promise<void> {
@@ -400,24 +387,33 @@ export async function setUpDrill(
     events: { rosterChanged: (e) => stack.gateway.rosterChanged(e) },
   });
   const sync = createSyncStore(stack.db);
-  await until('the school sync to make every subject chat', dueAt - 5_000, async () => {
-    for (const j of school.journals) {
-      if (!(await sync.getChat(school.schoolId, chatKeys.subject(j.journalId)))?.chatId)
-        return false;
-    }
-    return true;
-  });
-  await until('every journal workflow to plan its start', dueAt - 3_000, async () => {
-    for (const j of school.journals) {
-      const state = await stack.gateway.callState({
-        schoolId: school.schoolId,
-        journalId: j.journalId,
-      });
-      const next = state?.next;
-      if (next?.kind !== 'start' || next.lessonId !== j.lessonId || next.at !== dueAt) return false;
-    }
-    return true;
-  });
+  await until(
+    'the school sync to make every subject chat',
+    async () => {
+      for (const j of school.journals) {
+        if (!(await sync.getChat(school.schoolId, chatKeys.subject(j.journalId)))?.chatId)
+          return false;
+      }
+      return true;
+    },
+    { deadlineAt: dueAt - 5_000 },
+  );
+  await until(
+    'every journal workflow to plan its start',
+    async () => {
+      for (const j of school.journals) {
+        const state = await stack.gateway.callState({
+          schoolId: school.schoolId,
+          journalId: j.journalId,
+        });
+        const next = state?.next;
+        if (next?.kind !== 'start' || next.lessonId !== j.lessonId || next.at !== dueAt)
+          return false;
+      }
+      return true;
+    },
+    { deadlineAt: dueAt - 3_000 },
+  );
   assert.ok(Date.now() < dueAt, 'the drill was set up before the calls were due');
   const watch = new CallWatch(stack.emulator);
   live.watch = watch;
@@ -466,7 +462,6 @@ export async function awaitAnnounced(
   const { schoolId, journals } = drill.school;
   return until(
     `every journal's call link on its lesson and in its chat`,
-    deadlineAt,
     async () => {
       const out: AnnouncedCall[] = [];
       for (const j of journals) {
@@ -493,7 +488,7 @@ export async function awaitAnnounced(
       }
       return out;
     },
-    250,
+    { deadlineAt: deadlineAt, intervalMs: 250 },
   );
 }
 

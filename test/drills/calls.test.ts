@@ -15,9 +15,9 @@ import {
   removeWorkflowBundleFile,
   setUpDrill,
   sleepUntil,
-  until,
   type CallDrill,
 } from './calls-support';
+import { until } from '../support/until';
 import { drillScale, startDrillServices, type DrillServices } from './services';
 
 /**
@@ -93,7 +93,6 @@ async function holdStartsInFlight(drill: CallDrill, holdMs: number): Promise<str
   const all = drill.school.journals.length;
   return until(
     'the starts to be in flight',
-    drill.school.dueAt + 60_000,
     async () => {
       if (Date.now() < drill.school.dueAt) return false;
       const inFlight = await startsInFlight(drill);
@@ -104,7 +103,7 @@ async function holdStartsInFlight(drill: CallDrill, holdMs: number): Promise<str
         (inFlight.length > 0 && received > 0 && Date.now() > drill.school.dueAt + 6_000);
       return enough ? inFlight : false;
     },
-    50,
+    { deadlineAt: drill.school.dueAt + 60_000, intervalMs: 50 },
   );
 }
 
@@ -338,10 +337,14 @@ describe('journal-call fault drills', { concurrency: true }, () => {
       cleanup: () => own.stop(),
     });
     const all = drill.school.journals.length;
-    const armed = await until('every start to be armed', drill.school.dueAt, async () => {
-      const waiting = await startsInFlight(drill);
-      return waiting.length === all ? waiting : false;
-    });
+    const armed = await until(
+      'every start to be armed',
+      async () => {
+        const waiting = await startsInFlight(drill);
+        return waiting.length === all ? waiting : false;
+      },
+      { deadlineAt: drill.school.dueAt },
+    );
     assert.equal(
       drill.stack.emulator.state.calls.length,
       0,

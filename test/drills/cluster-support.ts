@@ -26,11 +26,11 @@ import {
   CallWatch,
   drillSchool,
   MINUTE,
-  until,
   type CallDrill,
   type DrillSchool,
   type DrillWorker,
 } from './calls-support';
+import { until } from '../support/until';
 
 /**
  * The drills on the production topology (src/dev/cluster.ts): Temporal on PostgreSQL, FerretDB
@@ -172,24 +172,33 @@ export async function setUpClusterDrill(
     events: { rosterChanged: (e) => stack.gateway.rosterChanged(e) },
   });
   const sync = createSyncStore(stack.db);
-  await until('the school sync to make every subject chat', dueAt - 15_000, async () => {
-    for (const j of school.journals) {
-      if (!(await sync.getChat(school.schoolId, chatKeys.subject(j.journalId)))?.chatId)
-        return false;
-    }
-    return true;
-  });
-  await until('every journal workflow to plan its start', dueAt - 12_000, async () => {
-    for (const j of school.journals) {
-      const state = await stack.gateway.callState({
-        schoolId: school.schoolId,
-        journalId: j.journalId,
-      });
-      const next = state?.next;
-      if (next?.kind !== 'start' || next.lessonId !== j.lessonId || next.at !== dueAt) return false;
-    }
-    return true;
-  });
+  await until(
+    'the school sync to make every subject chat',
+    async () => {
+      for (const j of school.journals) {
+        if (!(await sync.getChat(school.schoolId, chatKeys.subject(j.journalId)))?.chatId)
+          return false;
+      }
+      return true;
+    },
+    { deadlineAt: dueAt - 15_000 },
+  );
+  await until(
+    'every journal workflow to plan its start',
+    async () => {
+      for (const j of school.journals) {
+        const state = await stack.gateway.callState({
+          schoolId: school.schoolId,
+          journalId: j.journalId,
+        });
+        const next = state?.next;
+        if (next?.kind !== 'start' || next.lessonId !== j.lessonId || next.at !== dueAt)
+          return false;
+      }
+      return true;
+    },
+    { deadlineAt: dueAt - 12_000 },
+  );
   assert.ok(Date.now() < dueAt - 10_000, 'the drill was set up 10 s before the calls were due');
   const watch = new CallWatch(stack.emulator);
   live.watch = watch;

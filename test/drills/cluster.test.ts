@@ -14,8 +14,8 @@ import {
   MINUTE,
   removeWorkflowBundleFile,
   sleepUntil,
-  until,
 } from './calls-support';
+import { until } from '../support/until';
 import { DEPLOYMENT_NAME, makeCurrent } from '../../src/dev/cluster';
 import { workflowIds } from '../../src/contracts/ids';
 import {
@@ -142,7 +142,6 @@ describe('fault drills on the cluster (Temporal on PostgreSQL, two workers)', ()
     const sync = createSyncStore(stack.db);
     await until(
       'the new school sync to make every subject chat',
-      Date.now() + RECOVERY_MS,
       async () => {
         for (const j of later.journals) {
           if (!(await sync.getChat(later.schoolId, chatKeys.subject(j.journalId)))?.chatId)
@@ -150,6 +149,7 @@ describe('fault drills on the cluster (Temporal on PostgreSQL, two workers)', ()
         }
         return true;
       },
+      { deadlineAt: Date.now() + RECOVERY_MS },
     );
     const titles = new Map<string, number>();
     for (const ch of stack.emulator.snapshot().chats) {
@@ -289,10 +289,14 @@ describe('fault drills on the cluster (Temporal on PostgreSQL, two workers)', ()
     const docs = await callDocs(drill);
     const emu = stack.emulator.snapshot();
     for (const a of announced) {
-      await until(`${a.journalId}: its call recorded as ended`, Date.now() + MINUTE, async () => {
-        const own = (await callDocs(drill)).get(a.journalId) ?? [];
-        return own.length === 1 && own[0]?.status === 'ended' && own[0].callId === a.callId;
-      });
+      await until(
+        `${a.journalId}: its call recorded as ended`,
+        async () => {
+          const own = (await callDocs(drill)).get(a.journalId) ?? [];
+          return own.length === 1 && own[0]?.status === 'ended' && own[0].callId === a.callId;
+        },
+        { deadlineAt: Date.now() + MINUTE },
+      );
       assert.equal(
         emu.messages.filter((m) => m.text.includes(a.joinLink)).length,
         1,

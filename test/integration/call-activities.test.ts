@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { until } from '../support/until';
 import { isDeepStrictEqual } from 'node:util';
 import { test, type TestContext } from 'node:test';
 import { CancelledFailure } from '@temporalio/common';
@@ -88,13 +89,6 @@ function armedStart(env: MockActivityEnvironment, j: Journal, notBefore: number)
 
 const startsReceived = (stack: Stack): number => stack.emulator.stats.byMethod['calls.start'] ?? 0;
 
-async function until(what: string, probe: () => Promise<boolean> | boolean): Promise<void> {
-  for (const deadline = Date.now() + 20_000; !(await probe());) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 void test('V2: an armed start records itself, waits for its due time, then sends calls.start and beats the call it started', async (t) => {
   const j = await demoJournal(t);
   const { env, beats } = activityEnv();
@@ -127,6 +121,7 @@ void test('V3: an armed start cancelled while it waits ends cancelled and never 
   await until(
     'the start to be recorded',
     async () => (await calls.getCall(j))?.status === 'starting',
+    { timeoutMs: 20_000, intervalMs: 25 },
   );
   assert.equal(startsReceived(j.stack), 0, 'nothing reaches the platform before the due time');
   env.cancel();

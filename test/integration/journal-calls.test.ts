@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { until } from '../support/until';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -171,20 +172,6 @@ class CallWatch {
   stop(): void {
     clearInterval(this.timer);
     this.sample();
-  }
-}
-
-async function until<T>(
-  what: string,
-  deadlineMs: number,
-  probe: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== null && value !== false) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${deadlineMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -380,16 +367,24 @@ async function runLesson(t: TestContext, scenario: Scenario): Promise<Outcome> {
   });
   const sync = createSyncStore(stack.db);
   if (scenario.chatBySync) {
-    await until('the school sync to create the subject chat', 60_000, async () => {
-      const chat = await sync.getChat(schoolId, chatKeys.subject(journalId));
-      return chat?.chatId;
-    });
+    await until(
+      'the school sync to create the subject chat',
+      async () => {
+        const chat = await sync.getChat(schoolId, chatKeys.subject(journalId));
+        return chat?.chatId;
+      },
+      60_000,
+    );
   }
   await stack.gateway.ensureJournalCalls({ schoolId, journalId });
-  const planned = await until('the journal workflow to plan the start', 30_000, async () => {
-    const state = await stack.gateway.callState({ schoolId, journalId });
-    return state?.next ? state : undefined;
-  });
+  const planned = await until(
+    'the journal workflow to plan the start',
+    async () => {
+      const state = await stack.gateway.callState({ schoolId, journalId });
+      return state?.next ? state : undefined;
+    },
+    30_000,
+  );
   assert.deepEqual(planned.next, { kind: 'start', lessonId, at: school.autoStartAt });
   assert.ok(Date.now() < school.autoStartAt, 'the test set up before the call was due');
 
@@ -401,8 +396,8 @@ async function runLesson(t: TestContext, scenario: Scenario): Promise<Outcome> {
     stack.emulator.setFaults({ dropAfterRate: 1 });
     void until(
       'the first calls.start to be applied',
-      120_000,
       () => stack.emulator.state.calls.length > 0,
+      120_000,
     )
       .then(() => stack.emulator.setFaults({ dropAfterRate: 0 }))
       .catch(() => undefined);
@@ -415,7 +410,6 @@ async function runLesson(t: TestContext, scenario: Scenario): Promise<Outcome> {
     const killWhen = scenario.killWhen;
     await until(
       `the start to be recorded ${killWhen}`,
-      school.autoStartAt - Date.now() + 60_000,
       async () => {
         const docs = await calls.listCalls({ schoolId, journalId });
         // An armed start is recorded `starting` before it waits for its due instant; its request
@@ -424,6 +418,7 @@ async function runLesson(t: TestContext, scenario: Scenario): Promise<Outcome> {
           killWhen !== 'starting' || (stack.emulator.stats.byMethod['calls.start'] ?? 0) > 0;
         return inFlight && docs.some((d) => d.status === killWhen);
       },
+      school.autoStartAt - Date.now() + 60_000,
     );
     await killHard(child);
     child = undefined;
@@ -434,8 +429,8 @@ async function runLesson(t: TestContext, scenario: Scenario): Promise<Outcome> {
   // V4: the link is in the subject chat and on the lesson for the e-diary.
   const link = await until(
     'the call link in the chat and on the lesson',
-    school.autoStartAt - Date.now() + (scenario.killWhen ? 150_000 : 90_000),
     async () => calls.getLessonLink({ schoolId, lessonId }),
+    school.autoStartAt - Date.now() + (scenario.killWhen ? 150_000 : 90_000),
   );
   const chatId = (await sync.getChat(schoolId, chatKeys.subject(journalId)))?.chatId;
   assert.ok(chatId, 'the subject chat exists (C2)');
@@ -459,7 +454,7 @@ async function runLesson(t: TestContext, scenario: Scenario): Promise<Outcome> {
   assert.equal(state?.running?.startedBy, 'auto');
 
   if (faults) {
-    await until('the scripted start faults to run', 5_000, () => faults.startDone);
+    await until('the scripted start faults to run', () => faults.startDone, 5_000);
     faults.dropNextFinish(emuCall.callId);
   }
   // V5: the journal's "end video lesson" button.
@@ -472,10 +467,14 @@ async function runLesson(t: TestContext, scenario: Scenario): Promise<Outcome> {
     'finished',
     'the platform call is finished',
   );
-  const endedLink = await until('the lesson link to be marked ended', 10_000, async () => {
-    const l = await calls.getLessonLink({ schoolId, lessonId });
-    return l?.endedAt ? l : undefined;
-  });
+  const endedLink = await until(
+    'the lesson link to be marked ended',
+    async () => {
+      const l = await calls.getLessonLink({ schoolId, lessonId });
+      return l?.endedAt ? l : undefined;
+    },
+    10_000,
+  );
   const docs: CallDoc[] = await calls.listCalls({ schoolId, journalId });
   assert.deepEqual(
     docs.map((d) => [d.lessonId, d.status, d.callId]),
@@ -548,10 +547,14 @@ async function armedLesson(t: TestContext): Promise<{ stack: Stack; school: Scho
   });
   await stack.gateway.ensureJournalCalls({ schoolId, journalId });
   const calls = createCallStore(stack.db);
-  await until('the automatic start to be armed', school.autoStartAt - Date.now(), async () => {
-    const docs = await calls.listCalls({ schoolId, journalId });
-    return docs.some((d) => d.status === 'starting' && d.startedBy === 'auto');
-  });
+  await until(
+    'the automatic start to be armed',
+    async () => {
+      const docs = await calls.listCalls({ schoolId, journalId });
+      return docs.some((d) => d.status === 'starting' && d.startedBy === 'auto');
+    },
+    school.autoStartAt - Date.now(),
+  );
   assert.deepEqual(stack.emulator.state.calls, [], 'an armed start waits for its due time');
   assert.ok(Date.now() < school.autoStartAt - 2_000, 'armed with time to spare before it is due');
   return { stack, school };
@@ -623,8 +626,10 @@ describe(
           stack.gateway.rosterChanged(e),
       };
       await importSnapshot({ db: stack.db, input: school.roster, events });
-      await until('the sync to start the journal workflow', 60_000, () =>
-        stack.gateway.callState({ schoolId, journalId }),
+      await until(
+        'the sync to start the journal workflow',
+        () => stack.gateway.callState({ schoolId, journalId }),
+        60_000,
       );
       const draft = school.roster.lessons.find((l) => l.id === lessonId)!;
       await importChangeSet({
@@ -634,8 +639,10 @@ describe(
       });
       const published = Date.now();
       const calls = createCallStore(stack.db);
-      const link = await until('the call link on the published lesson', 30_000, () =>
-        calls.getLessonLink({ schoolId, lessonId }),
+      const link = await until(
+        'the call link on the published lesson',
+        () => calls.getLessonLink({ schoolId, lessonId }),
+        30_000,
       );
       t.diagnostic(
         `link on the lesson ${link.publishedAt.getTime() - published} ms after the change set`,

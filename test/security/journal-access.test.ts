@@ -10,11 +10,11 @@ import {
   schoolRoster,
   schoolWorkflow,
   seedSchool,
-  until,
   withSecurityApi,
   type SchoolCredentials,
   type SecurityHarness,
 } from './support';
+import { until } from '../support/until';
 
 /**
  * §7: a teacher may start, end and join calls only in their own journals. A valid teacher token
@@ -44,11 +44,15 @@ async function settingsFor(h: SecurityHarness, school: SchoolCredentials): Promi
     payload: { communityId: school.communityId, token: school.token, period: '30' },
   });
   assert.equal(res.statusCode, 200, res.body);
-  await until(`the first sync of ${school.schoolId}`, 180_000, async () => {
-    // A query can time out while the worker is busy (two shared cores): ask again.
-    const status = await h.stack.gateway.syncStatus(school.schoolId).catch(() => null);
-    return status?.lastRun !== null && status?.state === 'idle' ? status : null;
-  });
+  await until(
+    `the first sync of ${school.schoolId}`,
+    async () => {
+      // A query can time out while the worker is busy (two shared cores): ask again.
+      const status = await h.stack.gateway.syncStatus(school.schoolId).catch(() => null);
+      return status?.lastRun !== null && status?.state === 'idle' ? status : null;
+    },
+    180_000,
+  );
 }
 
 async function startCall(

@@ -16,9 +16,9 @@ import {
   schoolRoster,
   schoolWorkflow,
   seedSchool,
-  until,
   withSecurityApi,
 } from './support';
+import { until } from '../support/until';
 
 /**
  * §7: bad input gets a clear 4xx and changes nothing. Every mutating route (and the roster
@@ -166,10 +166,14 @@ void test('§7: malformed and oversized requests on every mutating route get a c
       payload: { communityId: school.communityId, token: school.token },
     });
     assert.equal(saved.statusCode, 200, saved.body);
-    await until('the first sync', 180_000, async () => {
-      const status = await h.stack.gateway.syncStatus(s).catch(() => null);
-      return status?.lastRun !== null && status?.state === 'idle';
-    });
+    await until(
+      'the first sync',
+      async () => {
+        const status = await h.stack.gateway.syncStatus(s).catch(() => null);
+        return status?.lastRun !== null && status?.state === 'idle';
+      },
+      180_000,
+    );
     const t1 = school.teachers['t-1'] ?? '';
     const t2 = school.teachers['t-2'] ?? '';
     const started = await h.request({

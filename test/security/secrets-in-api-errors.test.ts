@@ -9,11 +9,11 @@ import {
   mskDate,
   schoolRoster,
   seedSchool,
-  until,
   withSecurityApi,
   type SchoolCredentials,
   type SecurityHarness,
 } from './support';
+import { until } from '../support/until';
 
 /**
  * §7 / S1 / S2: community tokens and proxy passwords never appear in an API response, error or
@@ -209,14 +209,22 @@ void test('§7 S1 S2: planted tokens and proxy passwords appear in no API respon
         await saveSettings(h, y, proxySettings);
 
         // X syncs through the proxy and the platform; Y's token is refused and its sync blocks.
-        await until('the first sync of X', 180_000, async () => {
-          const s = await h.stack.gateway.syncStatus(x.schoolId).catch(() => null);
-          return s?.lastRun !== null && s?.state === 'idle';
-        });
-        const blocked = await until('Y blocked by the refused token', 180_000, async () => {
-          const s = await h.stack.gateway.syncStatus(y.schoolId).catch(() => null);
-          return s?.blocked?.reason === 'auth' ? s : null;
-        });
+        await until(
+          'the first sync of X',
+          async () => {
+            const s = await h.stack.gateway.syncStatus(x.schoolId).catch(() => null);
+            return s?.lastRun !== null && s?.state === 'idle';
+          },
+          180_000,
+        );
+        const blocked = await until(
+          'Y blocked by the refused token',
+          async () => {
+            const s = await h.stack.gateway.syncStatus(y.schoolId).catch(() => null);
+            return s?.blocked?.reason === 'auth' ? s : null;
+          },
+          180_000,
+        );
         assert.match(blocked.blocked?.message ?? '', /MessengerAuth|authori/i);
         assert.ok(proxy.counts.tunnels > 0, 'the calls did not go through the proxy');
 

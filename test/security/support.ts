@@ -1,4 +1,3 @@
-import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
@@ -216,21 +215,6 @@ export async function seedSchool(
     teachers[s.id] = (await issueTeacherToken({ db: h.db, schoolId, staffId: s.id })).secret;
   }
   return { schoolId, communityId: args.communityId, token, admin, teachers };
-}
-
-/** Polls until `probe` returns something truthy. */
-export async function until<T>(
-  what: string,
-  deadlineMs: number,
-  probe: () => Promise<T | undefined | null | false> | T | undefined | null | false,
-): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== null && value !== false) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${deadlineMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /**
