@@ -1,6 +1,6 @@
 import type { Journal, Lesson, LessonStatus, School, Template } from '../contracts/roster';
 import type { PlannerRoster } from '../domain/chat-plan';
-import type { RosterWarning } from '../domain/roster-validation';
+import type { RosterWarning } from '../domain/roster-issues';
 
 /**
  * What the HTTP API needs from the roster and the plan stores. The API depends on these small

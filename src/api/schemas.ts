@@ -8,7 +8,7 @@ import {
   syncBlockSchema,
   syncPeriodSchema,
 } from '../contracts/sync-records';
-import { rosterWarningCodes } from '../domain/roster-validation';
+import { rosterWarningCodes } from '../domain/roster-issues';
 import { gridGapKinds, templateDefects } from '../domain/template-check';
 
 /**

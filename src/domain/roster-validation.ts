@@ -7,12 +7,22 @@ import {
   rosterRecordSchemas,
   schoolSchema,
   type ChangeSet,
-  type Journal,
   type RosterCollection,
   type RosterRecordTypes,
   type RosterSnapshot,
   type School,
 } from '../contracts/roster';
+import {
+  nouns,
+  type KnownIds,
+  type Located,
+  type LocatedRoster,
+  type RosterIssue,
+  type Validation,
+} from './roster-issues';
+import { applyChangeSet } from './roster-changes';
+import { checkReferences, reportMissingAtSource, type MissingReporter } from './roster-references';
+import { rosterWarnings, withoutImpossibleOnline } from './roster-warnings';
 
 /**
  * Validation of an import before anything is written: the zod schemas per record plus the checks
@@ -21,59 +31,12 @@ import {
  * store is touched.
  */
 
-export interface RosterIssue {
-  /** Where in the submitted document, e.g. `students[3].classId` or `upsert.parents[0].childIds[1]`. */
-  readonly path: string;
-  readonly message: string;
-}
-
-/**
- * Something an import accepts but changes or ignores, said on the import's reply so the school
- * hears of it at once rather than finding a chat or a call missing later.
- */
-export const rosterWarningCodes = [
-  /** C3: a subgroup lists a student of another class (moved since): not in the subject chat. */
-  'subgroupStudentOutsideClass',
-  /** V1/C2: an online lesson in a journal that cannot have calls: stored as not online. */
-  'onlineLessonWithoutCalls',
-  /** More warnings than are listed. */
-  'moreWarnings',
-] as const;
-export type RosterWarningCode = (typeof rosterWarningCodes)[number];
-
-export interface RosterWarning extends RosterIssue {
-  readonly code: RosterWarningCode;
-}
-
-export type Validation<T> =
-  | { readonly ok: true; readonly value: T; readonly warnings: RosterWarning[] }
-  | { readonly ok: false; readonly errors: RosterIssue[] };
-
-type RecordTypes = RosterRecordTypes;
-
-/** A parsed record and where it came from; `path` is null for records already stored. */
-interface Located<T> {
-  readonly value: T;
-  readonly path: string | null;
-}
-
-type LocatedRoster = { [C in RosterCollection]: Located<RecordTypes[C]>[] };
-type KnownIds = Record<RosterCollection, Set<string>>;
-
-const nouns: Record<RosterCollection, string> = {
-  staff: 'staff member',
-  classes: 'class',
-  students: 'student',
-  parents: 'parent',
-  journals: 'journal',
-  lessons: 'lesson',
-  templates: 'template',
-};
-
 /**
  * The change set's outer shape only; its records are parsed one by one below so each error keeps
  * its own path. The full `changeSetSchema` is the documented contract and produces the same result.
  */
+type RecordTypes = RosterRecordTypes;
+
 const changeSetShape = z.strictObject({
   schoolId: idSchema,
   upsert: z.record(z.string(), z.unknown()).default({}),
@@ -168,185 +131,6 @@ function parseRecords<C extends RosterCollection>(
     else errors.push(...zodIssues(result.error, path));
   }
   return parsed;
-}
-
-type MissingReporter = (
-  source: Located<{ id: string }>,
-  sourceCollection: RosterCollection,
-  field: string,
-  target: RosterCollection,
-  targetId: string,
-) => RosterIssue;
-
-const reportMissingAtSource: MissingReporter = (
-  source,
-  sourceCollection,
-  field,
-  target,
-  targetId,
-) => ({
-  path: `${source.path ?? `${sourceCollection}[id=${source.value.id}]`}.${field}`,
-  message: `${nouns[target]} "${targetId}" does not exist`,
-});
-
-/** Unique IDs and every reference between collections, over records that passed their schema. */
-function checkReferences(
-  roster: LocatedRoster,
-  known: KnownIds,
-  onMissing: MissingReporter,
-): RosterIssue[] {
-  const errors: RosterIssue[] = [];
-
-  for (const collection of rosterCollections) {
-    const firstAt = new Map<string, string>();
-    for (const record of roster[collection] as Located<{ id: string }>[]) {
-      const earlier = firstAt.get(record.value.id);
-      if (earlier === undefined) {
-        firstAt.set(record.value.id, record.path ?? '');
-      } else if (record.path !== null) {
-        errors.push({
-          path: `${record.path}.id`,
-          message: `duplicate id "${record.value.id}"${earlier ? `, first at ${earlier}` : ' (already stored)'}`,
-        });
-      }
-    }
-  }
-
-  const ref = (
-    source: Located<{ id: string }>,
-    sourceCollection: RosterCollection,
-    field: string,
-    target: RosterCollection,
-    id: string,
-  ): void => {
-    if (!known[target].has(id)) errors.push(onMissing(source, sourceCollection, field, target, id));
-  };
-
-  for (const cls of roster.classes) {
-    if (cls.value.classTeacherId !== null)
-      ref(cls, 'classes', 'classTeacherId', 'staff', cls.value.classTeacherId);
-  }
-  for (const student of roster.students)
-    ref(student, 'students', 'classId', 'classes', student.value.classId);
-  for (const parent of roster.parents) {
-    parent.value.childIds.forEach((id, i) =>
-      ref(parent, 'parents', `childIds[${i}]`, 'students', id),
-    );
-  }
-  for (const journal of roster.journals) {
-    ref(journal, 'journals', 'classId', 'classes', journal.value.classId);
-    journal.value.teacherIds.forEach((id, i) =>
-      ref(journal, 'journals', `teacherIds[${i}]`, 'staff', id),
-    );
-    journal.value.studentIds?.forEach((id, i) =>
-      ref(journal, 'journals', `studentIds[${i}]`, 'students', id),
-    );
-  }
-  for (const lesson of roster.lessons)
-    ref(lesson, 'lessons', 'journalId', 'journals', lesson.value.journalId);
-  for (const template of roster.templates) {
-    template.value.entries.forEach((entry, i) =>
-      ref(template, 'templates', `entries[${i}].journalId`, 'journals', entry.journalId),
-    );
-    if (template.path === null) continue;
-    const { validFrom, validTo, grid } = template.value;
-    if (validFrom !== null && validTo !== null && validTo < validFrom) {
-      errors.push({ path: `${template.path}.validTo`, message: 'is before validFrom' });
-    }
-    const numbers = new Set<number>();
-    grid.forEach((row, i) => {
-      if (numbers.has(row.number)) {
-        errors.push({
-          path: `${template.path}.grid[${i}].number`,
-          message: `lesson ${row.number} appears twice`,
-        });
-      }
-      numbers.add(row.number);
-      if (row.start !== null && row.end !== null && row.end <= row.start) {
-        errors.push({ path: `${template.path}.grid[${i}].end`, message: 'is not after start' });
-      }
-    });
-  }
-  return errors;
-}
-
-/** An import lists at most this many warnings, for the reason it caps its errors. */
-export const MAX_ROSTER_WARNINGS = 200;
-
-/** V1 and C2: only a general-education journal with the subject-chat option has the online switch. */
-export function journalCanHaveCalls(journal: Pick<Journal, 'kind' | 'subjectChat'>): boolean {
-  return journal.kind === 'general' && journal.subjectChat;
-}
-
-function pathOf(record: Located<{ id: string }>, collection: RosterCollection): string {
-  return record.path ?? `${collection}[id=${record.value.id}]`;
-}
-
-function subgroupWarnings(roster: LocatedRoster): RosterWarning[] {
-  const classOf = new Map(roster.students.map((s) => [s.value.id, s.value.classId]));
-  return roster.journals.flatMap((journal) =>
-    (journal.value.studentIds ?? []).flatMap((id, i) => {
-      const classId = classOf.get(id);
-      if (classId === undefined || classId === journal.value.classId) return [];
-      return [
-        {
-          code: 'subgroupStudentOutsideClass' as const,
-          path: `${pathOf(journal, 'journals')}.studentIds[${i}]`,
-          message: `student "${id}" is in class "${classId}", not the journal's class "${journal.value.classId}": left out of the journal's subject chat`,
-        },
-      ];
-    }),
-  );
-}
-
-function whyNoCalls(journal: Journal): string {
-  return journal.kind === 'general'
-    ? `journal "${journal.id}" has the subject-chat option off`
-    : `journal "${journal.id}" is ${journal.kind}, not general-education`;
-}
-
-function onlineWarnings(roster: LocatedRoster): RosterWarning[] {
-  const journals = new Map(roster.journals.map((j) => [j.value.id, j.value]));
-  return roster.lessons.flatMap((lesson) => {
-    const journal = journals.get(lesson.value.journalId);
-    if (!lesson.value.online || journal === undefined || journalCanHaveCalls(journal)) return [];
-    return [
-      {
-        code: 'onlineLessonWithoutCalls' as const,
-        path: `${pathOf(lesson, 'lessons')}.online`,
-        message: `${whyNoCalls(journal)}, so it has no online lessons: stored as not online`,
-      },
-    ];
-  });
-}
-
-function rosterWarnings(roster: LocatedRoster): RosterWarning[] {
-  const warnings = [...subgroupWarnings(roster), ...onlineWarnings(roster)];
-  if (warnings.length <= MAX_ROSTER_WARNINGS) return warnings;
-  return [
-    ...warnings.slice(0, MAX_ROSTER_WARNINGS),
-    {
-      code: 'moreWarnings',
-      path: ROOT,
-      message: `${warnings.length - MAX_ROSTER_WARNINGS} more warnings not listed`,
-    },
-  ];
-}
-
-/**
- * V1: the online switch exists only in journals that can have calls, so an online lesson in any
- * other journal is stored as not online; every reader (call planner, chat planner, pages, audit)
- * then agrees without checking the journal again.
- */
-function withoutImpossibleOnline(roster: RosterSnapshot): RosterSnapshot {
-  const noCalls = new Set(roster.journals.filter((j) => !journalCanHaveCalls(j)).map((j) => j.id));
-  if (!roster.lessons.some((l) => l.online && noCalls.has(l.journalId))) return roster;
-  return {
-    ...roster,
-    lessons: roster.lessons.map((l) =>
-      l.online && noCalls.has(l.journalId) ? { ...l, online: false } : l,
-    ),
-  };
 }
 
 /** A whole school. */
@@ -511,53 +295,4 @@ export function validateChangeSet(
     value: { changeSet, next: withoutImpossibleOnline(next) },
     warnings: rosterWarnings(located),
   };
-}
-
-/** The roster a change set produces: removals first, then upserts replace or append by ID. */
-export function applyChangeSet(current: RosterSnapshot, changeSet: ChangeSet): RosterSnapshot {
-  const next: RosterSnapshot = { ...current };
-  for (const collection of rosterCollections) {
-    const removed = new Set(changeSet.remove[collection] ?? []);
-    const upserted = (changeSet.upsert[collection] ?? []) as { id: string }[];
-    if (removed.size === 0 && upserted.length === 0) continue;
-    const replacements = new Map(upserted.map((r) => [r.id, r]));
-    const kept = (current[collection] as { id: string }[])
-      .filter((r) => !removed.has(r.id))
-      .map((r) => replacements.get(r.id) ?? r);
-    const existing = new Set(kept.map((r) => r.id));
-    const appended = upserted.filter((r) => !existing.has(r.id) && !removed.has(r.id));
-    (next[collection] as { id: string }[]) = [...kept, ...appended];
-  }
-  return next;
-}
-
-export interface CollectionChanges {
-  readonly added: string[];
-  readonly changed: string[];
-  readonly removed: string[];
-}
-
-export type RosterChanges = Record<RosterCollection, CollectionChanges>;
-
-/** Which records an import adds, changes and removes: IDs only, for the change log. */
-export function diffRosters(previous: RosterSnapshot | null, next: RosterSnapshot): RosterChanges {
-  const out = {} as RosterChanges;
-  for (const collection of rosterCollections) {
-    const before = new Map(
-      ((previous?.[collection] ?? []) as { id: string }[]).map(
-        (r) => [r.id, JSON.stringify(r)] as const,
-      ),
-    );
-    const changes: CollectionChanges = { added: [], changed: [], removed: [] };
-    const seen = new Set<string>();
-    for (const record of next[collection] as { id: string }[]) {
-      seen.add(record.id);
-      const old = before.get(record.id);
-      if (old === undefined) changes.added.push(record.id);
-      else if (old !== JSON.stringify(record)) changes.changed.push(record.id);
-    }
-    for (const id of before.keys()) if (!seen.has(id)) changes.removed.push(id);
-    out[collection] = changes;
-  }
-  return out;
 }

@@ -2,7 +2,7 @@ import type { Db } from 'mongodb';
 import { z } from 'zod';
 
 import { rosterCollections } from '../contracts/roster';
-import type { RosterChanges } from '../domain/roster-validation';
+import type { RosterChanges } from '../domain/roster-changes';
 
 /**
  * The roster change log: one entry per import or VK ID event, with record IDs and counts only.

@@ -4,15 +4,13 @@ import type { Db } from 'mongodb';
 import { ErrorType, TypedError } from '../contracts/errors';
 import { rosterCollections, vkLinkEventSchema, type RosterCollection } from '../contracts/roster';
 import {
-  diffRosters,
   formatPath,
   validateChangeSet,
   validateChangeSetShape,
   validateSnapshot,
-  type RosterChanges,
-  type RosterIssue,
-  type RosterWarning,
 } from '../domain/roster-validation';
+import { diffRosters, type RosterChanges } from '../domain/roster-changes';
+import type { RosterIssue, RosterWarning } from '../domain/roster-issues';
 import { recordRosterChange, summarizeChanges, type RosterChangeKind } from './roster-changes';
 import { createRosterStore, type WriteProgress } from './roster-store';
 import { deleteStudyProfile, saveStudyProfile } from './study-profiles';

@@ -4,13 +4,12 @@ import assert from 'node:assert/strict';
 import type { RosterSnapshot, Template } from '../../src/contracts/roster';
 import { generateRoster } from '../../src/demo/roster-generator';
 import {
-  applyChangeSet,
-  diffRosters,
   formatPath,
   validateChangeSet,
   validateSnapshot,
-  type RosterIssue,
 } from '../../src/domain/roster-validation';
+import { applyChangeSet, diffRosters } from '../../src/domain/roster-changes';
+import type { RosterIssue } from '../../src/domain/roster-issues';
 
 const base = (): RosterSnapshot => generateRoster({ seed: 11, size: 'small', today: '2026-12-01' });
 
