@@ -3,6 +3,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ErrorType, TypedError } from '../contracts/errors';
+import { ROOT, formatPath } from '../contracts/zod-issues';
 
 /**
  * One error shape for every failure: `{ error: { code, message, fields? } }`. Messages are fixed
@@ -86,7 +87,7 @@ export function errorBody(
   const listed = fields.slice(0, MAX_LISTED_FIELDS);
   if (fields.length > MAX_LISTED_FIELDS) {
     listed.push({
-      path: '(root)',
+      path: ROOT,
       message: `${fields.length - MAX_LISTED_FIELDS} more errors not listed`,
     });
   }
@@ -103,12 +104,9 @@ export function errorReplies<const S extends readonly number[]>(...statuses: S) 
 
 /** `/students/3/classId` → `students[3].classId`, the form the roster importer uses too. */
 function pathOf(segments: readonly (string | number)[]): string {
-  let out = '';
-  for (const segment of segments) {
-    if (typeof segment === 'number' || /^\d+$/.test(segment)) out += `[${segment}]`;
-    else out += out === '' ? segment : `.${segment}`;
-  }
-  return out === '' ? '(root)' : out;
+  return formatPath(
+    segments.map((s) => (typeof s === 'string' && /^\d+$/.test(s) ? Number(s) : s)),
+  );
 }
 
 const fieldListSchema = z.array(fieldErrorSchema);

@@ -3,6 +3,7 @@ import { request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { ErrorType, TypedError } from '../contracts/errors';
 import type { proxySettingsSchema } from '../contracts/settings';
+import { dottedPath } from '../contracts/zod-issues';
 import { CONNECT_FAILURES, errorCode, proxyBasic, proxyDispatcher, proxyUrl } from '../http/proxy';
 import { redact } from '../messenger/vk-errors';
 import {
@@ -177,7 +178,7 @@ export function createWebhookDelivery(args: WebhookDeliveryArgs): DiaryDelivery 
     async deliver(event) {
       const parsed = diaryEventSchema.safeParse(event);
       if (!parsed.success) {
-        const where = parsed.error.issues.map((i) => i.path.join('.') || '(event)').join(', ');
+        const where = parsed.error.issues.map((i) => dottedPath(i.path, '(event)')).join(', ');
         throw new TypedError(ErrorType.InvalidInput, `diary event is malformed at ${where}`);
       }
       const res = await post(JSON.stringify(parsed.data), parsed.data.eventId);
