@@ -1,7 +1,3 @@
-import { createHash } from 'node:crypto';
-import { setTimeout as sleepFor } from 'node:timers/promises';
-import { activityInfo, Context, heartbeat } from '@temporalio/activity';
-import { z } from 'zod';
 import type {
   CallActivities,
   JournalContext,
@@ -9,8 +5,6 @@ import type {
   RecordedCallActivities,
 } from '../src/contracts/call-activities';
 import { ErrorType, TypedError } from '../src/contracts/errors';
-import type { RosterSnapshot } from '../src/contracts/roster';
-import { chatKeys, planChats } from '../src/domain/chat-plan';
 import { addDays, epochToZonedDate } from '../src/domain/time';
 import type { Logger } from 'pino';
 import type { MessengerProvider } from '../src/messenger/provider';
@@ -18,7 +12,15 @@ import type { CallStore } from '../src/store/call-store';
 import type { DiaryRecorder } from './diary';
 import type { RosterStore } from '../src/store/roster-store';
 import type { SyncStore } from '../src/store/sync-store';
-import { applyChat } from './sync/apply';
+import { announce } from './call-announce';
+import {
+  ARMED_HEARTBEAT_MS,
+  activitySleep,
+  heartbeatMemory,
+  startOnce,
+  type AttemptMemory,
+  type StartDeps,
+} from './call-start';
 
 export interface CallActivityDeps {
   readonly logger: Logger;
@@ -36,62 +38,6 @@ export interface CallActivityDeps {
   readonly attempts?: AttemptMemory;
   /** How an armed start waits for its due time; cancellable through the activity by default. */
   readonly sleep?: (ms: number) => Promise<void>;
-}
-
-/** How often an armed start heartbeats: the replies are how a cancellation reaches it. */
-const ARMED_HEARTBEAT_MS = 1_000;
-
-/**
- * Carries what one attempt of an activity did to the next attempt, outside MongoDB: the attempt
- * that started a platform call may be unable to write it down (MongoDB down, worker killed).
- */
-export interface AttemptMemory {
-  /** What an earlier attempt left, if anything. */
-  recall(): unknown;
-  leave(details: unknown): void;
-}
-
-/**
- * Temporal keeps an activity's last heartbeat details for its next attempt (`heartbeatDetails`).
- * Called outside an activity (a benchmark driving the functions directly) there is no next attempt.
- */
-export const heartbeatMemory: AttemptMemory = {
-  recall: () => (inActivity() ? (activityInfo().heartbeatDetails as unknown) : undefined),
-  leave: (details) => {
-    if (inActivity()) heartbeat(details);
-  },
-};
-
-/**
- * Sleeps inside an activity so that a cancellation (delivered on a heartbeat's reply) ends the
- * sleep with `CancelledFailure`; outside an activity (a benchmark driving the functions) a timer.
- */
-export function activitySleep(ms: number): Promise<void> {
-  return inActivity() ? Context.current().sleep(ms) : sleepFor(ms);
-}
-
-function inActivity(): boolean {
-  try {
-    activityInfo();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const startedCallSchema = z.object({
-  callKey: z.string(),
-  callId: z.string(),
-  joinLink: z.string(),
-});
-
-/** VK's `random_id` is a signed 32-bit value; derived from the key so a retried send lands once. */
-export function stableRandomId(key: string): number {
-  return createHash('sha256').update(key).digest().readInt32BE(0) & 0x7fffffff;
-}
-
-function linkMessage(subject: string, lessonNumber: number, joinLink: string): string {
-  return `Видеоурок «${subject}», ${lessonNumber}-й урок. Подключиться: ${joinLink}`;
 }
 
 /**
@@ -137,153 +83,7 @@ export function createCallActivities(
 ): CallActivities & PlatformEndActivities & RecordedCallActivities {
   const now = deps.now ?? (() => Date.now());
   const attempts = deps.attempts ?? heartbeatMemory;
-  const sleep = deps.sleep ?? activitySleep;
-
-  /** C2: the subject chat is created when its first online lesson needs it. */
-  async function ensureSubjectChat(
-    schoolId: string,
-    journalId: string,
-    callKey: string,
-  ): Promise<number | null> {
-    const key = chatKeys.subject(journalId);
-    const existing = await deps.sync.getChat(schoolId, key);
-    if (existing?.chatId) return existing.chatId;
-    const roster: RosterSnapshot | null = await deps.roster.loadRoster(schoolId);
-    if (!roster) return null;
-    const existingIds = [journalId];
-    const desired = planChats(roster, { existingSubjectChatJournalIds: existingIds }).chats.find(
-      (c) => c.key === key,
-    );
-    if (!desired) return null;
-    // The sync's own engine, as a one-chat plan: the chat is made exactly as the sync makes it.
-    await applyChat(deps, {
-      schoolId,
-      runId: `call:${callKey}`,
-      chat: {
-        key: desired.key,
-        kind: desired.kind,
-        title: desired.title,
-        ...(desired.classId === undefined ? {} : { classId: desired.classId }),
-        journalId,
-        members: [...desired.members],
-        admins: [...desired.admins],
-        retire: false,
-        expected: { create: true, add: desired.members.length, remove: 0 },
-      },
-    });
-    return (await deps.sync.getChat(schoolId, key))?.chatId ?? null;
-  }
-
-  async function announce(args: {
-    schoolId: string;
-    journalId: string;
-    lessonId: string;
-    callKey: string;
-    joinLink: string;
-  }): Promise<boolean> {
-    const [lesson, journal] = await Promise.all([
-      deps.roster.getLesson({ schoolId: args.schoolId, lessonId: args.lessonId }),
-      deps.roster.getJournal({ schoolId: args.schoolId, journalId: args.journalId }),
-    ]);
-    if (!lesson || lesson.status === 'draft') return false;
-    // V4: the e-diary gets the link at the same moment as the chat, not after it.
-    const toDiary = publishToDiary(args);
-    toDiary.catch(() => undefined);
-    const chatId = await ensureSubjectChat(args.schoolId, args.journalId, args.callKey);
-    if (chatId !== null) {
-      const { messenger } = await deps.messengers.forSchool(args.schoolId);
-      await messenger.messagesSend({
-        chatId,
-        message: linkMessage(journal?.subject ?? '', lesson.number, args.joinLink),
-        randomId: stableRandomId(`${args.callKey}:${args.lessonId}`),
-      });
-    }
-    await toDiary;
-    // Last: the link on the lesson is what says the announcement is complete.
-    await deps.calls.writeLessonLink(args);
-    return true;
-  }
-
-  /** V4: the lesson's link for the e-diary, pushed to the portal from the outbox. */
-  async function publishToDiary(args: {
-    schoolId: string;
-    journalId: string;
-    lessonId: string;
-    callKey: string;
-    joinLink: string;
-  }): Promise<void> {
-    const previous = await deps.calls.getLessonLink(args);
-    await deps.diary.linkPublished({
-      ...args,
-      previousCallKey: previous?.endedAt === null ? previous.callKey : null,
-    });
-  }
-
-  async function startOnce(args: {
-    schoolId: string;
-    journalId: string;
-    lessonId: string;
-    callKey: string;
-    actor: string;
-    notBefore: number | undefined;
-    leave: (details: unknown) => void;
-  }): Promise<{ callId: string; joinLink: string; linkPublished: boolean }> {
-    const { schoolId, journalId, lessonId, callKey, actor, notBefore } = args;
-    // What must precede calls.start goes out at once: an automatic start is due at a bell with
-    // every other journal's, and each round trip before the platform makes it later. Recording
-    // a start already recorded changes nothing (its fields are written on insert only).
-    const school = deps.messengers.forSchool(schoolId);
-    school.catch(() => undefined);
-    let [call] = await Promise.all([
-      deps.calls.getCall({ schoolId, callKey }),
-      deps.calls.recordStarting({
-        schoolId,
-        callKey,
-        journalId,
-        lessonId,
-        startedBy: actor,
-      }),
-    ]);
-    if (!call?.callId) {
-      // The platform has no idempotency key: a call an earlier attempt started but could not
-      // record is reused, or a second one would run that nobody announces or ends.
-      const earlier = startedCallSchema.safeParse(attempts.recall());
-      let started: { callId: string; joinLink: string };
-      if (earlier.success && earlier.data.callKey === callKey) {
-        started = earlier.data;
-      } else {
-        const { messenger } = await school;
-        // Armed: everything that could precede calls.start is done; the request alone is due.
-        if (notBefore !== undefined && notBefore > now()) await sleep(notBefore - now());
-        started = await messenger.callsStart();
-      }
-      args.leave({ callKey, callId: started.callId, joinLink: started.joinLink });
-      await deps.calls.recordStarted(
-        { schoolId, callKey },
-        {
-          callId: started.callId,
-          joinLink: started.joinLink,
-          startedBy: actor,
-        },
-      );
-      call = await deps.calls.getCall({ schoolId, callKey });
-      deps.logger.info({ schoolId, journalId, lessonId, callKey, actor }, 'call started');
-    }
-    if (!call?.callId || !call.joinLink) {
-      throw new TypedError(
-        ErrorType.MessengerUnavailable,
-        `call ${callKey} has no platform ID yet`,
-      );
-    }
-    const linkPublished = await announce({
-      schoolId,
-      journalId,
-      lessonId,
-      callKey,
-      joinLink: call.joinLink,
-    });
-    return { callId: call.callId, joinLink: call.joinLink, linkPublished };
-  }
+  const start: StartDeps = { ...deps, now, attempts, sleep: deps.sleep ?? activitySleep };
 
   const activities: CallActivities & PlatformEndActivities = {
     async loadJournal({ schoolId, journalId, at, lessonId }) {
@@ -322,7 +122,15 @@ export function createCallActivities(
         notBefore === undefined ? undefined : setInterval(() => leave(left), ARMED_HEARTBEAT_MS);
       if (alive) leave(left);
       try {
-        return await startOnce({ schoolId, journalId, lessonId, callKey, actor, notBefore, leave });
+        return await startOnce(start, {
+          schoolId,
+          journalId,
+          lessonId,
+          callKey,
+          actor,
+          notBefore,
+          leave,
+        });
       } finally {
         clearInterval(alive);
       }
@@ -333,7 +141,7 @@ export function createCallActivities(
       if (!call?.joinLink) throw new TypedError(ErrorType.NotFound, `call ${callKey} is unknown`);
       if (call.status === 'ended') return { published: false };
       return {
-        published: await announce({
+        published: await announce(deps, {
           schoolId,
           journalId,
           lessonId,
