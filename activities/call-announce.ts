@@ -15,6 +15,15 @@ type AnnounceDeps = Pick<
   'logger' | 'roster' | 'calls' | 'sync' | 'messengers' | 'diary'
 >;
 
+/** A started call's link and the lesson it is for. */
+export interface Announcement {
+  readonly schoolId: string;
+  readonly journalId: string;
+  readonly lessonId: string;
+  readonly callKey: string;
+  readonly joinLink: string;
+}
+
 /** VK's `random_id` is a signed 32-bit value; derived from the key so a retried send lands once. */
 export function stableRandomId(key: string): number {
   return createHash('sha256').update(key).digest().readInt32BE(0) & 0x7fffffff;
@@ -60,16 +69,7 @@ async function ensureSubjectChat(
   return (await deps.sync.getChat(schoolId, key))?.chatId ?? null;
 }
 
-export async function announce(
-  deps: AnnounceDeps,
-  args: {
-    schoolId: string;
-    journalId: string;
-    lessonId: string;
-    callKey: string;
-    joinLink: string;
-  },
-): Promise<boolean> {
+export async function announce(deps: AnnounceDeps, args: Announcement): Promise<boolean> {
   const [lesson, journal] = await Promise.all([
     deps.roster.getLesson({ schoolId: args.schoolId, lessonId: args.lessonId }),
     deps.roster.getJournal({ schoolId: args.schoolId, journalId: args.journalId }),
@@ -94,16 +94,7 @@ export async function announce(
 }
 
 /** V4: the lesson's link for the e-diary, pushed to the portal from the outbox. */
-async function publishToDiary(
-  deps: AnnounceDeps,
-  args: {
-    schoolId: string;
-    journalId: string;
-    lessonId: string;
-    callKey: string;
-    joinLink: string;
-  },
-): Promise<void> {
+async function publishToDiary(deps: AnnounceDeps, args: Announcement): Promise<void> {
   const previous = await deps.calls.getLessonLink(args);
   await deps.diary.linkPublished({
     ...args,

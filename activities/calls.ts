@@ -13,14 +13,8 @@ import type { DiaryRecorder } from './diary';
 import type { RosterStore } from '../src/store/roster-store';
 import type { SyncStore } from '../src/store/sync-store';
 import { announce } from './call-announce';
-import {
-  ARMED_HEARTBEAT_MS,
-  activitySleep,
-  heartbeatMemory,
-  startOnce,
-  type AttemptMemory,
-  type StartDeps,
-} from './call-start';
+import { activitySleep, heartbeatMemory, type AttemptMemory } from './activity-context';
+import { ARMED_HEARTBEAT_MS, startOnce, type StartDeps } from './call-start';
 
 export interface CallActivityDeps {
   readonly logger: Logger;

@@ -1,4 +1,5 @@
-import { Context, activityInfo } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
+import { inActivity } from './activity-context';
 import type { PlatformFact } from '../src/contracts/platform-events';
 import { toListenerFact } from '../src/contracts/platform-listener';
 import type {
@@ -162,13 +163,4 @@ export function createPlatformEventActivities(deps: PlatformEventDeps): Platform
       return { callsEnded, syncRequested };
     },
   };
-}
-
-function inActivity(): boolean {
-  try {
-    activityInfo();
-    return true;
-  } catch {
-    return false;
-  }
 }

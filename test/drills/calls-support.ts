@@ -386,34 +386,7 @@ export async function setUpDrill(
     input: school.roster,
     events: { rosterChanged: (e) => stack.gateway.rosterChanged(e) },
   });
-  const sync = createSyncStore(stack.db);
-  await until(
-    'the school sync to make every subject chat',
-    async () => {
-      for (const j of school.journals) {
-        if (!(await sync.getChat(school.schoolId, chatKeys.subject(j.journalId)))?.chatId)
-          return false;
-      }
-      return true;
-    },
-    { deadlineAt: dueAt - 5_000 },
-  );
-  await until(
-    'every journal workflow to plan its start',
-    async () => {
-      for (const j of school.journals) {
-        const state = await stack.gateway.callState({
-          schoolId: school.schoolId,
-          journalId: j.journalId,
-        });
-        const next = state?.next;
-        if (next?.kind !== 'start' || next.lessonId !== j.lessonId || next.at !== dueAt)
-          return false;
-      }
-      return true;
-    },
-    { deadlineAt: dueAt - 3_000 },
-  );
+  await untilBellReady({ stack, school, dueAt, chatsBy: dueAt - 5_000, plannedBy: dueAt - 3_000 });
   assert.ok(Date.now() < dueAt, 'the drill was set up before the calls were due');
   const watch = new CallWatch(stack.emulator);
   live.watch = watch;
@@ -623,4 +596,46 @@ export function incidentSummary(incidents: readonly Incident[]): string {
   return [...counts]
     .map(([key, { n, reason }]) => `${key} ${n}× (${reason.slice(0, 90)})`)
     .join('; ');
+}
+
+/**
+ * Waits until the school sync has made every subject chat (C2) and every journal workflow has
+ * planned its start at the bell: what a drill needs before the bell rings.
+ */
+export async function untilBellReady(args: {
+  stack: Pick<Stack, 'db' | 'gateway'>;
+  school: DrillSchool;
+  dueAt: number;
+  chatsBy: number;
+  plannedBy: number;
+}): Promise<void> {
+  const { stack, school, dueAt } = args;
+  const sync = createSyncStore(stack.db);
+  await until(
+    'the school sync to make every subject chat',
+    async () => {
+      for (const j of school.journals) {
+        if (!(await sync.getChat(school.schoolId, chatKeys.subject(j.journalId)))?.chatId)
+          return false;
+      }
+      return true;
+    },
+    { deadlineAt: args.chatsBy },
+  );
+  await until(
+    'every journal workflow to plan its start',
+    async () => {
+      for (const j of school.journals) {
+        const state = await stack.gateway.callState({
+          schoolId: school.schoolId,
+          journalId: j.journalId,
+        });
+        const next = state?.next;
+        if (next?.kind !== 'start' || next.lessonId !== j.lessonId || next.at !== dueAt)
+          return false;
+      }
+      return true;
+    },
+    { deadlineAt: args.plannedBy },
+  );
 }

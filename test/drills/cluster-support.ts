@@ -9,7 +9,6 @@ import type { History } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { MongoClient } from 'mongodb';
 import { workflowIds, TASK_QUEUE } from '../../src/contracts/ids';
-import { chatKeys } from '../../src/domain/chat-plan';
 import { startCluster, type Cluster } from '../../src/dev/cluster';
 import { freePort, freePortFrom } from '../../src/dev/processes';
 import { createLogger } from '../../src/process/logger';
@@ -18,7 +17,6 @@ import { ensureIndexes } from '../../src/store/db';
 import { importSnapshot } from '../../src/store/roster-import';
 import { createSecretBox, DEV_SECRETS_KEY } from '../../src/store/secrets';
 import { createSettingsStore } from '../../src/store/settings-store';
-import { createSyncStore } from '../../src/store/sync-store';
 import { createWorkflowGateway } from '../../src/client/workflow-gateway';
 import { workflowBundlerOptions } from '../../src/workflow-code/bundle';
 import type { Stack } from '../support/stack';
@@ -29,8 +27,8 @@ import {
   type CallDrill,
   type DrillSchool,
   type DrillWorker,
+  untilBellReady,
 } from './calls-support';
-import { until } from '../support/until';
 
 /**
  * The drills on the production topology (src/dev/cluster.ts): Temporal on PostgreSQL, FerretDB
@@ -171,34 +169,13 @@ export async function setUpClusterDrill(
     input: school.roster,
     events: { rosterChanged: (e) => stack.gateway.rosterChanged(e) },
   });
-  const sync = createSyncStore(stack.db);
-  await until(
-    'the school sync to make every subject chat',
-    async () => {
-      for (const j of school.journals) {
-        if (!(await sync.getChat(school.schoolId, chatKeys.subject(j.journalId)))?.chatId)
-          return false;
-      }
-      return true;
-    },
-    { deadlineAt: dueAt - 15_000 },
-  );
-  await until(
-    'every journal workflow to plan its start',
-    async () => {
-      for (const j of school.journals) {
-        const state = await stack.gateway.callState({
-          schoolId: school.schoolId,
-          journalId: j.journalId,
-        });
-        const next = state?.next;
-        if (next?.kind !== 'start' || next.lessonId !== j.lessonId || next.at !== dueAt)
-          return false;
-      }
-      return true;
-    },
-    { deadlineAt: dueAt - 12_000 },
-  );
+  await untilBellReady({
+    stack,
+    school,
+    dueAt,
+    chatsBy: dueAt - 15_000,
+    plannedBy: dueAt - 12_000,
+  });
   assert.ok(Date.now() < dueAt - 10_000, 'the drill was set up 10 s before the calls were due');
   const watch = new CallWatch(stack.emulator);
   live.watch = watch;
