@@ -10,8 +10,8 @@ import {
 import { CONNECT_FAILURES, errorCode, proxyBasic, proxyDispatcher, proxyUrl } from '../http/proxy';
 import type { MessengerSettings } from './port';
 import { limiterKey, sharedLimiter, type RateLimiter } from './rate-limiter';
-import { VkApiError, redact, transportError } from './vk-errors';
-import { errorEnvelopeSchema, successEnvelopeSchema } from './vk-schemas';
+import { redact, transportError } from './vk-errors';
+import { readVkReply } from './vk-reply';
 
 /**
  * The Bots Long Poll API client (V5, C3): `groups.getLongPollServer` with the community token,
@@ -197,30 +197,8 @@ export function createLongPollClient(
           baseSecrets,
           { status: reply.status },
         );
-      let json: unknown;
-      try {
-        json = JSON.parse(reply.text);
-      } catch {
-        throw transportError(
-          ErrorType.MessengerUnavailable,
-          method,
-          'reply is not JSON',
-          baseSecrets,
-        );
-      }
-      const failed = errorEnvelopeSchema.safeParse(json);
-      if (failed.success) {
-        const e = failed.data.error;
-        throw new VkApiError({
-          code: e.error_code,
-          method,
-          message: e.error_msg,
-          requestParams: e.request_params ?? [],
-          secrets: baseSecrets,
-        });
-      }
-      const ok = successEnvelopeSchema.safeParse(json);
-      const server = longPollServerSchema.safeParse(ok.success ? ok.data.response : undefined);
+      const ok = readVkReply(method, reply.text, baseSecrets);
+      const server = longPollServerSchema.safeParse(ok.response);
       if (!server.success)
         throw transportError(
           ErrorType.MessengerUnavailable,

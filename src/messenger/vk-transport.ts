@@ -6,8 +6,8 @@ import { CONNECT_FAILURES, errorCode, proxyBasic, proxyDispatcher, proxyUrl } fr
 import { wireValue } from './execute-code';
 import type { MessengerSettings } from './port';
 import { limiterKey, sharedLimiter, type RateLimiter } from './rate-limiter';
-import { VkApiError, transportError } from './vk-errors';
-import { errorEnvelopeSchema, successEnvelopeSchema } from './vk-schemas';
+import { transportError } from './vk-errors';
+import { readVkReply } from './vk-reply';
 
 /**
  * The VK API's transport: one HTTP request per call through undici (the school's proxy, S2),
@@ -211,33 +211,8 @@ async function call(ctx: Ctx, method: string, params: Params): Promise<Reply> {
     );
   }
 
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // A captive portal or a misbehaving proxy answers 200 with HTML; that is transient, not our bug.
-    throw transportError(ErrorType.MessengerUnavailable, method, 'reply is not JSON', secrets);
-  }
-  const failed = errorEnvelopeSchema.safeParse(json);
-  if (failed.success) {
-    const e = failed.data.error;
-    throw new VkApiError({
-      code: e.error_code,
-      method,
-      message: e.error_msg,
-      requestParams: e.request_params ?? [],
-      secrets,
-    });
-  }
-  const ok = successEnvelopeSchema.safeParse(json);
-  if (!ok.success)
-    throw transportError(
-      ErrorType.MessengerUnavailable,
-      method,
-      'reply is neither {response} nor {error}',
-      secrets,
-    );
-  return { response: ok.data.response, executeErrors: ok.data.execute_errors ?? [] };
+  const ok = readVkReply(method, text, secrets);
+  return { response: ok.response, executeErrors: ok.execute_errors ?? [] };
 }
 
 function parse<S extends z.ZodType>(
