@@ -43,81 +43,82 @@ export function createMessengerProvider(args: {
       }),
     };
   };
-  // The entry holds the promise, so activities asking at once after a settings change share one
-  // new messenger instead of each building (and leaking) its own.
-  const cache = new Map<string, { version: string; school: Promise<SchoolMessenger> }>();
-  const polls = new Map<
-    string,
-    { version: string; client: Promise<{ communityId: number; longPoll: LongPollClient }> }
-  >();
+  const notConfigured = (schoolId: string): TypedError =>
+    new TypedError(ErrorType.NotConfigured, `school ${schoolId} has no settings`);
+  const settingsOf = async (schoolId: string): Promise<MessengerSettings> => {
+    const settings = await args.settings.messengerSettings({
+      schoolId,
+      baseUrl: args.baseUrl,
+      apiVersion: args.apiVersion,
+      rateLimitPerSecond: args.rateLimitPerSecond,
+    });
+    if (!settings) throw notConfigured(schoolId);
+    return settings;
+  };
+  const versionOf = async (schoolId: string) => {
+    const pub = await args.settings.getPublic(schoolId);
+    if (!pub) throw notConfigured(schoolId);
+    return pub;
+  };
+  const messengers = perSettingsVersion<SchoolMessenger>((s) => s.messenger.close());
+  const polls = perSettingsVersion<{ communityId: number; longPoll: LongPollClient }>((p) =>
+    p.longPoll.close(),
+  );
   return {
     async longPollFor(schoolId) {
-      const pub = await args.settings.getPublic(schoolId);
-      if (!pub) throw new TypedError(ErrorType.NotConfigured, `school ${schoolId} has no settings`);
-      const cached = polls.get(schoolId);
-      if (cached?.version === pub.updatedAt) return cached.client;
-      const client = (async () => {
-        const settings = await args.settings.messengerSettings({
-          schoolId,
-          baseUrl: args.baseUrl,
-          apiVersion: args.apiVersion,
-          rateLimitPerSecond: args.rateLimitPerSecond,
-        });
-        if (!settings) {
-          throw new TypedError(ErrorType.NotConfigured, `school ${schoolId} has no settings`);
-        }
+      const pub = await versionOf(schoolId);
+      return polls.get(schoolId, pub.updatedAt, async () => {
+        const settings = await settingsOf(schoolId);
         return {
           communityId: settings.communityId,
           longPoll: createLongPollClient(settings, limiterFor(settings)),
         };
-      })();
-      polls.set(schoolId, { version: pub.updatedAt, client });
-      client.catch(() => {
-        if (polls.get(schoolId)?.client === client) polls.delete(schoolId);
       });
-      if (cached) await cached.client.then((old) => old.longPoll.close()).catch(() => undefined);
-      return client;
     },
     async forSchool(schoolId) {
-      const pub = await args.settings.getPublic(schoolId);
-      if (!pub) throw new TypedError(ErrorType.NotConfigured, `school ${schoolId} has no settings`);
-      const cached = cache.get(schoolId);
-      if (cached?.version === pub.updatedAt) return cached.school;
-      const school = (async (): Promise<SchoolMessenger> => {
-        const settings = await args.settings.messengerSettings({
-          schoolId,
-          baseUrl: args.baseUrl,
-          apiVersion: args.apiVersion,
-          rateLimitPerSecond: args.rateLimitPerSecond,
-        });
-        if (!settings) {
-          throw new TypedError(ErrorType.NotConfigured, `school ${schoolId} has no settings`);
-        }
+      const pub = await versionOf(schoolId);
+      return messengers.get(schoolId, pub.updatedAt, async () => {
+        const settings = await settingsOf(schoolId);
         return {
           messenger: createVkMessenger(settings, limiterFor(settings)),
           communityId: settings.communityId,
           removeUnmanaged: pub.removeUnmanaged,
         };
-      })();
-      cache.set(schoolId, { version: pub.updatedAt, school });
-      school.catch(() => {
-        if (cache.get(schoolId)?.school === school) cache.delete(schoolId);
       });
-      // undici closes gracefully: requests in flight on the old messenger still finish.
-      if (cached) await cached.school.then((old) => old.messenger.close()).catch(() => undefined);
-      return school;
     },
     async close() {
-      const entries = [...cache.values()];
-      cache.clear();
-      const pollers = [...polls.values()];
-      polls.clear();
-      for (const { client } of pollers) {
-        await client.then((c) => c.longPoll.close()).catch(() => undefined);
-      }
-      for (const { school } of entries) {
-        await school.then((s) => s.messenger.close()).catch(() => undefined);
-      }
+      await polls.closeAll();
+      await messengers.closeAll();
+    },
+  };
+}
+
+/**
+ * A client per school, built for one version of its settings and rebuilt when they change. The
+ * entry holds the promise, so activities asking at once after a settings change share one new
+ * client instead of each building (and leaking) its own; a build that fails is forgotten. undici
+ * closes gracefully: requests in flight on the old client still finish.
+ */
+function perSettingsVersion<T>(close: (client: T) => Promise<void>) {
+  const entries = new Map<string, { version: string; client: Promise<T> }>();
+  const closeQuietly = (client: Promise<T>): Promise<void> =>
+    client.then(close).catch(() => undefined);
+  return {
+    async get(schoolId: string, version: string, build: () => Promise<T>): Promise<T> {
+      const cached = entries.get(schoolId);
+      if (cached?.version === version) return cached.client;
+      const client = build();
+      entries.set(schoolId, { version, client });
+      client.catch(() => {
+        if (entries.get(schoolId)?.client === client) entries.delete(schoolId);
+      });
+      if (cached) await closeQuietly(cached.client);
+      return client;
+    },
+    async closeAll(): Promise<void> {
+      const clients = [...entries.values()].map((e) => e.client);
+      entries.clear();
+      for (const client of clients) await closeQuietly(client);
     },
   };
 }
