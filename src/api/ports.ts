@@ -1,6 +1,7 @@
-import type { Journal, Lesson, LessonStatus, School, Template } from '../contracts/roster';
+import type { School } from '../contracts/roster';
 import type { PlannerRoster } from '../domain/chat-plan';
 import type { RosterWarning } from '../domain/roster-issues';
+import type { RosterStore } from '../store/roster-store';
 
 /**
  * What the HTTP API needs from the roster and the plan stores. The API depends on these small
@@ -19,22 +20,11 @@ export interface ImportOutcome {
   readonly warnings: readonly RosterWarning[];
 }
 
-export interface RosterPort {
-  getSchool(schoolId: string): Promise<School | null>;
-  getJournal(args: { schoolId: string; journalId: string }): Promise<Journal | null>;
-  /** The journal's lessons on the given dates, any order. */
-  listLessons(args: {
-    schoolId: string;
-    journalId: string;
-    dates: readonly string[];
-  }): Promise<Lesson[]>;
-  getLesson(args: { schoolId: string; lessonId: string }): Promise<Lesson | null>;
-  updateLesson(args: {
-    schoolId: string;
-    lessonId: string;
-    patch: { online?: boolean; status?: LessonStatus };
-  }): Promise<Lesson | null>;
-  listTemplates(schoolId: string): Promise<Template[]>;
+/** The roster store's reads and lesson switch, under the store's own signatures, plus the imports. */
+export interface RosterPort extends Pick<
+  RosterStore,
+  'getSchool' | 'getJournal' | 'listLessons' | 'getLesson' | 'updateLesson' | 'listTemplates'
+> {
   /** The parts of the roster the chat planner reads, for the school page's "no VK ID" lists. */
   loadRoster(schoolId: string): Promise<(PlannerRoster & { readonly school: School }) | null>;
   /**
