@@ -74,14 +74,26 @@ function fullName(p: {
     .join(' ');
 }
 
+/** Every school-scoped route, each group behind the school admin guard. */
 export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
-  const { roster, gateway, settings, plans } = ctx;
-  const auth = {
-    onRequest: ctx.authenticate,
-    preValidation: schoolAdminGuard,
-  };
-  const security = [{ bearer: [] }];
+  registerSettingsRoutes(app, ctx);
+  registerRosterRoutes(app, ctx);
+  registerSyncRoutes(app, ctx);
+  registerStatusRoutes(app, ctx);
+}
 
+/** The guard and the OpenAPI security every school route declares. */
+function schoolRouteAuth(ctx: RouteContext) {
+  return {
+    auth: { onRequest: ctx.authenticate, preValidation: schoolAdminGuard },
+    security: [{ bearer: [] }],
+  };
+}
+
+/** S1–S3: the community, its token, the proxy and the period. */
+function registerSettingsRoutes(app: ZodApp, ctx: RouteContext): void {
+  const { gateway, settings } = ctx;
+  const { auth, security } = schoolRouteAuth(ctx);
   app.put(
     '/schools/:id/settings',
     {
@@ -122,7 +134,12 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
       return found;
     },
   );
+}
 
+/** The roster imports: a whole school, a change set, VK ID links (S4). */
+function registerRosterRoutes(app: ZodApp, ctx: RouteContext): void {
+  const { roster } = ctx;
+  const { auth, security } = schoolRouteAuth(ctx);
   app.post(
     '/schools/:id/roster',
     {
@@ -200,7 +217,12 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
     async (request) =>
       roster.applyVkLinkEvent({ schoolId: request.params.id, input: request.body }),
   );
+}
 
+/** The sync run now, and the plans it holds for approval (C3). */
+function registerSyncRoutes(app: ZodApp, ctx: RouteContext): void {
+  const { gateway, plans } = ctx;
+  const { auth, security } = schoolRouteAuth(ctx);
   app.post(
     '/schools/:id/sync',
     {
@@ -278,7 +300,12 @@ export function registerSchoolRoutes(app: ZodApp, ctx: RouteContext): void {
       return reply.status(result.accepted ? 200 : 409).send(result);
     },
   );
+}
 
+/** The school's sync status and the people the sync cannot add (no VK ID). */
+function registerStatusRoutes(app: ZodApp, ctx: RouteContext): void {
+  const { roster, gateway, settings } = ctx;
+  const { auth, security } = schoolRouteAuth(ctx);
   app.get(
     '/schools/:id/status',
     {
