@@ -41,9 +41,10 @@ function byDateAndNumber(a: Lesson, b: Lesson): number {
   return a.number - b.number;
 }
 
-export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
+/** The e-diary delivery of each lesson's link, for the journal's views (V4). */
+function diaryViewFor(ctx: RouteContext) {
   const outbox = createDiaryOutbox(ctx.db);
-  const diaryView = async (schoolId: string, lessonIds: readonly string[]) =>
+  return async (schoolId: string, lessonIds: readonly string[]) =>
     (await outbox.latestForLessons({ schoolId, lessonIds })).map(({ event, delivery }) => ({
       lessonId: event.lessonId,
       kind: event.kind,
@@ -52,15 +53,26 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
       failingSince: delivery.failingSince?.getTime() ?? null,
       deliveredAt: delivery.deliveredAt?.getTime() ?? null,
     }));
+}
+
+async function schoolTimeZone(roster: RouteContext['roster'], schoolId: string): Promise<string> {
+  const school = await roster.getSchool(schoolId);
+  if (school === null) throw notFound('school');
+  return school.timeZone;
+}
+
+/** Every journal and lesson route. */
+export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
+  registerViewRoutes(app, ctx);
+  registerCallButtonRoutes(app, ctx);
+  registerLessonRoutes(app, ctx);
+}
+
+/** The journal's lessons and its call, as the teacher's page shows them (V1–V7). */
+function registerViewRoutes(app: ZodApp, ctx: RouteContext): void {
   const { roster, gateway } = ctx;
+  const diaryView = diaryViewFor(ctx);
   const auth = { onRequest: ctx.authenticate };
-
-  async function schoolTimeZone(schoolId: string): Promise<string> {
-    const school = await roster.getSchool(schoolId);
-    if (school === null) throw notFound('school');
-    return school.timeZone;
-  }
-
   app.get(
     '/journals/:id/lessons',
     {
@@ -76,7 +88,7 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
     },
     async (request) => {
       const { principal, journal } = await requireJournalAccess(request, roster, request.params.id);
-      const timeZone = await schoolTimeZone(principal.schoolId);
+      const timeZone = await schoolTimeZone(roster, principal.schoolId);
       const today = epochToZonedDate(ctx.clock(), timeZone);
       const tomorrow = addDays(today, 1);
       const [lessons, templates] = await Promise.all([
@@ -172,7 +184,12 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
       };
     },
   );
+}
 
+/** The teacher presses start or end (V2, V5). */
+function registerCallButtonRoutes(app: ZodApp, ctx: RouteContext): void {
+  const { roster, gateway } = ctx;
+  const auth = { onRequest: ctx.authenticate };
   app.post(
     '/journals/:id/call/start',
     {
@@ -241,7 +258,12 @@ export function registerJournalRoutes(app: ZodApp, ctx: RouteContext): void {
       return reply.status(200).send(result);
     },
   );
+}
 
+/** A lesson switched online or its status changed (V1). */
+function registerLessonRoutes(app: ZodApp, ctx: RouteContext): void {
+  const { roster, gateway } = ctx;
+  const auth = { onRequest: ctx.authenticate };
   app.patch(
     '/lessons/:id',
     {
